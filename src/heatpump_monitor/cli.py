@@ -1,0 +1,163 @@
+"""The ``heatpump-monitor`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import ConfigError, load_collector_config
+from .logs import setup_logging
+from .providers import BRANDS, default_register, load_provider, normalize_index
+from .sources.api import FetchError, parse_alldata
+
+log = logging.getLogger("heatpump_monitor")
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """The API collector, configured by environment variables; runs until stopped."""
+    from .pipeline.run import run_collector
+
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+                  secrets=[os.environ.get("INFLUXDB_TOKEN", ""), os.environ.get("INFLUXDB_PASSWORD", "")])
+    try:
+        cfg = load_collector_config()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 1
+    logging.getLogger().setLevel(cfg.log_level)
+    return asyncio.run(run_collector(cfg))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    setup_logging("INFO")
+    return asyncio.run(run_demo(args))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulator.cli import main as sim_main
+
+    setup_logging("INFO")
+    return sim_main(args)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a saved /api/alldata answer and print index, name, raw, value, unit."""
+    try:
+        provider = load_provider(args.brand)
+        raw = parse_alldata(Path(args.file).read_bytes())
+    except (OSError, FetchError) as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    decoded = provider.decode_poll(raw, store_unknown=True)
+    rejected = {idx: cause for idx, _, cause in decoded.rejected}
+    absent = set(decoded.absent)
+    rows = [("index", "name", "raw", "value", "unit")]
+    for key in sorted(raw, key=lambda k: str(k).upper()):
+        idx = normalize_index(str(key)) or str(key)
+        reg = provider.register(idx)
+        name = reg.name if reg else f"reg_{idx} (unknown)"
+        if idx in rejected:
+            value = f"DROPPED: {rejected[idx]}"
+        elif reg is None:
+            value = "-"
+        elif reg.name in absent:
+            value = "no sensor"
+        else:
+            v = decoded.values[reg.name]
+            text = reg.text(v)
+            if reg.index == provider.alarm_register and v == int(v):
+                text = provider.alarm_text(int(v))
+            value = f"{v:g}" + (f" ({text})" if text else "")
+        unit = reg.unit if reg else (default_register(idx).unit if normalize_index(idx) else "")
+        rows.append((idx, name, json.dumps(raw[key]), value, unit))
+    _table(rows)
+    known = sum(1 for name in decoded.values if not name.startswith("reg_"))
+    print(f"\n{known} decoded, {len(decoded.unknown)} unknown, "
+          f"{len(decoded.absent)} without sensor, {len(decoded.rejected)} dropped ({provider.title})")
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    brands = [args.brand] if args.brand else list(BRANDS)
+    for brand in brands:
+        p = load_provider(brand)
+        print(f"{brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
+        if args.brand:
+            rows = [("index", "name", "kind", "unit", "factor", "signed", "writable", "mapping")]
+            for r in p.registers.values():
+                mapping = ", ".join(f"{k}={v}" for k, v in (r.mapping or {}).items())
+                rows.append((r.index, r.name, r.kind, r.unit, f"{r.factor:g}", "yes" if r.signed else "",
+                             "rw" if r.writable else "", mapping))
+            _table(rows)
+            if p.alarms:
+                print("\nalarm texts (" + (p.alarm_register or "") + "):")
+                for code, text in p.alarms.items():
+                    print(f"  {code:>3}  {text}")
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heatpump-monitor",
+                                     description="Record every register of Husdata H60/H66 heat-pump gateways.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("collect", help="run the collector (configured by environment variables)")
+    p.add_argument("--source", choices=["api"], default="api", help="where readings come from (default api)")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("demo", help="simulated gateway + collector + embedded store in one process")
+    p.add_argument("--brand", default="thermia", help="thermia, ivt, nibe or a comma list (default thermia)")
+    p.add_argument("--gateways", type=int, default=1, help="number of simulated gateways (default 1)")
+    p.add_argument("--interval", type=int, default=5, help="poll interval in seconds (default 5)")
+    p.add_argument("--time-scale", type=float, default=60.0,
+                   help="simulated seconds per real second, to see cycles quickly (default 60)")
+    p.add_argument("--store", default=os.environ.get("STORE_PATH", "data/demo.sqlite3"),
+                   help="embedded store file (default data/demo.sqlite3)")
+    p.add_argument("--port", type=int, default=0, help="first simulator port (default: any free port)")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl+C)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="run simulated H66 gateways over HTTP")
+    from .simulator.cli import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("decode", help="decode a saved /api/alldata JSON file and print a table")
+    p.add_argument("--brand", required=True, choices=BRANDS)
+    p.add_argument("file", help="file holding the JSON of GET /api/alldata")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("providers", help="list brands, or one brand's registers")
+    p.add_argument("brand", nargs="?", choices=BRANDS)
+    p.set_defaults(func=cmd_providers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

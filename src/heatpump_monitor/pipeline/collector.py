@@ -1,0 +1,176 @@
+"""The API collector: every tick of the grid, poll every gateway concurrently, decode each
+answer with its brand's provider, and hand one snapshot per gateway to the writer.
+
+Like Home Assistant's update coordinator: one fetch feeds every register of a gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..model import Snapshot, iso_ms
+from ..providers import CONTROLLER_FAMILIES, BRANDS, Provider, brand_for_h1ver, load_provider
+from ..sources.api import ApiClient, FetchError
+from ..sources.gateway import GatewayAddress
+from .grid import after, next_tick
+from .writer import Writer
+
+log = logging.getLogger("heatpump_monitor.collector")
+
+
+class FatalError(Exception):
+    """Stops the collector with exit code 1 (e.g. no gateway has a usable brand)."""
+
+
+@dataclass
+class GatewayState:
+    address: GatewayAddress
+    provider: Provider | None = None
+    disabled: str = ""  # reason, when this gateway can never be decoded
+    warned: set[tuple[str, str]] = field(default_factory=set)  # (register, cause) already warned
+    polls_ok: int = 0
+    polls_failed: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Stats:
+    ticks: int = 0
+    ticks_missed: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    polls_empty: int = 0
+    values_rejected: int = 0
+
+
+class ApiCollector:
+    source = "api"
+
+    def __init__(self, gateways: list[GatewayAddress], brand: str, interval_s: int, writer: Writer,
+                 client: ApiClient, store_unknown: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.interval_ms = interval_s * 1000
+        self.writer = writer
+        self.client = client
+        self.brand = brand
+        self.store_unknown = store_unknown
+        self.clock = clock
+        self.stats = Stats()
+        self.gateways = [GatewayState(g) for g in gateways]
+        if brand != "auto":
+            provider = load_provider(brand)
+            for g in self.gateways:
+                g.provider = provider
+        self._unknown_logged: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------------ one gateway, one tick
+
+    async def poll(self, gw: GatewayState, tick_ms: int) -> Snapshot | None:
+        if gw.provider is None and not await self._detect_brand(gw):
+            return None
+        assert gw.provider is not None
+        try:
+            raw = await self.client.fetch_alldata(gw.address)
+        except FetchError as exc:
+            return self._failed(gw, str(exc))
+        if not raw:
+            self.stats.polls_empty += 1
+            log.warning("No data received from API (gateway %s answered {})", gw.address.name)
+            return None
+        decoded = gw.provider.decode_poll(raw, store_unknown=self.store_unknown)
+        for idx in decoded.unknown:
+            key = (gw.provider.brand, idx)
+            if key not in self._unknown_logged:
+                self._unknown_logged.add(key)
+                log.warning("Unknown register: %s (brand %s, gateway %s%s)", idx, gw.provider.brand,
+                            gw.address.name, "; stored raw as reg_" + idx if self.store_unknown else "")
+        for idx, value, cause in decoded.rejected:
+            self.stats.values_rejected += 1
+            kind = cause.split(" ")[0]
+            if (idx, kind) not in gw.warned:
+                gw.warned.add((idx, kind))
+                log.warning("Dropped value of register %s from %s: %r is invalid (%s); "
+                            "the rest of the poll is kept", idx, gw.address.name, _clip(value), cause)
+        if not decoded.values:
+            return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)")
+        if gw.last_error:
+            log.info("Gateway %s answers again", gw.address.name)
+            gw.last_error = ""
+        gw.polls_ok += 1
+        self.stats.polls_ok += 1
+        return Snapshot(gateway=gw.address.name, brand=gw.provider.brand, source=self.source,
+                        time_ms=tick_ms, values=decoded.values)
+
+    def _failed(self, gw: GatewayState, cause: str) -> None:
+        gw.polls_failed += 1
+        self.stats.polls_failed += 1
+        gw.last_error = cause
+        log.error("Failed to fetch data from API: %s (gateway %s)", cause, gw.address.name)
+        return None
+
+    async def _detect_brand(self, gw: GatewayState) -> bool:
+        if gw.disabled:
+            return False
+        try:
+            code = await self.client.fetch_h1ver(gw.address)
+        except FetchError as exc:
+            log.error("Cannot detect the brand of gateway %s (HEATPUMP_BRAND=auto): %s; "
+                      "retrying next tick", gw.address.name, exc)
+            return False
+        brand = brand_for_h1ver(code)
+        if brand is None:
+            family = CONTROLLER_FAMILIES.get(code[:2], "an unknown controller")
+            gw.disabled = (f"controller code H1ver={code!r} ({family}) is not supported; "
+                           f"set HEATPUMP_BRAND to one of {', '.join(BRANDS)}")
+            log.error("Gateway %s: %s. This gateway is not polled.", gw.address.name, gw.disabled)
+            return False
+        gw.provider = load_provider(brand)
+        log.info("Gateway %s: detected brand %s from H1ver=%s", gw.address.name, brand, code)
+        return True
+
+    # ------------------------------------------------------------------ the tick loop
+
+    async def poll_all(self, tick_ms: int) -> list[Snapshot]:
+        active = [g for g in self.gateways if not g.disabled]
+        results = await asyncio.gather(*(self.poll(g, tick_ms) for g in active))
+        return [s for s in results if s is not None]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tick = next_tick(int(self.clock() * 1000), self.interval_ms)
+        log.info("First poll at %s, then every %d s", iso_ms(tick), self.interval_ms // 1000)
+        while not stop.is_set():
+            if not await self._sleep_until(tick, stop):
+                break
+            self.stats.ticks += 1
+            snapshots = await self.poll_all(tick)
+            if snapshots:
+                self.writer.submit(snapshots)
+            if all(g.disabled for g in self.gateways):
+                raise FatalError("no gateway can be polled: " + "; ".join(
+                    f"{g.address.name}: {g.disabled}" for g in self.gateways))
+            tick, missed = after(tick, int(self.clock() * 1000), self.interval_ms)
+            if missed:
+                self.stats.ticks_missed += missed
+                log.warning("Skipped %d tick(s): the previous poll ended too late; next poll at %s "
+                            "(%d skipped in all)", missed, iso_ms(tick), self.stats.ticks_missed)
+
+    async def _sleep_until(self, tick_ms: int, stop: asyncio.Event) -> bool:
+        """Sleep until the wall clock reaches the tick; False if stopped first."""
+        while True:
+            delay = tick_ms / 1000 - self.clock()
+            if delay <= 0:
+                return True
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return False
+            except asyncio.TimeoutError:
+                continue
+
+
+def _clip(v: object) -> object:
+    s = repr(v)
+    return v if len(s) <= 40 else s[:39] + "…"

@@ -1,0 +1,85 @@
+"""Runs the API collector until SIGTERM/SIGINT: finish the write in progress, exit within 5 s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from .. import __version__
+from ..config import CollectorConfig
+from ..sinks import SinkError, make_sink
+from ..sources.api import ApiClient
+from .collector import ApiCollector, FatalError
+from .writer import Writer
+
+log = logging.getLogger("heatpump_monitor")
+
+SHUTDOWN_BUDGET_S = 4.0
+
+
+async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None) -> int:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, _on_signal, stop, sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests, demo)
+            pass
+
+    names = ", ".join(g.name for g in cfg.gateways)
+    log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
+             len(cfg.gateways), names, cfg.interval_s)
+    log.info("Heat pump brand: %s (from %s)", cfg.brand, cfg.brand_source)
+    log.info("Storing to %s", cfg.store.describe())
+
+    sink = make_sink(cfg.store)
+    try:
+        await sink.check()
+    except SinkError as exc:
+        log.error("Store not usable yet: %s; collecting anyway, polls are kept and retried", exc)
+
+    writer = Writer(sink, cfg.write_buffer_max)
+    client = ApiClient(cfg.http_timeout_s, max_gateways=len(cfg.gateways))
+    collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
+                             store_unknown=cfg.store_unknown)
+    writer_task = asyncio.create_task(writer.run(stop), name="writer")
+    collect_task = asyncio.create_task(collector.run(stop), name="collector")
+    stop_task = asyncio.create_task(stop.wait())
+    rc = 0
+    try:
+        await asyncio.wait({collect_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if collect_task.done() and not collect_task.cancelled() and collect_task.exception():
+            exc = collect_task.exception()
+            if isinstance(exc, FatalError):
+                log.error("%s", exc)
+            else:
+                log.error("Collector stopped by an unexpected error", exc_info=exc)
+            rc = 1
+    finally:
+        stop.set()
+        stop_task.cancel()
+        collect_task.cancel()  # a poll in flight is abandoned; its tick is not stored
+        await asyncio.gather(collect_task, return_exceptions=True)
+        try:  # the write in progress finishes; then one last try for what is pending
+            await asyncio.wait_for(asyncio.shield(writer_task), SHUTDOWN_BUDGET_S / 2)
+            if writer.pending:
+                await asyncio.wait_for(writer.flush(), SHUTDOWN_BUDGET_S / 2)
+        except asyncio.TimeoutError:
+            writer_task.cancel()
+        if writer.pending:
+            log.error("Exiting with %d poll(s) not written to %s: they are lost",
+                      len(writer.pending), sink.description)
+        await client.aclose()
+        await sink.close()
+        s = collector.stats
+        log.info("Stopped: %d tick(s), %d poll(s) ok, %d failed, %d empty, %d tick(s) skipped, "
+                 "%d poll(s) stored", s.ticks, s.polls_ok, s.polls_failed, s.polls_empty,
+                 s.ticks_missed, writer.stored)
+    return rc
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    if not stop.is_set():
+        log.info("Received %s: finishing the write in progress and stopping", signal.Signals(sig).name)
+    stop.set()

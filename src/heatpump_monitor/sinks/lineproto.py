@@ -1,0 +1,37 @@
+"""InfluxDB line protocol for snapshots: one point per poll, every field a float.
+
+    heatpump,brand=thermia,gateway=192.168.1.100,source=api outdoor_temp=-5.3,... 1764324030000
+
+Timestamps are in milliseconds (write with precision=ms).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..model import Snapshot
+
+MEASUREMENT = "heatpump"
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
+
+
+def _esc(s: str) -> str:
+    return s.translate(_TAG_ESCAPES)
+
+
+def _float(v: float) -> str:
+    # repr gives the shortest exact form ("27.5", "-5.3", "1.0"); no "i" suffix => float field
+    return repr(float(v))
+
+
+def to_line(s: Snapshot) -> str:
+    if not s.values:
+        raise ValueError("a point needs at least one field")
+    tags = f"brand={_esc(s.brand)},gateway={_esc(s.gateway)},source={_esc(s.source)}"
+    fields = ",".join(f"{_esc(k)}={_float(v)}" for k, v in s.values.items())
+    return f"{MEASUREMENT},{tags} {fields} {s.time_ms}"
+
+
+def to_lines(snapshots: Iterable[Snapshot]) -> str:
+    return "\n".join(to_line(s) for s in snapshots if s.values)

@@ -1,0 +1,94 @@
+"""API source: one ``GET /api/alldata`` per gateway per tick (httpx, async).
+
+Every failure becomes a :class:`FetchError` whose text names the cause; the caller logs
+"Failed to fetch data from API: <cause>" and skips the poll.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from .gateway import GatewayAddress
+
+#: A real answer is a few KB; anything bigger is not a gateway answer and is cut off.
+MAX_BODY_BYTES = 1_000_000
+
+
+class FetchError(Exception):
+    pass
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def parse_alldata(body: bytes, content_type: str = "") -> dict[str, Any]:
+    """Body of /api/alldata -> the JSON object. Raises FetchError naming what is wrong."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        kind = content_type.split(";")[0].strip() or "unknown content type"
+        snippet = _short(body[:200].decode("utf-8", "replace"))
+        raise FetchError(f"response is not valid JSON ({kind}: {snippet!r})") from None
+    if not isinstance(doc, dict):
+        raise FetchError(f"JSON is {type(doc).__name__ if doc is not None else 'null'}, expected an object of register values")
+    return doc
+
+
+class ApiClient:
+    """Fetches from H66 gateways over one shared connection pool."""
+
+    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None,
+                 max_gateways: int = 100) -> None:
+        self.timeout_s = timeout_s
+        limits = httpx.Limits(max_connections=max(10, max_gateways), max_keepalive_connections=max(10, max_gateways))
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False)
+
+    async def get_json(self, gw: GatewayAddress, path: str) -> dict[str, Any]:
+        url = gw.base_url + path
+        try:
+            async with self._client.stream("GET", url, timeout=self.timeout_s) as resp:
+                if resp.status_code != 200:
+                    raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise FetchError(f"response from {url} larger than {MAX_BODY_BYTES // 1000} KB, cut off")
+                    chunks.append(chunk)
+                return parse_alldata(b"".join(chunks), resp.headers.get("content-type", ""))
+        except httpx.TimeoutException:
+            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)") from None
+        except httpx.ConnectError as exc:
+            raise FetchError(f"cannot connect to {url}: {_cause(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
+
+    async def fetch_alldata(self, gw: GatewayAddress) -> dict[str, Any]:
+        return await self.get_json(gw, "/api/alldata")
+
+    async def fetch_h1ver(self, gw: GatewayAddress) -> str:
+        """The controller code from ``GET /status`` (``status.H1ver``)."""
+        doc = await self.get_json(gw, "/status")
+        status = doc.get("status", doc)
+        code = status.get("H1ver") if isinstance(status, dict) else None
+        if not isinstance(code, (str, int)) or not str(code).strip():
+            raise FetchError(f"{gw.base_url}/status has no status.H1ver")
+        return str(code).strip()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _cause(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "Errno 111" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        return "host name not found"
+    return _short(text, 120)

@@ -1,0 +1,144 @@
+"""The collector's per-poll behaviour, with a fake gateway client (pure unit tests)."""
+
+import asyncio
+import itertools
+import logging
+
+import pytest
+
+from heatpump_monitor.pipeline.collector import ApiCollector, FatalError
+from heatpump_monitor.pipeline.writer import Writer
+from heatpump_monitor.sources.api import FetchError
+from heatpump_monitor.sources.gateway import parse_gateway
+
+TICK = 1_764_324_030_000
+
+
+class FakeClient:
+    def __init__(self, answers, h1ver="6011"):
+        self.answers = answers  # gateway name -> dict or FetchError
+        self.h1ver = h1ver
+        self.status_calls = 0
+
+    async def fetch_alldata(self, gw):
+        a = self.answers[gw.name]
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    async def fetch_h1ver(self, gw):
+        self.status_calls += 1
+        if isinstance(self.h1ver, Exception):
+            raise self.h1ver
+        return self.h1ver
+
+
+class NullSink:
+    description = "null"
+
+    async def write(self, s):
+        pass
+
+
+def make(answers, brand="thermia", store_unknown=False, h1ver="6011"):
+    gws = [parse_gateway(n) for n in answers]
+    return ApiCollector(gws, brand, 30, Writer(NullSink()), FakeClient(answers, h1ver), store_unknown=store_unknown)
+
+
+def poll_all(c, tick=TICK):
+    return asyncio.run(c.poll_all(tick))
+
+
+def test_every_value_of_a_poll_gets_the_tick_timestamp():
+    c = make({"gw1:80": {"0001": 275, "0007": 65483, "1A01": 1}, "gw2:80": {"0007": 12}})
+    snaps = poll_all(c)
+    assert [(s.gateway, s.time_ms, s.source, s.brand) for s in snaps] == [
+        ("gw1:80", TICK, "api", "thermia"), ("gw2:80", TICK, "api", "thermia")]
+    assert snaps[0].values == {"radiator_return": 27.5, "outdoor_temp": -5.3, "compressor": 1.0}
+    assert snaps[1].values == {"outdoor_temp": 1.2}
+
+
+def test_bad_values_dropped_with_warning_naming_register_rest_kept(caplog):
+    c = make({"gw": {"0001": "275", "0002": 27.5, "0007": 70000, "0009": 480}})
+    with caplog.at_level(logging.WARNING):
+        snaps = poll_all(c)
+        poll_all(c, TICK + 30_000)  # same faults again: no new warnings
+    assert snaps[0].values == {"hot_water_top": 48.0}
+    warns = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warns) == 3
+    assert any("register 0001" in w and "not an integer (str)" in w for w in warns)
+    assert any("register 0002" in w and "not an integer (float)" in w for w in warns)
+    assert any("register 0007" in w and "outside 0..65535" in w for w in warns)
+    assert c.stats.values_rejected == 6
+
+
+def test_all_values_bad_is_a_failed_poll(caplog):
+    c = make({"gw": {"0001": "275", "0007": "12"}})
+    with caplog.at_level(logging.ERROR):
+        assert poll_all(c) == []
+    assert "Failed to fetch data from API: answer had no valid register values (2 rejected) (gateway gw)" in caplog.text
+
+
+def test_empty_answer_warns_no_data(caplog):
+    c = make({"gw": {}})
+    with caplog.at_level(logging.WARNING):
+        assert poll_all(c) == []
+    assert "No data received from API" in caplog.text
+    assert c.stats.polls_empty == 1
+
+
+def test_fetch_error_logged_with_cause_and_next_tick_runs(caplog):
+    answers = {"gw": FetchError("HTTP 500 Internal Server Error from http://gw/api/alldata")}
+    c = make(answers)
+    with caplog.at_level(logging.INFO):
+        assert poll_all(c) == []
+        answers["gw"] = {"0007": 10}
+        c.client.answers = answers
+        assert len(poll_all(c, TICK + 30_000)) == 1
+    assert "Failed to fetch data from API: HTTP 500 Internal Server Error from http://gw/api/alldata (gateway gw)" in caplog.text
+    assert "Gateway gw answers again" in caplog.text
+
+
+def test_unknown_register_logged_once_per_run_and_stored_raw_on_request(caplog):
+    c = make({"gw": {"0007": 10, "EEEE": 5, "eeee": 5}}, store_unknown=True)
+    with caplog.at_level(logging.WARNING):
+        s1 = poll_all(c)
+        poll_all(c, TICK + 30_000)
+    assert s1[0].values["reg_EEEE"] == 5.0
+    assert caplog.text.count("Unknown register: EEEE") == 1
+    c2 = make({"gw": {"0007": 10, "EEEE": 5}})
+    assert "reg_EEEE" not in poll_all(c2)[0].values
+
+
+def test_auto_brand_detection(caplog):
+    c = make({"gw": {"0007": 10}}, brand="auto", h1ver="0012")
+    with caplog.at_level(logging.INFO):
+        snaps = poll_all(c)
+        poll_all(c, TICK + 30_000)
+    assert snaps[0].brand == "ivt"
+    assert c.client.status_calls == 1  # detected once
+    assert "detected brand ivt from H1ver=0012" in caplog.text
+
+
+def test_auto_brand_unknown_code_disables_gateway_then_fatal(caplog):
+    c = make({"gw": {"0007": 10}}, brand="auto", h1ver="1003")
+
+    async def go():
+        stop = asyncio.Event()
+        c.interval_ms = 1000
+        c.clock = itertools.count(0, 0.5).__next__  # a fast clock: the first tick comes at once
+        await asyncio.wait_for(c.run(stop), 2)
+
+    with caplog.at_level(logging.ERROR), pytest.raises(FatalError) as e:
+        asyncio.run(go())
+    assert "H1ver='1003' (IVT Rego 2000) is not supported" in str(e.value)
+    assert "set HEATPUMP_BRAND to one of thermia, ivt, nibe" in caplog.text
+
+
+def test_auto_brand_status_unreachable_retries_next_tick(caplog):
+    c = make({"gw": {"0007": 10}}, brand="auto", h1ver=FetchError("cannot connect"))
+    with caplog.at_level(logging.ERROR):
+        assert poll_all(c) == []
+    assert "Cannot detect the brand of gateway gw" in caplog.text
+    c.client.h1ver = "4012"
+    assert poll_all(c, TICK + 30_000)[0].brand == "nibe"

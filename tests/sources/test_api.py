@@ -1,0 +1,81 @@
+"""API source: every way a gateway answer can be wrong becomes one FetchError naming the cause."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from heatpump_monitor.sources.api import MAX_BODY_BYTES, ApiClient, FetchError, parse_alldata
+from heatpump_monitor.sources.gateway import parse_gateway
+
+GW = parse_gateway("192.0.2.1:8080")
+
+
+def fetch(handler, path="alldata"):
+    async def go():
+        client = ApiClient(2.0, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+        try:
+            return await (client.fetch_alldata(GW) if path == "alldata" else client.fetch_h1ver(GW))
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+def test_good_answer():
+    assert fetch(lambda r: httpx.Response(200, json={"0001": 275, "1a01": 1})) == {"0001": 275, "1a01": 1}
+
+
+@pytest.mark.parametrize("response,cause", [
+    (httpx.Response(500, text="oops"), "HTTP 500 Internal Server Error from http://192.0.2.1:8080/api/alldata"),
+    (httpx.Response(404), "HTTP 404"),
+    (httpx.Response(200, html="<html><body>Error</body></html>"), "not valid JSON (text/html: '<html><body>Error</body></html>')"),
+    (httpx.Response(200, text='{"0001": 27'), "not valid JSON"),
+    (httpx.Response(200, json=[1, 2]), "JSON is list, expected an object"),
+    (httpx.Response(200, json="x"), "JSON is str"),
+    (httpx.Response(200, text="null"), "JSON is null"),
+    (httpx.Response(200, content=b"\xff\xfe\x00"), "not valid JSON"),
+])
+def test_bad_answers_name_the_cause(response, cause):
+    with pytest.raises(FetchError) as e:
+        fetch(lambda r: response)
+    assert cause in str(e.value)
+
+
+def test_oversized_answer_is_cut_off():
+    body = b'{"0001":' + b" " * (MAX_BODY_BYTES + 10) + b"1}"
+    with pytest.raises(FetchError) as e:
+        fetch(lambda r: httpx.Response(200, content=body))
+    assert "larger than 1000 KB" in str(e.value)
+
+
+def test_timeout_and_refused():
+    def timeout(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    def refused(request):
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    with pytest.raises(FetchError) as e:
+        fetch(timeout)
+    assert "within 2 s (timeout)" in str(e.value)
+    with pytest.raises(FetchError) as e:
+        fetch(refused)
+    assert str(e.value) == "cannot connect to http://192.0.2.1:8080/api/alldata: connection refused"
+
+
+@pytest.mark.parametrize("doc,code", [
+    ({"status": {"H1ver": "6011"}}, "6011"),
+    ({"H1ver": "0012"}, "0012"),
+])
+def test_h1ver(doc, code):
+    assert fetch(lambda r: httpx.Response(200, json=doc), path="status") == code
+
+
+def test_h1ver_missing():
+    with pytest.raises(FetchError) as e:
+        fetch(lambda r: httpx.Response(200, json={"status": {}}), path="status")
+    assert "no status.H1ver" in str(e.value)
+
+
+def test_parse_alldata_keeps_values_as_sent():
+    assert parse_alldata(b'{"0001": 65483, "x": "s"}') == {"0001": 65483, "x": "s"}

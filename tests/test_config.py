@@ -1,0 +1,114 @@
+"""Configuration: the spec's variables and defaults, store selection, and one clear message
+(naming variable, value and what is accepted) for each bad value."""
+
+import pytest
+
+from heatpump_monitor.config import ConfigError, load_collector_config, load_store_config
+
+
+def cfg(**env):
+    return load_collector_config({"CONFIG_FILE": "/nonexistent/config.yaml", **env})
+
+
+def test_spec_defaults():
+    c = cfg(H66_IP="192.168.1.100")
+    assert c.interval_s == 30
+    assert (c.brand, c.brand_source) == ("thermia", "default")
+    assert c.store.kind == "embedded"
+    assert c.store.path == "data/heatpump.sqlite3"
+    assert [g.name for g in c.gateways] == ["192.168.1.100"]
+    assert c.gateways[0].base_url == "http://192.168.1.100"
+    assert c.store_unknown is False
+    assert c.http_timeout_s < c.interval_s
+
+
+def test_token_selects_influxdb_v2_with_spec_defaults():
+    c = cfg(H66_IP="h66.local", INFLUXDB_TOKEN="s3cret-token")
+    assert c.store.kind == "influxdb2"
+    assert (c.store.url, c.store.org, c.store.bucket) == ("http://influxdb:8086", "thermia", "heatpump")
+    assert c.store.token.get_secret_value() == "s3cret-token"
+    assert "s3cret-token" not in c.store.describe() and "s3cret-token" not in repr(c)
+
+
+def test_database_selects_influxdb_1x_even_with_token():
+    c = cfg(H66_IP="h66", INFLUXDB_URL="http://db:8086/", INFLUXDB_DATABASE="heat",
+            INFLUXDB_USERNAME="u", INFLUXDB_PASSWORD="pw-xyz", INFLUXDB_TOKEN="t")
+    assert c.store.kind == "influxdb1"
+    assert (c.store.url, c.store.database, c.store.username) == ("http://db:8086", "heat", "u")
+    assert "pw-xyz" not in c.store.describe() and "pw-xyz" not in repr(c)
+
+
+def test_url_without_token_or_database_is_the_spec_message():
+    with pytest.raises(ConfigError) as e:
+        cfg(H66_IP="h66", INFLUXDB_URL="http://influxdb:8086")
+    assert str(e.value) == "INFLUXDB_TOKEN environment variable must be set"
+
+
+@pytest.mark.parametrize("env", [{}, {"H66_IP": ""}, {"H66_IP": "   "}])
+def test_missing_h66_ip_is_the_exact_spec_message(env):
+    with pytest.raises(ConfigError) as e:
+        cfg(**env)
+    assert str(e.value) == "H66_IP environment variable must be set"
+
+
+@pytest.mark.parametrize("var,value,accepted", [
+    ("COLLECTION_INTERVAL", "abc", "whole number of seconds from 1 to 86400"),
+    ("COLLECTION_INTERVAL", "0", "whole number of seconds from 1 to 86400"),
+    ("COLLECTION_INTERVAL", "-5", "whole number of seconds from 1 to 86400"),
+    ("COLLECTION_INTERVAL", "2.5", "whole number of seconds from 1 to 86400"),
+    ("HEATPUMP_BRAND", "daikin", "thermia, ivt, nibe, auto"),
+    ("STORE_UNKNOWN_REGISTERS", "maybe", "true or false"),
+    ("INFLUXDB_URL", "influxdb:8086", "http:// or https:// URL"),
+    ("WRITE_BUFFER_MAX", "0", "whole number of polls"),
+])
+def test_bad_values_name_variable_value_and_accepted(var, value, accepted):
+    with pytest.raises(ConfigError) as e:
+        cfg(H66_IP="h66", **{var: value})
+    msg = str(e.value)
+    assert var in msg and repr(value) in msg and accepted in msg
+
+
+def test_interval_and_brand_parsed():
+    c = cfg(H66_IP="h66", COLLECTION_INTERVAL=" 10 ", HEATPUMP_BRAND="NIBE", STORE_UNKNOWN_REGISTERS="true")
+    assert (c.interval_s, c.brand, c.brand_source, c.store_unknown) == (10, "nibe", "HEATPUMP_BRAND", True)
+    assert c.http_timeout_s == 8.0
+
+
+def test_short_interval_keeps_timeout_below_interval():
+    assert cfg(H66_IP="h", COLLECTION_INTERVAL="1").http_timeout_s == pytest.approx(0.8)
+
+
+def test_several_gateways_with_ports():
+    c = cfg(H66_IP="192.168.1.100:8080, h66.local ,http://10.0.0.5:81/")
+    assert [g.name for g in c.gateways] == ["192.168.1.100:8080", "h66.local", "10.0.0.5:81"]
+    assert [g.base_url for g in c.gateways] == [
+        "http://192.168.1.100:8080", "http://h66.local", "http://10.0.0.5:81"]
+
+
+@pytest.mark.parametrize("value", ["1.2.3.4:99999", "a b", "1.2.3.4,1.2.3.4", "host:port"])
+def test_bad_gateway_addresses(value):
+    with pytest.raises(ConfigError) as e:
+        cfg(H66_IP=value)
+    assert "H66_IP" in str(e.value) and repr(value) in str(e.value)
+
+
+def test_brand_from_config_file_and_env_wins(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text("brand: ivt\n")
+    c = load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert (c.brand, c.brand_source) == ("ivt", str(f))
+    c = load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f), "HEATPUMP_BRAND": "nibe"})
+    assert (c.brand, c.brand_source) == ("nibe", "HEATPUMP_BRAND")
+
+
+def test_bad_brand_in_config_file(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text("brand: bosch\n")
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert "bosch" in str(e.value) and str(f) in str(e.value) and "thermia, ivt, nibe" in str(e.value)
+
+
+def test_store_path_from_env():
+    s = load_store_config({"STORE_PATH": "/tmp/x.sqlite3"})
+    assert (s.kind, s.path) == ("embedded", "/tmp/x.sqlite3")
