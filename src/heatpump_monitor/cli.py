@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -87,6 +88,26 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 while the collector's heartbeat file is fresh (Docker HEALTHCHECK)."""
+    path = os.environ.get("HEARTBEAT_FILE", "")
+    if not path:
+        print("unhealthy: HEARTBEAT_FILE is not set", file=sys.stderr)
+        return 1
+    try:
+        interval = int(os.environ.get("COLLECTION_INTERVAL", "30"))
+        age = time.time() - Path(path).stat().st_mtime
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: no heartbeat ({exc})", file=sys.stderr)
+        return 1
+    limit = max(3 * interval, 90)
+    if age > limit:
+        print(f"unhealthy: last tick {age:.0f} s ago (limit {limit} s)", file=sys.stderr)
+        return 1
+    print(f"healthy: last tick {age:.0f} s ago")
+    return 0
+
+
 def cmd_providers(args: argparse.Namespace) -> int:
     brands = [args.brand] if args.brand else list(BRANDS)
     for brand in brands:
@@ -144,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", required=True, choices=BRANDS)
     p.add_argument("file", help="file holding the JSON of GET /api/alldata")
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("healthcheck", help="exit 0 while the collector's heartbeat (HEARTBEAT_FILE) is fresh")
+    p.set_defaults(func=cmd_healthcheck)
 
     p = sub.add_parser("providers", help="list brands, or one brand's registers")
     p.add_argument("brand", nargs="?", choices=BRANDS)

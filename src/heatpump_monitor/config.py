@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     config_file: str = "config.yaml"
     write_buffer_max: str = "10000"
     log_level: str = "INFO"
+    heartbeat_file: str = ""
 
     @field_validator("collection_interval")
     @classmethod
@@ -144,6 +145,7 @@ class CollectorConfig:
     store_unknown: bool
     write_buffer_max: int
     log_level: str
+    heartbeat_file: str = ""  # touched after every tick; `heatpump-monitor healthcheck` reads it
 
     @property
     def http_timeout_s(self) -> float:
@@ -225,6 +227,7 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
         store_unknown=s.store_unknown_registers in _TRUE,
         write_buffer_max=int(s.write_buffer_max),
         log_level=s.log_level,
+        heartbeat_file=s.heartbeat_file,
     )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from ..model import Snapshot, iso_ms
@@ -52,7 +53,7 @@ class ApiCollector:
 
     def __init__(self, gateways: list[GatewayAddress], brand: str, interval_s: int, writer: Writer,
                  client: ApiClient, store_unknown: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, heartbeat_file: str = "") -> None:
         self.interval_ms = interval_s * 1000
         self.writer = writer
         self.client = client
@@ -66,6 +67,7 @@ class ApiCollector:
             for g in self.gateways:
                 g.provider = provider
         self._unknown_logged: set[tuple[str, str]] = set()
+        self.heartbeat = Path(heartbeat_file) if heartbeat_file else None
 
     # ------------------------------------------------------------------ one gateway, one tick
 
@@ -149,6 +151,7 @@ class ApiCollector:
             snapshots = await self.poll_all(tick)
             if snapshots:
                 self.writer.submit(snapshots)
+            self._beat()
             if all(g.disabled for g in self.gateways):
                 raise FatalError("no gateway can be polled: " + "; ".join(
                     f"{g.address.name}: {g.disabled}" for g in self.gateways))
@@ -157,6 +160,15 @@ class ApiCollector:
                 self.stats.ticks_missed += missed
                 log.warning("Skipped %d tick(s): the previous poll ended too late; next poll at %s "
                             "(%d skipped in all)", missed, iso_ms(tick), self.stats.ticks_missed)
+
+    def _beat(self) -> None:
+        if self.heartbeat is None:
+            return
+        try:
+            self.heartbeat.touch()
+        except OSError as exc:
+            log.warning("Cannot update heartbeat file %s: %s; health checks will fail", self.heartbeat, exc)
+            self.heartbeat = None
 
     async def _sleep_until(self, tick_ms: int, stop: asyncio.Event) -> bool:
         """Sleep until the wall clock reaches the tick; False if stopped first."""

@@ -42,7 +42,7 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
     writer = Writer(sink, cfg.write_buffer_max)
     client = ApiClient(cfg.http_timeout_s, max_gateways=len(cfg.gateways))
     collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
-                             store_unknown=cfg.store_unknown)
+                             store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
     writer_task = asyncio.create_task(writer.run(stop), name="writer")
     collect_task = asyncio.create_task(collector.run(stop), name="collector")
     stop_task = asyncio.create_task(stop.wait())

@@ -77,13 +77,13 @@ def decode_value(reg: Register, raw: int) -> float | None:
         raise BadValue(f"raw value {raw} outside 0..65535")
     signed = raw - 65536 if reg.signed and raw > 32767 else raw
     value = signed / reg.factor if reg.factor != 1 else float(signed)
-    if reg.absent_at_or_below is not None and value <= reg.absent_at_or_below:
-        return None
     if (reg.min is not None and value < reg.min) or (reg.max is not None and value > reg.max):
         raise BadValue(
             f"{value:g} {reg.unit} outside plausible range "
             f"{_fmt(reg.min)}..{_fmt(reg.max)}".replace("  ", " ")
         )
+    if reg.absent_at_or_below is not None and value <= reg.absent_at_or_below:
+        return None  # checked after the range: garbage is flagged, not taken for "no sensor"
     return value
 
 
