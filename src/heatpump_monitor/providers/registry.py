@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, Mapping
 
@@ -114,7 +114,7 @@ class DecodedPoll:
     absent: list[str] = field(default_factory=list)  # register names reporting "no sensor"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Provider:
     brand: str
     title: str
@@ -146,15 +146,21 @@ class Provider:
         and left out; the rest of the poll is kept.
         """
         out = DecodedPoll()
+        lookup = self._lookup
+        values = out.values
         for key, rawval in raw.items():
-            idx = normalize_index(key)
-            if idx is None:
-                out.rejected.append((str(key)[:40], rawval, "not a register index"))
-                continue
-            if isinstance(rawval, bool) or not isinstance(rawval, int):
+            reg = lookup.get(key)  # fast path: the gateway's spelling, upper or lower case
+            if reg is not None:
+                idx = reg.index
+            else:
+                idx = normalize_index(key)
+                if idx is None:
+                    out.rejected.append((str(key)[:40], rawval, "not a register index"))
+                    continue
+                reg = self.registers.get(idx)
+            if type(rawval) is not int:  # bool, float, str, None, list... (bool is not int here)
                 out.rejected.append((idx, rawval, f"not an integer ({type(rawval).__name__})"))
                 continue
-            reg = self.registers.get(idx)
             if reg is None:
                 out.unknown.append(idx)
                 if not store_unknown:
@@ -171,11 +177,17 @@ class Provider:
                 continue
             if value is None:
                 out.absent.append(reg.name)
-            elif not math.isfinite(value):  # pragma: no cover - ints cannot produce this
-                out.rejected.append((idx, rawval, "not finite"))
             else:
-                out.values[reg.name] = value
+                values[reg.name] = value
         return out
+
+    @cached_property
+    def _lookup(self) -> dict[str, Register]:
+        """Index spellings a gateway uses (as in the sheet, and lower case) -> register."""
+        table: dict[str, Register] = {}
+        for idx, reg in self.registers.items():
+            table[idx] = table[idx.lower()] = reg
+        return table
 
 
 # ---------------------------------------------------------------- loading the data files

@@ -25,11 +25,21 @@ def _float(v: float) -> str:
     return repr(float(v))
 
 
+_escaped: dict[str, str] = {}  # register names repeat every poll: escape each once
+
+
+def _key(name: str) -> str:
+    e = _escaped.get(name)
+    if e is None:
+        e = _escaped[name] = _esc(name)
+    return e
+
+
 def to_line(s: Snapshot) -> str:
     if not s.values:
         raise ValueError("a point needs at least one field")
-    tags = f"brand={_esc(s.brand)},gateway={_esc(s.gateway)},source={_esc(s.source)}"
-    fields = ",".join(f"{_esc(k)}={_float(v)}" for k, v in s.values.items())
+    tags = f"brand={_key(s.brand)},gateway={_key(s.gateway)},source={_key(s.source)}"
+    fields = ",".join([f"{_key(k)}={_float(v)}" for k, v in s.values.items()])
     return f"{MEASUREMENT},{tags} {fields} {s.time_ms}"
 
 
