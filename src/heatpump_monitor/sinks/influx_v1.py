@@ -1,0 +1,194 @@
+"""InfluxDB 1.x sink: line protocol over ``POST /write?db=<db>&precision=ms`` with httpx.
+
+Credentials go in an ``Authorization: Basic`` header (InfluxDB 1.x accepts it as well as
+``u``/``p`` query parameters); the header keeps the password out of URLs, access logs and
+httpx's request log lines. No message raised here ever contains the password.
+
+Server answers this module relies on (checked against InfluxDB 1.6.7):
+
+* ``/write`` -> 204 on success; 404 ``{"error":"database not found: \\"x\\""}``;
+  401 ``authorization failed`` (wrong user/password) or ``unable to parse authentication
+  credentials`` (none sent to an auth-enabled server); 403 ``"u" user is not authorized to
+  write to database "x"``; 400 for unparsable lines / field-type conflicts.
+* ``/write`` with an empty body -> the same auth/database checks, 204 and nothing stored.
+* ``/ping`` -> 204 whether or not credentials are right (it never checks them).
+* ``SHOW DATABASES`` lists only the databases a non-admin user has some privilege on.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from ..model import Snapshot
+from .base import SinkError
+from .lineproto import to_lines
+
+_BODY_MAX = 200
+
+
+def display_url(url: str) -> str:
+    """The URL without any ``user:password@`` part, for messages and descriptions."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url.rstrip("/")
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)).rstrip("/")
+
+
+def short_body(text: str, limit: int = _BODY_MAX) -> str:
+    """The server's error message: the ``error``/``message`` of a JSON body, else the text,
+    on one line and cut to ``limit`` characters."""
+    text = (text or "").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for key in ("error", "message"):
+            if isinstance(doc.get(key), str) and doc[key]:
+                text = doc[key]
+                break
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it wraps (``__cause__``/``__context__``/``.reason``)."""
+    chain = [exc]
+    cur: BaseException = exc
+    while True:
+        nxt = cur.__cause__ or cur.__context__ or getattr(cur, "reason", None)
+        if not isinstance(nxt, BaseException) or any(nxt is e for e in chain):
+            return chain
+        chain.append(nxt)
+        cur = nxt
+
+
+def socket_cause(exc: BaseException) -> str | None:
+    """A short cause for the usual socket failures found anywhere in the chain, else None."""
+    for e in exception_chain(exc):
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return f"host name not found ({e.strerror or e})"
+        if isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return "connection reset by the server"
+    return None
+
+
+def _transport_cause(exc: httpx.TransportError, timeout_s: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout_s:g}s"
+    return socket_cause(exc) or short_body(str(exc)) or type(exc).__name__
+
+
+class InfluxV1Sink:
+    """Writes snapshots to an InfluxDB 1.x database (one point per snapshot, ms precision)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = display_url(url)
+        self.database = database
+        self.username = username or None
+        self._password = password or ""
+        self.timeout_s = timeout_s
+        self.description = f"InfluxDB v1 at {self.url} (database {database})"
+        auth = httpx.BasicAuth(self.username, self._password) if self.username else None
+        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
+
+    # -- Sink protocol -------------------------------------------------------------------
+
+    async def write(self, snapshots: Sequence[Snapshot]) -> None:
+        body = to_lines(snapshots)
+        if not body:
+            return
+        await self._write_body(body)
+
+    async def check(self) -> None:
+        """Reachable, credentials accepted, database exists and is writable.
+
+        1. ``GET /ping`` must answer 204 (reachability; it does not check credentials).
+        2. ``SHOW DATABASES`` with the credentials (401 -> bad username/password).
+        3. An empty-body write to the database: InfluxDB applies the same auth, database and
+           write-privilege checks as for a real write and stores nothing. This tells "does
+           not exist" (404) from "exists but this user may not write it" (403), which
+           ``SHOW DATABASES`` alone cannot: it hides databases the user has no privilege on.
+        """
+        resp = await self._request("GET", "/ping")
+        if resp.status_code != 204:
+            detail = " ".join(filter(None, [f"HTTP {resp.status_code}", self._short(resp.text)]))
+            raise SinkError(f"InfluxDB at {self.url} answered /ping with {detail}: is it InfluxDB 1.x?")
+        resp = await self._request("GET", "/query", params={"q": "SHOW DATABASES"})
+        if resp.status_code != 200:
+            self._raise_for(resp, action="query")
+        await self._write_body("")
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _write_body(self, body: str) -> None:
+        resp = await self._request(
+            "POST",
+            "/write",
+            params={"db": self.database, "precision": "ms"},
+            content=body.encode("utf-8"),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        if resp.status_code // 100 != 2:
+            self._raise_for(resp, action="write")
+
+    async def _request(self, method: str, path: str, **kw) -> httpx.Response:
+        try:
+            return await self._client.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise SinkError(
+                f"InfluxDB at {self.url} unreachable: {self._scrub(_transport_cause(exc, self.timeout_s))}"
+            ) from None
+
+    def _raise_for(self, resp: httpx.Response, *, action: str) -> None:
+        code = resp.status_code
+        msg = self._short(resp.text)
+        low = msg.lower()
+        if code == 401:
+            if self.username is None or "unable to parse authentication" in low:
+                raise SinkError(
+                    "InfluxDB requires a username/password (HTTP 401): set INFLUXDB_USERNAME/INFLUXDB_PASSWORD"
+                )
+            raise SinkError(
+                "InfluxDB rejected the username/password (HTTP 401): check INFLUXDB_USERNAME/INFLUXDB_PASSWORD"
+            )
+        if code == 403:
+            who = f"user '{self.username}'" if self.username else "this user"
+            raise SinkError(
+                f"InfluxDB {who} may not {action} database '{self.database}' (HTTP 403): {msg}".rstrip(": ")
+            )
+        if code == 404 and "database not found" in low:
+            raise SinkError(
+                f"database '{self.database}' not found (HTTP 404): create it with CREATE DATABASE {self.database}"
+            )
+        what = "write" if action == "write" else "query"
+        raise SinkError(f"InfluxDB {what} failed: HTTP {code} {msg}".rstrip())
+
+    def _short(self, text: str) -> str:
+        return self._scrub(short_body(text))
+
+    def _scrub(self, text: str) -> str:
+        # Defensive: a proxy or odd server could echo a request; never pass the password on.
+        if self._password and self._password in text:
+            text = text.replace(self._password, "***")
+        return text
