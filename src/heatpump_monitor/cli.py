@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="simulated gateway + collector + embedded store in one process")
     p.add_argument("--brand", default="thermia", help="thermia, ivt, nibe or a comma list (default thermia)")
-    p.add_argument("--gateways", type=int, default=1, help="number of simulated gateways (default 1)")
+    p.add_argument("--gateways", type=int, default=0,
+                   help="number of simulated gateways, brands cycling (default: one per brand)")
     p.add_argument("--interval", type=int, default=5, help="poll interval in seconds (default 5)")
     p.add_argument("--time-scale", type=float, default=60.0,
                    help="simulated seconds per real second, to see cycles quickly (default 60)")

@@ -52,8 +52,11 @@ def test_timeout_and_refused():
     def timeout(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
-    def refused(request):
-        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    def refused(request):  # as httpx raises it: the socket error chained under its own
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as exc:
+            raise httpx.ConnectError("All connection attempts failed", request=request) from exc
 
     with pytest.raises(FetchError) as e:
         fetch(timeout)

@@ -39,7 +39,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from ..model import Snapshot
 from .base import SinkError
-from .influx_v1 import display_url, exception_chain, short_body, socket_cause
+from ..errors import display_url, exception_chain, short_body, socket_cause
 from .lineproto import to_lines
 
 _EMPTY_WRITE_OK = "writing requires points"

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from ..errors import socket_cause
 from .gateway import GatewayAddress
 
 #: A real answer is a few KB; anything bigger is not a gateway answer and is cut off.
@@ -86,9 +87,4 @@ class ApiClient:
 
 
 def _cause(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "Errno 111" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
-        return "host name not found"
-    return _short(text, 120)
+    return socket_cause(exc) or _short(str(exc) or type(exc).__name__, 120)

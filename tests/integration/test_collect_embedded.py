@@ -1,0 +1,156 @@
+"""The ``collect`` process end to end: simulated gateways over HTTP -> decode -> embedded store.
+Every fault switch, every message of the spec, SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+
+import pytest
+
+from heatpump_monitor.providers import load_provider
+from heatpump_monitor.readers.embedded import EmbeddedReader
+
+from ..servers import free_port
+from .conftest import addr, set_fault
+
+pytestmark = pytest.mark.realserver
+
+
+def rows(path):
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT gateway, ts_ms, brand, data FROM snapshots ORDER BY ts_ms, gateway").fetchall()
+
+
+def test_two_gateways_aligned_on_the_grid_then_sigterm(simulator, collector, tmp_path):
+    sim = simulator(["thermia", "nibe"], frozen=True)
+    store = tmp_path / "hp.sqlite3"
+    c = collector({"H66_IP": ",".join(addr(u) for u in sim.urls), "COLLECTION_INTERVAL": "1",
+                   "HEATPUMP_BRAND": "auto", "STORE_PATH": str(store)})
+    c.wait_for(r"Stored \d+ metrics with timestamp", count=6)
+    rc, took = c.terminate(signal.SIGTERM)
+    assert rc == 0 and took < 5, (rc, took, c.log)
+    log = c.log
+    assert f"Storing to embedded store at {store}" in log
+    assert "detected brand thermia from H1ver=60" in log and "detected brand nibe from H1ver=40" in log
+
+    reader = EmbeddedReader(store)
+    by_gateway = {g.gateway: g for g in reader.gateways()}
+    assert set(by_gateway) == {addr(u) for u in sim.urls}
+    ticks = {}
+    for gw, info in by_gateway.items():
+        snaps = list(reader.snapshots(gw, 0, 2**62))
+        ticks[gw] = [s.time_ms for s in snaps]
+        assert all(t % 1000 == 0 for t in ticks[gw])  # on the 1 s grid, to the millisecond
+        # correctly decoded: exactly the provider's decoding of what the (frozen) gateway serves
+        model = next(g for g in sim.gateways if addr(sim.urls[sim.gateways.index(g)]) == gw).model
+        expected = load_provider(info.brand).decode_poll(model.raw_alldata()).values
+        for s in snaps:
+            assert s.values == expected
+    a, b = ticks.values()
+    assert set(a) & set(b) and len(set(a) & set(b)) >= min(len(a), len(b)) - 1  # same ticks for both
+    stored_lines = [l for l in log.splitlines() if "Stored " in l]
+    assert len(stored_lines) == len(rows(store))
+    assert "Received SIGTERM: finishing the write in progress and stopping" in log
+
+
+def test_every_fault_switch_gives_its_message_and_stores_nothing_bogus(simulator, collector, tmp_path):
+    sim = simulator(["ivt"], frozen=True)
+    url = sim.urls[0]
+    store = tmp_path / "hp.sqlite3"
+    c = collector({"H66_IP": addr(url), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "ivt",
+                   "STORE_PATH": str(store)})
+    c.wait_for("Stored ")
+    cases = [
+        ("http500", r"Failed to fetch data from API: HTTP 500 Internal Server Error from http://\S+/api/alldata"),
+        ("html", r"Failed to fetch data from API: response is not valid JSON \(text/html: '<html>"),
+        ("invalid_json", r"Failed to fetch data from API: response is not valid JSON \(application/json"),
+        ("not_object", r"Failed to fetch data from API: JSON is list, expected an object"),
+        ("empty", r"No data received from API"),
+        ("strings", r"Dropped value of register 0001 from \S+: '\d+' is invalid \(not an integer \(str\)\)"),
+        ("strings", r"Failed to fetch data from API: answer had no valid register values"),
+        ("timeout", r"Failed to fetch data from API: no answer from \S+ within 0.8 s \(timeout\)"),
+    ]
+    for fault, pattern in cases:
+        set_fault(url, fault)
+        c.wait_for(pattern)
+    n_before = len(rows(store))
+    set_fault(url, None, latency=0.3)  # slow but fine: still stored, timestamp still the tick
+    c.wait_for("Gateway .* answers again")
+    c.wait_for("Stored ", count=3)
+    rc, took = c.terminate()
+    assert rc == 0 and took < 5
+    stored = rows(store)
+    assert len(stored) > n_before
+    expected = load_provider("ivt").decode_poll(sim.gateways[0].model.raw_alldata()).values
+    import json
+    assert all(json.loads(data) == expected for _, _, _, data in stored)  # nothing bogus ever stored
+    assert all(ts % 1000 == 0 for _, ts, _, _ in stored)
+    assert "Traceback" not in c.log
+
+
+def test_unreachable_gateway_keeps_running(collector, tmp_path):
+    port = free_port()
+    c = collector({"H66_IP": f"127.0.0.1:{port}", "COLLECTION_INTERVAL": "1", "STORE_PATH": str(tmp_path / "s")})
+    lines = c.wait_for("Failed to fetch data from API", count=2)
+    assert f"cannot connect to http://127.0.0.1:{port}/api/alldata: connection refused" in lines[0]
+    rc, _ = c.terminate(signal.SIGINT)
+    assert rc == 0
+
+
+def test_sigterm_while_gateway_hangs_exits_within_5s(simulator, collector, tmp_path):
+    sim = simulator(["thermia"], fault="timeout")
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "5", "STORE_PATH": str(tmp_path / "s")})
+    c.wait_for("First poll at")
+    import time
+    time.sleep(5.5)  # a poll is now hanging on the gateway (timeout 4 s)
+    rc, took = c.terminate()
+    assert rc == 0 and took < 5, (rc, took, c.log)
+
+
+def test_unknown_registers_logged_once_and_stored_raw_on_request(simulator, collector, tmp_path):
+    # an nibe gateway read as thermia: registers thermia does not know are "unknown"
+    sim = simulator(["nibe"], frozen=True)
+    store = tmp_path / "s.sqlite3"
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "thermia",
+                   "STORE_UNKNOWN_REGISTERS": "true", "STORE_PATH": str(store)})
+    c.wait_for("Stored ", count=3)
+    c.terminate()
+    unknown = [l for l in c.log.splitlines() if "Unknown register: " in l]
+    indices = [l.split("Unknown register: ")[1][:4] for l in unknown]
+    assert indices and len(indices) == len(set(indices))  # once per register per run
+    data = EmbeddedReader(store).latest(addr(sim.urls[0])).values
+    raw = sim.gateways[0].model.raw_alldata()
+    for idx in indices:
+        assert data[f"reg_{idx}"] == float(raw[idx])
+
+
+@pytest.mark.parametrize("env,message", [
+    ({}, "H66_IP environment variable must be set"),
+    ({"H66_IP": "h66", "COLLECTION_INTERVAL": "abc"},
+     "Invalid COLLECTION_INTERVAL='abc': expected a whole number of seconds from 1 to 86400"),
+    ({"H66_IP": "h66", "COLLECTION_INTERVAL": "-5"},
+     "Invalid COLLECTION_INTERVAL='-5': expected a whole number of seconds from 1 to 86400"),
+    ({"H66_IP": "h66", "HEATPUMP_BRAND": "daikin"},
+     "Invalid HEATPUMP_BRAND='daikin': expected one of thermia, ivt, nibe, auto"),
+    ({"H66_IP": "h66", "INFLUXDB_URL": "http://localhost:8086"}, "INFLUXDB_TOKEN environment variable must be set"),
+])
+def test_configuration_errors_exit_1_with_one_clear_line(collector, env, message):
+    c = collector(env)
+    assert c.proc.wait(20) == 1
+    lines = [l for l in c.log.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].endswith(message), c.log
+
+
+def test_console_command_runs_the_same_collector(simulator, collector, tmp_path):
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "heatpump-monitor"
+    assert exe.exists() or shutil.which("heatpump-monitor")
+    sim = simulator(["thermia"])
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "STORE_PATH": str(tmp_path / "s")},
+                  argv=[str(exe), "collect", "--source", "api"])
+    c.wait_for("Stored ")
+    assert c.terminate()[0] == 0

@@ -1,0 +1,248 @@
+"""The heat-pump model: encoding, decodability for every brand, and plausible physics."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from heatpump_monitor.providers import BRANDS, load_provider
+from heatpump_monitor.providers.registry import provider_from_dict
+from heatpump_monitor.simulator import PumpModel, RegisterRefused
+
+JAN_15_0500 = datetime(2026, 1, 15, 5, 0, tzinfo=timezone.utc).timestamp()
+DAY = 86400
+INDEX = re.compile(r"^[0-9A-F]{4}$")
+
+
+def model(brand: str = "thermia", t: float = JAN_15_0500, **kw) -> PumpModel:
+    return PumpModel(brand, seed=kw.pop("seed", 7), clock=lambda: t, **kw)
+
+
+def day(m: PumpModel, step: int = 60, start: float = JAN_15_0500):
+    """(t, values) over one simulated day."""
+    for i in range(0, DAY, step):
+        yield start + i, m.values(start + i)
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_raw_alldata_is_what_a_gateway_sends(brand):
+    m = model(brand)
+    raw = m.raw_alldata()
+    assert set(raw) == set(load_provider(brand).registers)
+    for idx, value in raw.items():
+        assert INDEX.match(idx), idx
+        assert type(value) is int and 0 <= value <= 65535, (idx, value)
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+@pytest.mark.parametrize("mean", [None, -18.0, 12.0, 25.0])
+def test_every_register_decodes_cleanly_all_day(brand, mean):
+    provider = load_provider(brand)
+    m = model(brand, outdoor_mean=mean)
+    names = {reg.name for reg in provider.registers.values()}
+    for t in range(int(JAN_15_0500), int(JAN_15_0500) + DAY, 900):
+        decoded = provider.decode_poll(m.raw_alldata(t))
+        assert decoded.rejected == [] and decoded.unknown == [], (t, decoded.rejected, decoded.unknown)
+        assert set(decoded.values) | set(decoded.absent) == names
+        assert set(decoded.values) & set(decoded.absent) == set()
+        served = m.values(t)
+        for name, value in decoded.values.items():
+            assert value == pytest.approx(served[name]), name
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_main_sensors_are_present(brand):
+    decoded = load_provider(brand).decode_poll(model(brand).raw_alldata())
+    for name in ("outdoor_temp", "indoor_temp", "radiator_forward", "brine_in_evaporator",
+                 "brine_out_condenser", "hot_water_top", "compressor", "switch_valve"):
+        assert name in decoded.values, name
+
+
+def test_negative_temperatures_are_wrapped():
+    m = model("ivt", outdoor_mean=-8.0)  # 05:00 is the coldest hour of the day
+    raw = m.raw_alldata()["0007"]
+    value = m.values()["outdoor_temp"]
+    assert value < 0
+    assert raw > 32767 and raw == 65536 + round(value * 10)
+    assert load_provider("ivt").decode_poll({"0007": raw}).values["outdoor_temp"] == pytest.approx(value)
+
+
+def test_outdoor_follows_a_daily_sine_with_its_minimum_in_the_morning():
+    m = model(outdoor_mean=0.0, seed=1)
+    midnight = datetime(2026, 1, 15, tzinfo=timezone.utc).timestamp()
+    at = {h: m.outdoor(midnight + h * 3600) for h in range(24)}
+    assert min(at, key=at.get) in (3, 4, 5, 6, 7)
+    assert max(at, key=at.get) in (15, 16, 17, 18, 19)
+    assert at[17] - at[5] > 7
+
+
+def test_deterministic_given_seed_and_clock():
+    a, b, c = model(seed=3), model(seed=3), model(seed=4)
+    assert a.raw_alldata() == b.raw_alldata()
+    t = JAN_15_0500 + 3 * 3600 + 600
+    assert a.values(t) == b.values(t)
+    assert any(a.values(t2) != c.values(t2) for t2 in range(int(t), int(t) + 7200, 600))
+
+
+def test_reads_in_the_same_second_agree_and_time_scale_speeds_up():
+    now = [JAN_15_0500 + 0.1]
+    m = PumpModel("nibe", seed=2, clock=lambda: now[0], time_scale=60)
+    first = m.raw_alldata()
+    now[0] += 0.8  # same real second
+    assert m.raw_alldata() == first
+    t0 = m.sim_time()
+    now[0] += 1.0
+    assert m.sim_time() == t0 + 60  # one real second = one simulated minute
+    now[0] += 30 * 60  # half an hour real = 30 simulated hours: the counters move
+    assert m.values()["energy_total_kwh"] > m.values(t0)["energy_total_kwh"]
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_a_winter_day_cycles_compressor_and_hot_water(brand):
+    m = model(brand, outdoor_mean=-3.0)
+    start_temp, stop_temp = m._hot_water_temps()
+    prev = None
+    switches = charges = 0
+    for t, v in day(m):
+        if v["switch_valve"] == 1:
+            assert v["compressor"] == 1  # the compressor charges the tank
+        if prev is not None:
+            switches += v["compressor"] != prev["compressor"]
+            if prev["switch_valve"] == 0 and v["switch_valve"] == 1:
+                charges += 1
+                assert v["hot_water_top"] < start_temp + 0.3  # started because the tank cooled
+            if prev["switch_valve"] == 1 and v["switch_valve"] == 0:
+                assert prev["hot_water_top"] > stop_temp - 0.5  # stopped at the stop temperature
+        prev = v
+    assert switches >= 8  # on/off cycles, not a stuck compressor
+    assert charges >= 2
+
+
+def test_summer_runs_the_compressor_only_for_hot_water():
+    m = model(outdoor_mean=24.0)
+    samples = [v for _, v in day(m)]
+    assert any(v["compressor"] == 1 for v in samples)
+    assert all(v["compressor"] == v["switch_valve"] for v in samples)
+    assert all(v["additional_heat"] == 0 for v in samples)
+
+
+def test_additional_heat_only_when_cold():
+    mild = [v for _, v in day(model(outdoor_mean=2.0))]
+    assert all(v["additional_heat"] == 0 for v in mild)
+    cold = [v for _, v in day(model(outdoor_mean=-15.0))]
+    assert max(v["additional_heat"] for v in cold) > 20
+    assert all(v["outdoor_temp"] < -9.5 for v in cold if v["additional_heat"] > 0)
+
+
+def test_heating_physics_is_plausible():
+    m = model("ivt", outdoor_mean=-5.0)
+    rows = [v for _, v in day(m, step=30)]
+    running = [v for v in rows if v["compressor"] == 1 and v["switch_valve"] == 0]
+    assert running
+    for v in rows:
+        assert 19.5 < v["indoor_temp"] < 22.5
+        assert 1.0 < v["brine_in_evaporator"] < 5.5
+        assert v["brine_in_evaporator"] - v["brine_out_condenser"] <= 3.5
+        assert v["alarm"] == 0 and v["alarm_code"] == 0
+    # after a while of running the forward is near/above the setpoint, above the return, and the
+    # brine comes back 1..3 C colder
+    settled = [v for v in running if v["radiator_forward"] > v["heating_setpoint"] - 1]
+    assert settled
+    for v in settled:
+        assert v["radiator_forward"] > v["radiator_return"]
+        assert 1.0 <= v["brine_in_evaporator"] - v["brine_out_condenser"] <= 3.5
+
+
+def test_values_change_continuously():
+    """No jumps: within 10 simulated seconds each temperature moves at most its limit (hot gas
+    follows the compressor fastest)."""
+    limits = {"outdoor_temp": 0.2, "indoor_temp": 0.2, "radiator_forward": 1.0,
+              "radiator_return": 1.0, "heat_carrier_forward": 1.5, "heat_carrier_return": 1.5,
+              "hot_water_top": 0.5, "brine_in_evaporator": 0.5, "brine_out_condenser": 0.5,
+              "hot_gas": 5.0}
+    m = model("ivt", outdoor_mean=-12.0)
+    prev = None
+    for _, v in day(m, step=10):
+        if prev is not None:
+            for name, limit in limits.items():
+                assert abs(v[name] - prev[name]) <= limit + 1e-9, (name, prev[name], v[name])
+        prev = v
+
+
+def test_hour_counters_grow_and_never_go_back():
+    m = model("thermia")
+    hours = [v["compressor_hours"] for _, v in day(m, step=600)]
+    assert all(b >= a for a, b in zip(hours, hours[1:]))
+    assert m.values(JAN_15_0500 + 3 * DAY)["compressor_hours"] > hours[0]
+    assert m.values(JAN_15_0500 + 3 * DAY)["energy_kwh"] > m.values()["energy_kwh"]
+
+
+def test_set_register_overrides_writable_registers():
+    m = model("thermia")
+    assert m.set_register("0203", 235) == 235
+    assert m.raw_alldata()["0203"] == 235
+    assert m.values()["room_temp_setpoint"] == 23.5
+    assert 22.5 < m.values()["indoor_temp"] < 24.5  # the house follows the new setpoint
+    with pytest.raises(RegisterRefused) as e:
+        m.set_register("0001", 300)
+    assert e.value.status == 403
+    with pytest.raises(RegisterRefused) as e:
+        m.set_register("FFFF", 1)
+    assert e.value.status == 400
+    with pytest.raises(RegisterRefused) as e:
+        m.set_register("2204", 5000)  # 500 %, outside the register's range
+    assert e.value.status == 400
+    assert m.raw_alldata()["2204"] != 5000
+
+
+def test_set_register_wraps_negative_values_of_signed_registers():
+    m = model("nibe")
+    assert m.set_register("8255", -100) == 65436
+    assert m.raw_alldata()["8255"] == 65436
+    assert load_provider("nibe").decode_poll(m.raw_alldata()).values["degree_minutes"] == -100
+
+
+def test_hot_water_stop_setting_moves_the_charge():
+    m = model("ivt", outdoor_mean=0.0)
+    m.set_register("0208", 580)
+    assert max(v["hot_water_top"] for _, v in day(m, step=120)) > 57.0
+
+
+def test_any_register_of_any_provider_gets_a_plausible_value():
+    """Registers the model has never heard of still decode, whatever their kind and range."""
+    provider = provider_from_dict({
+        "brand": "odd",
+        "h1ver_codes": ["77"],
+        "registers": [
+            {"index": "0001", "name": "radiator_return"},
+            {"index": "0030", "name": "mystery_temp", "min": 60.0, "max": 70.0},
+            {"index": "0031", "name": "mystery_sensor", "absent_at_or_below": -48.0},
+            {"index": "0032", "name": "pool", "absent_at_or_below": -48.0},
+            {"index": "1B00", "name": "mystery_flag"},
+            {"index": "2300", "name": "mystery_mode", "mapping": {3: "x", 5: "y"}},
+            {"index": "2301", "name": "mystery_setting", "min": 10.0, "max": 20.0, "factor": 10},
+            {"index": "2302", "name": "signed_setting", "signed": True, "min": -5.0, "max": -1.0},
+            {"index": "3300", "name": "mystery_percent", "factor": 10},
+            {"index": "4400", "name": "mystery_current"},
+            {"index": "5500", "name": "mystery_energy", "factor": 10, "max": 1000.0},
+            {"index": "6600", "name": "mystery_hours"},
+            {"index": "7700", "name": "mystery_minutes"},
+            {"index": "8800", "name": "mystery_dm"},
+            {"index": "9900", "name": "mystery_kw", "min": 2.0},
+            {"index": "AA00", "name": "mystery_alarm"},
+            {"index": "CC00", "name": "mystery_watts", "max": 10.0},
+            {"index": "D000", "name": "mystery_number"},
+            {"index": "0008", "name": "indoor_temp", "min": 30.0, "max": 40.0},
+        ],
+    })
+    m = PumpModel(provider, seed=5, clock=lambda: JAN_15_0500)
+    for t in range(int(JAN_15_0500), int(JAN_15_0500) + 5 * DAY, 3 * 3600):
+        decoded = provider.decode_poll(m.raw_alldata(t))
+        assert decoded.rejected == [] and decoded.unknown == []
+        assert set(decoded.absent) == {"pool"}
+        assert len(decoded.values) == len(provider.registers) - 1
+        assert 30.0 <= decoded.values["indoor_temp"] <= 40.0  # clamped into the range
+        assert decoded.values["mystery_mode"] in (3.0, 5.0)
+        assert decoded.values["mystery_sensor"] > -48.0
