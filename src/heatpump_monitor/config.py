@@ -126,14 +126,6 @@ class StoreConfig:
     username: str = ""
     password: SecretStr = SecretStr("")
 
-    def describe(self) -> str:
-        if self.kind == "embedded":
-            return f"embedded store at {Path(self.path).resolve()}"
-        if self.kind == "influxdb2":
-            return f"InfluxDB v2 at {self.url} (org {self.org}, bucket {self.bucket})"
-        user = f", user {self.username}" if self.username else ""
-        return f"InfluxDB 1.x at {self.url} (database {self.database}{user})"
-
 
 @dataclass(frozen=True)
 class CollectorConfig:

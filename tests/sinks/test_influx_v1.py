@@ -152,7 +152,7 @@ def test_unreachable():
         assert str(err.value) == f"InfluxDB at {url} unreachable: connection refused"
     # credentials written into the URL do not reach messages or the description either
     sink = InfluxV1Sink(url.replace("//", f"//u:{WRONG_PASSWORD}@"), "hp")
-    assert sink.description == f"InfluxDB v1 at {url} (database hp)"
+    assert sink.description == f"InfluxDB 1.x at {url} (database hp)"
     with pytest.raises(SinkError) as err:
         run(sink, "write", SNAPS)
     assert str(err.value) == f"InfluxDB at {url} unreachable: connection refused"

@@ -31,9 +31,8 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
     log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
              len(cfg.gateways), names, cfg.interval_s)
     log.info("Heat pump brand: %s (from %s)", cfg.brand, cfg.brand_source)
-    log.info("Storing to %s", cfg.store.describe())
-
     sink = make_sink(cfg.store)
+    log.info("Storing to %s", sink.description)
     try:
         await sink.check()
     except SinkError as exc:

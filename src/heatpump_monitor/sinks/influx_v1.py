@@ -49,7 +49,8 @@ class InfluxV1Sink:
         self.username = username or None
         self._password = password or ""
         self.timeout_s = timeout_s
-        self.description = f"InfluxDB v1 at {self.url} (database {database})"
+        user = f", user {username}" if username else ""
+        self.description = f"InfluxDB 1.x at {self.url} (database {database}{user})"
         auth = httpx.BasicAuth(self.username, self._password) if self.username else None
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
 

@@ -54,7 +54,7 @@ class InfluxV2Sink:
         self.bucket = bucket
         self.timeout_s = timeout_s
         self._token = token or ""
-        self.description = f"InfluxDB v2 at {self.url} (bucket {bucket})"
+        self.description = f"InfluxDB v2 at {self.url} (org {org}, bucket {bucket})"
         self._client: InfluxDBClient | None = InfluxDBClient(
             url=url,
             token=self._token,
