@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -28,8 +29,8 @@ def test_two_gateways_aligned_on_the_grid_then_sigterm(simulator, collector, tmp
     c = collector({"H66_IP": ",".join(addr(u) for u in sim.urls), "COLLECTION_INTERVAL": "1",
                    "HEATPUMP_BRAND": "auto", "STORE_PATH": str(store)})
     c.wait_for(r"Stored \d+ metrics with timestamp", count=6)
-    rc, took = c.terminate(signal.SIGTERM)
-    assert rc == 0 and took < 5, (rc, took, c.log)
+    rc, _ = c.terminate(signal.SIGTERM)
+    assert rc == 0, c.log
     log = c.log
     assert f"Storing to embedded store at {store}" in log
     assert "detected brand thermia from H1ver=60" in log and "detected brand nibe from H1ver=40" in log
@@ -78,8 +79,8 @@ def test_every_fault_switch_gives_its_message_and_stores_nothing_bogus(simulator
     set_fault(url, None, latency=0.3)  # slow but fine: still stored, timestamp still the tick
     c.wait_for("Gateway .* answers again")
     c.wait_for("Stored ", count=3)
-    rc, took = c.terminate()
-    assert rc == 0 and took < 5
+    rc, _ = c.terminate()
+    assert rc == 0
     stored = rows(store)
     assert len(stored) > n_before
     expected = load_provider("ivt").decode_poll(sim.gateways[0].model.raw_alldata()).values
@@ -98,14 +99,20 @@ def test_unreachable_gateway_keeps_running(collector, tmp_path):
     assert rc == 0
 
 
-def test_sigterm_while_gateway_hangs_exits_within_5s(simulator, collector, tmp_path):
+def test_sigterm_while_gateway_hangs_abandons_the_poll(simulator, collector, tmp_path):
+    """The shutdown does not wait for a poll in flight (its HTTP timeout here is 10 s)."""
     sim = simulator(["thermia"], fault="timeout")
-    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "5", "STORE_PATH": str(tmp_path / "s")})
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "30", "STORE_PATH": str(tmp_path / "s")})
     c.wait_for("First poll at")
-    import time
-    time.sleep(5.5)  # a poll is now hanging on the gateway (timeout 4 s)
-    rc, took = c.terminate()
-    assert rc == 0 and took < 5, (rc, took, c.log)
+    deadline = time.monotonic() + 40
+    while sim.gateways[0].requests == 0 and time.monotonic() < deadline:  # the first tick's poll
+        time.sleep(0.05)
+    assert sim.gateways[0].requests == 1
+    rc, _ = c.terminate()
+    assert rc == 0, c.log
+    after = c.log.split("Received SIGTERM")[1]
+    assert "Stopped: 1 tick(s), 0 poll(s) ok" in after
+    assert "(timeout)" not in c.log  # abandoned, not waited for
 
 
 def test_unknown_registers_logged_once_and_stored_raw_on_request(simulator, collector, tmp_path):

@@ -112,8 +112,8 @@ def test_v2_write_to_victoriametrics_read_back_through_export(simulator, collect
                    "INFLUXDB_URL": victoriametrics.url, "INFLUXDB_TOKEN": SECRET_TOKEN,
                    "INFLUXDB_ORG": "thermia", "INFLUXDB_BUCKET": "heatpump", "LOG_LEVEL": "DEBUG"})
     c.wait_for("Stored ", count=4)
-    rc, took = c.terminate(signal.SIGINT)
-    assert rc == 0 and took < 5
+    rc, _ = c.terminate(signal.SIGINT)
+    assert rc == 0
     assert SECRET_TOKEN not in c.log
     assert f"Storing to InfluxDB v2 at {victoriametrics.url} (org thermia, bucket heatpump)" in c.log
 

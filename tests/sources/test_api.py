@@ -82,3 +82,31 @@ def test_h1ver_missing():
 
 def test_parse_alldata_keeps_values_as_sent():
     assert parse_alldata(b'{"0001": 65483, "x": "s"}') == {"0001": 65483, "x": "s"}
+
+
+def test_whole_request_bounded_by_timeout_even_when_each_step_is_fast():
+    """A slow-drip answer (each chunk in time, the whole far too late) is cut at the timeout."""
+    served = []
+
+    class Drip(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b'{"0001":'
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                served.append(1)
+                yield b" "
+            yield b"1}"
+
+    async def go():
+        client = ApiClient(0.5, client=httpx.AsyncClient(
+            transport=httpx.MockTransport(lambda r: httpx.Response(200, stream=Drip()))))
+        try:
+            with pytest.raises(FetchError) as e:
+                await client.fetch_alldata(GW)
+            return e.value
+        finally:
+            await client.aclose()
+
+    err = asyncio.run(go())
+    assert "within 0.5 s (timeout)" in str(err)
+    assert len(served) < 50  # cut off mid-drip, not read to the end

@@ -39,7 +39,7 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
         log.error("Store not usable yet: %s; collecting anyway, polls are kept and retried", exc)
 
     writer = Writer(sink, cfg.write_buffer_max)
-    client = ApiClient(cfg.http_timeout_s, max_gateways=len(cfg.gateways))
+    client = ApiClient(cfg.http_timeout_s)
     collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
                              store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
     writer_task = asyncio.create_task(writer.run(stop), name="writer")

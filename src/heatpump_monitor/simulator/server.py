@@ -340,16 +340,29 @@ class _Cluster:
             for s in sockets:
                 s.close()
             raise
+        apps: dict[int, Starlette] = {}
         for gw, sock in zip(self.gateways, sockets):
             gw.port = sock.getsockname()[1]
             gw._closing = False
-            config = uvicorn.Config(
-                create_app(gw), log_level="warning", access_log=False, log_config=None,
-                lifespan="off", timeout_graceful_shutdown=2, server_header=False)
-            server = _Server(config)
-            self.servers.append(server)
-            self.tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+            apps[gw.port] = create_app(gw)
             self.urls.append(_url(self.host, gw.port))
+
+        async def by_port(scope: Any, receive: Any, send: Any) -> None:
+            """One uvicorn server for every gateway: the local port picks the gateway."""
+            server = scope.get("server") or (None, None)
+            app = apps.get(server[1])
+            if app is None:  # pragma: no cover - only our own sockets are served
+                raise RuntimeError(f"no simulated gateway on {server}")
+            await app(scope, receive, send)
+
+        # A single server (not one per port): each uvicorn server runs its own 10 Hz
+        # housekeeping loop, which for 1,000 gateways would eat a core by itself.
+        config = uvicorn.Config(
+            by_port, log_level="warning", access_log=False, log_config=None,
+            lifespan="off", timeout_graceful_shutdown=2, server_header=False, date_header=False)
+        server = _Server(config)
+        self.servers.append(server)
+        self.tasks.append(asyncio.create_task(server.serve(sockets=sockets)))
         while not all(s.started for s in self.servers):
             done = [t for t in self.tasks if t.done()]
             if done:

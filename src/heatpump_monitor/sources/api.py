@@ -6,7 +6,9 @@ Every failure becomes a :class:`FetchError` whose text names the cause; the call
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 from typing import Any
 
 import httpx
@@ -41,18 +43,41 @@ def parse_alldata(body: bytes, content_type: str = "") -> dict[str, Any]:
 
 
 class ApiClient:
-    """Fetches from H66 gateways over one shared connection pool."""
+    """Fetches from H66 gateways. Each gateway gets its own small connection pool (kept alive
+    between polls): httpcore scans its whole pool on every request, so one shared pool for
+    1,000 gateways would make each tick quadratic. The pools share one TLS context."""
 
-    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None,
-                 max_gateways: int = 100) -> None:
+    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
         self.timeout_s = timeout_s
-        limits = httpx.Limits(max_connections=max(10, max_gateways), max_keepalive_connections=max(10, max_gateways))
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False)
+        self._shared = client  # tests: one given client serves every gateway
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    def _client_for(self, base_url: str) -> httpx.AsyncClient:
+        if self._shared is not None:
+            return self._shared
+        client = self._clients.get(base_url)
+        if client is None:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            client = self._clients[base_url] = httpx.AsyncClient(
+                timeout=self.timeout_s, verify=self._tls, trust_env=False,
+                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1))
+        return client
 
     async def get_json(self, gw: GatewayAddress, path: str) -> dict[str, Any]:
+        """GET a JSON object. ``timeout_s`` bounds the whole request (httpx's own timeouts are
+        per connect/read step, so a slow drip or a busy machine could otherwise exceed it)."""
         url = gw.base_url + path
         try:
-            async with self._client.stream("GET", url, timeout=self.timeout_s) as resp:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._get_json(self._client_for(gw.base_url), url)
+        except TimeoutError:
+            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)") from None
+
+    async def _get_json(self, client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+        try:
+            async with client.stream("GET", url, timeout=self.timeout_s) as resp:
                 if resp.status_code != 200:
                     raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}")
                 chunks: list[bytes] = []
@@ -83,7 +108,9 @@ class ApiClient:
         return str(code).strip()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        clients = list(self._clients.values()) + ([self._shared] if self._shared else [])
+        self._clients.clear()
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 def _cause(exc: Exception) -> str:
