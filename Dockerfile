@@ -17,6 +17,7 @@ COPY src ./src
 RUN pip install . && rm -rf /app/src /app/pyproject.toml /app/README.md
 
 COPY collector/api_collector.py /app/api_collector.py
+COPY collector/collector.py /app/collector.py
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin heatpump \
     && mkdir -p /app/data && chown heatpump /app/data

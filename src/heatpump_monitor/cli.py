@@ -22,14 +22,15 @@ log = logging.getLogger("heatpump_monitor")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    """The API collector, configured by environment variables; runs until stopped."""
+    """The API or MQTT collector, configured by environment variables; runs until stopped."""
+    from .config import load_mqtt_config
     from .pipeline.run import run_collector
 
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-                  secrets=[os.environ.get("INFLUXDB_TOKEN", ""), os.environ.get("INFLUXDB_PASSWORD", "")])
+                  secrets=[os.environ.get(v, "") for v in ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD")])
     try:
-        cfg = load_collector_config()
+        cfg = load_mqtt_config() if args.source == "mqtt" else load_collector_config()
     except ConfigError as exc:
         log.error("%s", exc)
         return 1
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("collect", help="run the collector (configured by environment variables)")
-    p.add_argument("--source", choices=["api"], default="api", help="where readings come from (default api)")
+    p.add_argument("--source", choices=["api", "mqtt"], default="api",
+                   help="api: poll GET /api/alldata (default); mqtt: listen to <mac>/HP/<register>")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("demo", help="simulated gateway + collector + embedded store in one process")

@@ -59,6 +59,55 @@ class Settings(BaseSettings):
     write_buffer_max: str = "10000"
     log_level: str = "INFO"
     heartbeat_file: str = ""
+    # MQTT collector
+    mqtt_broker: str = "mosquitto"
+    mqtt_port: str = "1883"
+    mqtt_username: str = ""
+    mqtt_password: SecretStr = SecretStr("")
+    mqtt_client_id: str = ""
+    mqtt_tls: str = "false"
+    mqtt_ca_file: str = ""
+    h66_mac: str = ""
+    gateway_name: str = ""
+    mqtt_timestamp_mode: str = "snapshot"
+    mqtt_getall_interval: str = "600"
+    mqtt_silent_limit: str = "300"
+
+    @field_validator("mqtt_port")
+    @classmethod
+    def _mqtt_port(cls, v: str) -> str:
+        if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
+            raise _bad("MQTT_PORT", v, "a port number from 1 to 65535")
+        return v.strip()
+
+    @field_validator("mqtt_tls")
+    @classmethod
+    def _mqtt_tls(cls, v: str) -> str:
+        if v.strip().lower() not in _TRUE | _FALSE:
+            raise _bad("MQTT_TLS", v, "true or false")
+        return v.strip().lower()
+
+    @field_validator("h66_mac")
+    @classmethod
+    def _mac(cls, v: str) -> str:
+        mac = v.strip().lower().replace(":", "").replace("-", "")
+        if mac and (len(mac) != 12 or any(c not in "0123456789abcdef" for c in mac)):
+            raise _bad("H66_MAC", v, "the gateway's MAC as 12 hex digits, e.g. cd4dee258efa (empty: any gateway)")
+        return mac
+
+    @field_validator("mqtt_timestamp_mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v.strip().lower() not in ("snapshot", "round"):
+            raise _bad("MQTT_TIMESTAMP_MODE", v, "snapshot or round")
+        return v.strip().lower()
+
+    @field_validator("mqtt_getall_interval", "mqtt_silent_limit")
+    @classmethod
+    def _seconds(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
+        if not v.strip().isdigit() or int(v) < 1:
+            raise _bad(info.field_name.upper(), v, "a whole number of seconds >= 1")
+        return v.strip()
 
     @field_validator("collection_interval")
     @classmethod
@@ -128,6 +177,22 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class MqttSettings:
+    broker: str
+    port: int
+    username: str
+    password: SecretStr
+    client_id: str
+    tls: bool
+    ca_file: str
+    mac: str  # empty: any gateway (+/HP/+)
+    gateway_name: str
+    timestamp_mode: Literal["snapshot", "round"]
+    getall_interval_s: int
+    silent_limit_s: int
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     gateways: tuple[GatewayAddress, ...]
     interval_s: int
@@ -138,6 +203,7 @@ class CollectorConfig:
     write_buffer_max: int
     log_level: str
     heartbeat_file: str = ""  # touched after every tick; `heatpump-monitor healthcheck` reads it
+    mqtt: MqttSettings | None = None
 
     @property
     def http_timeout_s(self) -> float:
@@ -194,7 +260,17 @@ def _brand_from_file(path: str) -> str | None:
     return b
 
 
+def _brand(s: Settings) -> tuple[str, str]:
+    if s.heatpump_brand:
+        return s.heatpump_brand, "HEATPUMP_BRAND"
+    file_brand = _brand_from_file(s.config_file)
+    if file_brand:
+        return file_brand, s.config_file
+    return "thermia", "default"
+
+
 def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
+    """Settings of the API collector (``collect``, ``api_collector.py``)."""
     s = _settings(env)
     if not s.h66_ip.strip():
         raise ConfigError("H66_IP environment variable must be set")
@@ -202,16 +278,34 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
         gateways = parse_gateways(s.h66_ip)
     except ValueError as exc:
         raise ConfigError(f"Invalid H66_IP={s.h66_ip!r}: {exc}") from None
-    if s.heatpump_brand:
-        brand, source = s.heatpump_brand, "HEATPUMP_BRAND"
-    else:
-        file_brand = _brand_from_file(s.config_file)
-        if file_brand:
-            brand, source = file_brand, s.config_file
-        else:
-            brand, source = "thermia", "default"
+    brand, source = _brand(s)
+    return _common(s, tuple(gateways), brand, source)
+
+
+def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
+    """Settings of the MQTT collector (``collect --source mqtt``, ``collector.py``)."""
+    s = _settings(env)
+    brand, source = _brand(s)
+    if brand == "auto":
+        raise ConfigError(f"Invalid HEATPUMP_BRAND='auto' (from {source}) for the MQTT collector: "
+                          "expected one of thermia, ivt, nibe (auto detection needs the HTTP API)")
+    if s.gateway_name and not s.h66_mac:
+        raise ConfigError("GATEWAY_NAME needs H66_MAC: it names one gateway")
+    mqtt = MqttSettings(
+        broker=s.mqtt_broker.strip(), port=int(s.mqtt_port), username=s.mqtt_username,
+        password=s.mqtt_password, client_id=s.mqtt_client_id, tls=s.mqtt_tls in _TRUE,
+        ca_file=s.mqtt_ca_file, mac=s.h66_mac, gateway_name=s.gateway_name.strip(),
+        timestamp_mode=s.mqtt_timestamp_mode,  # type: ignore[arg-type]
+        getall_interval_s=int(s.mqtt_getall_interval), silent_limit_s=int(s.mqtt_silent_limit))
+    if not mqtt.broker:
+        raise ConfigError("Invalid MQTT_BROKER='': expected the broker's host name or address")
+    return _common(s, (), brand, source, mqtt)
+
+
+def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
+            mqtt: MqttSettings | None = None) -> CollectorConfig:
     return CollectorConfig(
-        gateways=tuple(gateways),
+        gateways=gateways,
         interval_s=int(s.collection_interval),
         brand=brand,
         brand_source=source,
@@ -220,6 +314,7 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
         write_buffer_max=int(s.write_buffer_max),
         log_level=s.log_level,
         heartbeat_file=s.heartbeat_file,
+        mqtt=mqtt,
     )
 
 

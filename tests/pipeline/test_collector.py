@@ -125,8 +125,8 @@ def test_auto_brand_unknown_code_disables_gateway_then_fatal(caplog):
 
     async def go():
         stop = asyncio.Event()
-        c.interval_ms = 1000
-        c.clock = itertools.count(0, 0.5).__next__  # a fast clock: the first tick comes at once
+        c.ticker.interval_ms = 1000
+        c.ticker.clock = itertools.count(0, 0.5).__next__  # a fast clock: the first tick comes at once
         await asyncio.wait_for(c.run(stop), 2)
 
     with caplog.at_level(logging.ERROR), pytest.raises(FatalError) as e:

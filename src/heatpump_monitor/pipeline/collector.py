@@ -10,14 +10,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from ..model import Snapshot, iso_ms
+from ..model import Snapshot
 from ..providers import CONTROLLER_FAMILIES, BRANDS, Provider, brand_for_h1ver, load_provider
 from ..sources.api import ApiClient, FetchError
 from ..sources.gateway import GatewayAddress
-from .grid import after, next_tick
+from .grid import Ticker
 from .writer import Writer
 
 log = logging.getLogger("heatpump_monitor.collector")
@@ -40,8 +39,6 @@ class GatewayState:
 
 @dataclass
 class Stats:
-    ticks: int = 0
-    ticks_missed: int = 0
     polls_ok: int = 0
     polls_failed: int = 0
     polls_empty: int = 0
@@ -54,12 +51,10 @@ class ApiCollector:
     def __init__(self, gateways: list[GatewayAddress], brand: str, interval_s: int, writer: Writer,
                  client: ApiClient, store_unknown: bool = False,
                  clock: Callable[[], float] = time.time, heartbeat_file: str = "") -> None:
-        self.interval_ms = interval_s * 1000
         self.writer = writer
         self.client = client
         self.brand = brand
         self.store_unknown = store_unknown
-        self.clock = clock
         self.stats = Stats()
         self.gateways = [GatewayState(g) for g in gateways]
         if brand != "auto":
@@ -67,7 +62,7 @@ class ApiCollector:
             for g in self.gateways:
                 g.provider = provider
         self._unknown_logged: set[tuple[str, str]] = set()
-        self.heartbeat = Path(heartbeat_file) if heartbeat_file else None
+        self.ticker = Ticker(interval_s, clock, heartbeat_file)
 
     # ------------------------------------------------------------------ one gateway, one tick
 
@@ -142,45 +137,20 @@ class ApiCollector:
         return [s for s in results if s is not None]
 
     async def run(self, stop: asyncio.Event) -> None:
-        tick = next_tick(int(self.clock() * 1000), self.interval_ms)
-        log.info("First poll at %s, then every %d s", iso_ms(tick), self.interval_ms // 1000)
-        while not stop.is_set():
-            if not await self._sleep_until(tick, stop):
-                break
-            self.stats.ticks += 1
-            snapshots = await self.poll_all(tick)
-            if snapshots:
-                self.writer.submit(snapshots)
-            self._beat()
-            if all(g.disabled for g in self.gateways):
-                raise FatalError("no gateway can be polled: " + "; ".join(
-                    f"{g.address.name}: {g.disabled}" for g in self.gateways))
-            tick, missed = after(tick, int(self.clock() * 1000), self.interval_ms)
-            if missed:
-                self.stats.ticks_missed += missed
-                log.warning("Skipped %d tick(s): the previous poll ended too late; next poll at %s "
-                            "(%d skipped in all)", missed, iso_ms(tick), self.stats.ticks_missed)
+        await self.ticker.run(stop, self._on_tick, "poll")
 
-    def _beat(self) -> None:
-        if self.heartbeat is None:
-            return
-        try:
-            self.heartbeat.touch()
-        except OSError as exc:
-            log.warning("Cannot update heartbeat file %s: %s; health checks will fail", self.heartbeat, exc)
-            self.heartbeat = None
+    async def _on_tick(self, tick_ms: int) -> None:
+        snapshots = await self.poll_all(tick_ms)
+        if snapshots:
+            self.writer.submit(snapshots)
+        if all(g.disabled for g in self.gateways):
+            raise FatalError("no gateway can be polled: " + "; ".join(
+                f"{g.address.name}: {g.disabled}" for g in self.gateways))
 
-    async def _sleep_until(self, tick_ms: int, stop: asyncio.Event) -> bool:
-        """Sleep until the wall clock reaches the tick; False if stopped first."""
-        while True:
-            delay = tick_ms / 1000 - self.clock()
-            if delay <= 0:
-                return True
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-                return False
-            except asyncio.TimeoutError:
-                continue
+    def summary(self) -> str:
+        s = self.stats
+        return (f"{self.ticker.ticks} tick(s), {s.polls_ok} poll(s) ok, {s.polls_failed} failed, "
+                f"{s.polls_empty} empty, {self.ticker.missed} tick(s) skipped")
 
 
 def _clip(v: object) -> object:

@@ -10,7 +10,9 @@ from .. import __version__
 from ..config import CollectorConfig
 from ..sinks import SinkError, make_sink
 from ..sources.api import ApiClient
+from ..providers import load_provider
 from .collector import ApiCollector, FatalError
+from .mqtt_collector import MqttCollector
 from .writer import Writer
 
 log = logging.getLogger("heatpump_monitor")
@@ -19,6 +21,8 @@ SHUTDOWN_BUDGET_S = 4.0
 
 
 async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None) -> int:
+    """Run the collector ``cfg`` describes (API, or MQTT when ``cfg.mqtt`` is set) until
+    ``stop`` or SIGTERM/SIGINT; finish the write in progress; return the exit code."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -27,9 +31,15 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests, demo)
             pass
 
-    names = ", ".join(g.name for g in cfg.gateways)
-    log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
-             len(cfg.gateways), names, cfg.interval_s)
+    if cfg.mqtt is None:
+        names = ", ".join(g.name for g in cfg.gateways)
+        log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
+                 len(cfg.gateways), names, cfg.interval_s)
+    else:
+        m = cfg.mqtt
+        log.info("heatpump-monitor %s MQTT collector: broker %s:%d%s, gateway %s, %s mode, every %d s",
+                 __version__, m.broker, m.port, " (TLS)" if m.tls else "", m.mac or "any (+/HP/+)",
+                 m.timestamp_mode, cfg.interval_s)
     log.info("Heat pump brand: %s (from %s)", cfg.brand, cfg.brand_source)
     sink = make_sink(cfg.store)
     log.info("Storing to %s", sink.description)
@@ -39,9 +49,15 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
         log.error("Store not usable yet: %s; collecting anyway, polls are kept and retried", exc)
 
     writer = Writer(sink, cfg.write_buffer_max)
-    client = ApiClient(cfg.http_timeout_s)
-    collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
-                             store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
+    client: ApiClient | None = None
+    collector: ApiCollector | MqttCollector
+    if cfg.mqtt is None:
+        client = ApiClient(cfg.http_timeout_s)
+        collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
+                                 store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
+    else:
+        collector = MqttCollector(cfg.mqtt, load_provider(cfg.brand), cfg.interval_s, writer,
+                                  store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
     writer_task = asyncio.create_task(writer.run(stop), name="writer")
     collect_task = asyncio.create_task(collector.run(stop), name="collector")
     stop_task = asyncio.create_task(stop.wait())
@@ -69,12 +85,10 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
         if writer.pending:
             log.error("Exiting with %d poll(s) not written to %s: they are lost",
                       len(writer.pending), sink.description)
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
         await sink.close()
-        s = collector.stats
-        log.info("Stopped: %d tick(s), %d poll(s) ok, %d failed, %d empty, %d tick(s) skipped, "
-                 "%d poll(s) stored", s.ticks, s.polls_ok, s.polls_failed, s.polls_empty,
-                 s.ticks_missed, writer.stored)
+        log.info("Stopped: %s, %d poll(s) stored", collector.summary(), writer.stored)
     return rc
 
 

@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+# Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does
+# with points - so a replay never duplicates and one-field rows (MQTT round mode) add up.
+UPSERT = ("INSERT INTO snapshots VALUES (?,?,?,?,?) ON CONFLICT (gateway, source, ts_ms) "
+          "DO UPDATE SET brand = excluded.brand, data = json_patch(data, excluded.data)")
+
+
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     p = Path(path)
     if readonly:
@@ -68,7 +74,7 @@ class EmbeddedSink:
             db = self._db()
             try:
                 with db:
-                    db.executemany("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", rows)
+                    db.executemany(UPSERT, rows)
             except (sqlite3.Error, OSError) as exc:
                 raise SinkError(f"write to {self.description} failed: {exc}") from None
 
