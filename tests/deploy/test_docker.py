@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -10,8 +11,8 @@ SPEC_VARS = ["H66_IP", "COLLECTION_INTERVAL", "HEATPUMP_BRAND", "INFLUXDB_URL", 
              "INFLUXDB_ORG", "INFLUXDB_BUCKET"]
 
 
-def compose():
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose(name="docker-compose.yml"):
+    return yaml.safe_load((ROOT / name).read_text())
 
 
 def env_list(service):
@@ -61,8 +62,9 @@ def test_influxdb2_initialised_with_same_org_bucket_token():
     assert any(v.endswith(":/var/lib/influxdb2") for v in db["volumes"])
 
 
-def test_every_compose_variable_is_documented_in_env_example():
-    text = (ROOT / "docker-compose.yml").read_text()
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.both.yml"])
+def test_every_compose_variable_is_documented_in_env_example(name):
+    text = (ROOT / name).read_text()
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
     example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
@@ -77,6 +79,7 @@ def test_dockerfile_slim_nonroot_healthcheck_and_entry_points():
     assert any(word == "HEALTHCHECK" and "heatpump-monitor" in rest and "healthcheck" in rest for word, rest in ins)
     copies = [rest.split() for word, rest in ins if word == "COPY"]
     assert ["collector/api_collector.py", "/app/api_collector.py"] in copies
+    assert ["collector/collector.py", "/app/collector.py"] in copies
     for c in copies:
         for src in c[:-1]:
             assert (ROOT / src).exists(), src
@@ -89,3 +92,37 @@ def test_healthcheck_command_exists_in_cli():
 
     args = build_parser().parse_args(["healthcheck"])
     assert args.func.__name__ == "cmd_healthcheck"
+
+
+def test_both_collectors_side_by_side_option_b():
+    c = compose("docker-compose.both.yml")
+    assert set(c["services"]) == {"influxdb", "mosquitto", "collector-mqtt", "collector-api"}
+    api, mqtt = c["services"]["collector-api"], c["services"]["collector-mqtt"]
+    assert api["command"] == "python3 /app/api_collector.py"
+    assert mqtt["command"] == "python3 /app/collector.py"
+    assert list(env_list(api)) == SPEC_VARS
+    menv = env_list(mqtt)
+    assert menv["MQTT_BROKER"] == "mosquitto" and menv["MQTT_PORT"] == "1883"
+    assert menv["MQTT_USERNAME"] == "${MQTT_USERNAME:-}" and menv["MQTT_PASSWORD"] == "${MQTT_PASSWORD:-}"
+    # the same gateway name from both collectors, on the same grid, into the same bucket
+    assert menv["GATEWAY_NAME"] == env_list(api)["H66_IP"] == "${H66_IP}"
+    for k in ("COLLECTION_INTERVAL", "HEATPUMP_BRAND", "INFLUXDB_URL", "INFLUXDB_TOKEN", "INFLUXDB_ORG",
+              "INFLUXDB_BUCKET"):
+        assert menv[k] == env_list(api)[k]
+    mosq = c["services"]["mosquitto"]
+    assert mosq["image"].startswith("eclipse-mosquitto:2") and "1883:1883" in mosq["ports"]
+    conf_src = mosq["volumes"][0].split(":")[0]
+    conf = (ROOT / conf_src).read_text()
+    assert "listener 1883" in conf
+
+
+def test_mqtt_settings_of_the_compose_file_load():
+    """The MQTT collector accepts exactly what docker-compose.both.yml gives it."""
+    from heatpump_monitor.config import load_mqtt_config
+
+    env = {k: v.replace("${H66_MAC}", "cd4dee258efa").replace("${H66_IP}", "192.168.1.100")
+           .replace("${INFLUXDB_TOKEN}", "t").replace("${MQTT_USERNAME:-}", "").replace("${MQTT_PASSWORD:-}", "")
+           for k, v in env_list(compose("docker-compose.both.yml")["services"]["collector-mqtt"]).items()}
+    cfg = load_mqtt_config(env)
+    assert (cfg.mqtt.broker, cfg.mqtt.mac, cfg.mqtt.gateway_name, cfg.store.kind) == (
+        "mosquitto", "cd4dee258efa", "192.168.1.100", "influxdb2")
