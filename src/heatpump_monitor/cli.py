@@ -89,6 +89,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import main as verify_main
+
+    setup_logging("WARNING", secrets=[os.environ.get(v, "") for v in ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD")])
+    return verify_main(args)
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 while the collector's heartbeat file is fresh (Docker HEALTHCHECK)."""
     path = os.environ.get("HEARTBEAT_FILE", "")
@@ -168,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", required=True, choices=BRANDS)
     p.add_argument("file", help="file holding the JSON of GET /api/alldata")
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("verify", help="coverage of the stored data: ticks present, gaps, api vs mqtt")
+    from .verify import add_arguments as add_verify_arguments
+
+    add_verify_arguments(p)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("healthcheck", help="exit 0 while the collector's heartbeat (HEARTBEAT_FILE) is fresh")
     p.set_defaults(func=cmd_healthcheck)

@@ -4,7 +4,10 @@ per register at random moments; the collector stores aligned snapshots."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -57,6 +60,16 @@ def rows(path):
                 db.execute("SELECT gateway, ts_ms, data FROM snapshots ORDER BY ts_ms")]
 
 
+def verify(store, first_ms, last_ms):
+    """`heatpump-monitor verify` over exactly the ticks first..last; (exit code, coverage %)."""
+    r = subprocess.run(MQTT_CMD[:3] + ["verify", "--interval", "1", "--since", f"{(last_ms - first_ms) // 1000 + 1}s",
+                                       "--now", str(last_ms + 1000)],
+                       env={**os.environ, "STORE_PATH": str(store)}, capture_output=True, text=True)
+    coverage = re.search(r" mqtt .*? (\d+\.\d+)%", r.stdout)
+    assert coverage, r.stdout + r.stderr
+    return r.returncode, float(coverage.group(1))
+
+
 def full_values(sim, i=0):
     gw = sim.gateways[i]
     return load_provider(gw.brand).decode_poll(gw.model.raw_alldata()).values
@@ -78,6 +91,7 @@ def test_snapshots_hold_every_register_under_one_timestamp(broker, mqtt_sim, col
     first_full = next(i for i, (_, _, v) in enumerate(got) if v == want)
     assert first_full <= 3 and len(complete) == len(got) - first_full >= 3
     assert "MQTT collector: broker 127.0.0.1" in c.log and "snapshot mode" in c.log
+    assert verify(store, got[0][1], got[-1][1]) == (0, 100.0)
 
 
 def test_round_mode_reproduces_incomplete_rows(broker, mqtt_sim, collector, tmp_path):
@@ -102,6 +116,9 @@ def test_round_mode_reproduces_incomplete_rows(broker, mqtt_sim, collector, tmp_
     got = rows(store)
     # ...because messages spread over 2 s fall into several 1 s windows: no row is whole
     assert len(got) >= 2 and all(set(v) < set(want) for _, _, v in got)
+    # and rows only where messages happened to arrive: verify reports the lower coverage
+    rc, coverage = verify(store, got[0][1], got[-1][1] + 5000)
+    assert rc == 1 and coverage < 99.0
 
 
 def test_into_influxdb1_with_gateway_name(broker, mqtt_sim, collector, influxdb1):

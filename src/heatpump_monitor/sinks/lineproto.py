@@ -13,7 +13,9 @@ from ..model import Snapshot
 
 MEASUREMENT = "heatpump"
 
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
+# Commas, equals signs and spaces are escaped. Backslashes are not: InfluxDB keeps them as
+# written in tag values, so escaping them would store a different name than the embedded store.
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 
 
 def _esc(s: str) -> str:

@@ -1,0 +1,328 @@
+"""Reader of snapshots stored in InfluxDB, with InfluxQL over the 1.x ``/query`` API (httpx, sync).
+
+Same shapes as :class:`~heatpump_monitor.readers.embedded.EmbeddedReader` (``gateways()``,
+``latest()``, ``snapshots()``), for ``verify`` and tools. Schema: see
+:mod:`heatpump_monitor.sinks.lineproto` (measurement ``heatpump``, tags brand/gateway/source,
+one float field per register, millisecond timestamps).
+
+Which server, from the :class:`~heatpump_monitor.config.StoreConfig`:
+
+* ``influxdb1``: ``/query?db=<database>``; HTTP basic auth when a username is set.
+* ``influxdb2``: the v1-compatibility API of InfluxDB 2.x/3.x, ``/query?db=<bucket>`` with
+  ``Authorization: Token <token>``. InfluxQL finds a 2.x bucket only through a DBRP
+  (database/retention-policy) mapping. Recent 2.x versions create one for the bucket made by
+  ``influx setup`` and for buckets written through the v1 ``/write`` API; any other bucket
+  may need ``influx v1 dbrp create --db <bucket> --rp autogen --bucket-id <id> --default``.
+
+Request values are never pasted into InfluxQL as they are: tag values go through
+:func:`quote_literal` and identifiers through :func:`quote_ident`; times are integers.
+
+InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
+
+* ``GROUP BY *`` puts each series' tags in ``"tags"`` and leaves only ``time`` and the fields
+  as columns; ``SELECT *`` returns every field of the measurement, ``null`` where a point
+  has no value for it (dropped here).
+* ``LIMIT 1`` with ``GROUP BY *`` applies per series (first/last point of each series).
+* A missing database is HTTP 200 with ``{"results":[{"error":"database not found: x"}]}``.
+* String literals know only the escapes ``\\\\``, ``\\'``, ``\\"`` and ``\\n``; a raw newline,
+  carriage return or NUL inside a literal is a parse error, and there is no escape for a
+  carriage return or NUL: :func:`quote_literal` refuses them.
+* When ``[http] max-row-limit`` cuts an answer, series and result carry ``"partial": true``
+  (and later statements are dropped): :meth:`InfluxReader.snapshots` then halves its time
+  slice and asks again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import httpx
+
+from ..config import StoreConfig
+from ..errors import display_url, short_body, socket_cause
+from ..model import Snapshot
+from ..sinks.lineproto import MEASUREMENT
+from .embedded import GatewayInfo
+
+DEFAULT_SLICE_MS = 6 * 3600 * 1000  # snapshots() asks for at most this much time at once
+MIN_SLICE_MS = 1000
+
+
+class ReaderError(Exception):
+    """A store could not be read; the message names the cause and never holds a secret."""
+
+
+# -- quoting --------------------------------------------------------------------------------
+
+_UNQUOTABLE = {"\r": "a carriage return", "\x00": "a NUL character"}
+
+
+def _escape(text: str, quote: str) -> str:
+    for ch, what in _UNQUOTABLE.items():
+        if ch in text:
+            raise ValueError(f"{text!r} contains {what}, which InfluxQL cannot express")
+    return text.replace("\\", "\\\\").replace(quote, "\\" + quote).replace("\n", "\\n")
+
+
+def quote_literal(value: str) -> str:
+    """An InfluxQL string literal: ``x' OR 1=1 --`` -> ``'x\\' OR 1=1 --'``.
+
+    Backslash, single quote and newline are escaped; a value with a carriage return or NUL
+    raises ``ValueError`` (InfluxQL has no way to write them).
+    """
+    return "'" + _escape(str(value), "'") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL double-quoted identifier (measurement, tag or field name)."""
+    return '"' + _escape(str(name), '"') + '"'
+
+
+# -- reader ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Series:
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list]
+
+
+class InfluxReader:
+    """Reads snapshots from InfluxDB 1.x, or 2.x/3.x through their v1-compatibility API."""
+
+    def __init__(
+        self,
+        store: StoreConfig,
+        *,
+        timeout_s: float = 30.0,
+        slice_ms: int = DEFAULT_SLICE_MS,
+        measurement: str = MEASUREMENT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if store.kind not in ("influxdb1", "influxdb2"):
+            raise ValueError(f"InfluxReader needs an InfluxDB store, not {store.kind!r}")
+        self.kind = store.kind
+        self.url = display_url(store.url)
+        self.timeout_s = timeout_s
+        self.slice_ms = max(MIN_SLICE_MS, int(slice_ms))
+        self.measurement = measurement
+        self._secrets: list[str] = []
+        headers: dict[str, str] = {"Accept": "application/json"}
+        auth: httpx.BasicAuth | None = None
+        if store.kind == "influxdb1":
+            self.database = store.database
+            self._what = f"database '{store.database}'"
+            self.description = f"InfluxDB 1.x at {self.url} (database {store.database}" + (
+                f", user {store.username})" if store.username else ")")
+            password = store.password.get_secret_value()
+            self._secrets.append(password)
+            self._username = store.username or None
+            if store.username:
+                auth = httpx.BasicAuth(store.username, password)
+        else:
+            self.database = store.bucket
+            self._what = f"bucket '{store.bucket}'"
+            self.description = f"InfluxDB 2.x at {self.url} (bucket {store.bucket}, InfluxQL v1 API)"
+            token = store.token.get_secret_value()
+            self._secrets.append(token)
+            self._username = None
+            headers["Authorization"] = f"Token {token}"
+        self._client = httpx.Client(
+            base_url=store.url.rstrip("/"), auth=auth, headers=headers, timeout=timeout_s,
+            transport=transport, trust_env=False,
+        )
+
+    # -- public API -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "InfluxReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def gateways(self) -> list[GatewayInfo]:
+        """One entry per (gateway, source), over all stored time, sorted.
+
+        ``first_ms``/``last_ms`` are exact (first/last point of each series). ``snapshots`` is
+        the count of the most-filled register (InfluxQL counts field values, not points): the
+        exact number of points whenever one register is in every snapshot, else a lower bound.
+        Series of one (gateway, source) under different brands are merged (brand = max).
+        """
+        m = quote_ident(self.measurement)
+        counts = self._series(f"SELECT count(*) FROM {m} GROUP BY *")
+        firsts = self._series(f"SELECT * FROM {m} GROUP BY * ORDER BY time ASC LIMIT 1")
+        lasts = self._series(f"SELECT * FROM {m} GROUP BY * ORDER BY time DESC LIMIT 1")
+        acc: dict[tuple[str, str], list] = {}  # key -> [brand, first, last, count]
+
+        def entry(tags: dict[str, str]) -> list:
+            key = (tags.get("gateway", ""), tags.get("source", ""))
+            e = acc.setdefault(key, [tags.get("brand", ""), None, None, 0])
+            e[0] = max(e[0], tags.get("brand", ""))
+            return e
+
+        for s in counts:
+            n = max((v for row in s.values for v in row[1:] if isinstance(v, int)), default=0)
+            entry(s.tags)[3] += n
+        for s in firsts:
+            for row in s.values:
+                e = entry(s.tags)
+                e[1] = row[0] if e[1] is None else min(e[1], row[0])
+        for s in lasts:
+            for row in s.values:
+                e = entry(s.tags)
+                e[2] = row[0] if e[2] is None else max(e[2], row[0])
+        return [
+            GatewayInfo(gateway=g, source=src, brand=brand, first_ms=int(first), last_ms=int(last), snapshots=n)
+            for (g, src), (brand, first, last, n) in sorted(acc.items())
+            if first is not None and last is not None
+        ]
+
+    def latest(self, gateway: str, source: str | None = None) -> Snapshot | None:
+        """The newest snapshot of ``gateway`` (of ``source`` if given), or None."""
+        q = (f"SELECT * FROM {quote_ident(self.measurement)} WHERE {self._where(gateway, source)} "
+             "GROUP BY * ORDER BY time DESC LIMIT 1")
+        snaps = list(self._snapshots_of(self._series(q)))
+        return max(snaps, key=lambda s: s.time_ms) if snaps else None
+
+    def snapshots(self, gateway: str, start_ms: int, end_ms: int,
+                  source: str | None = None) -> Iterator[Snapshot]:
+        """Every snapshot with start_ms <= time < end_ms, in time order (then source).
+
+        Asked for in time slices of at most ``slice_ms`` (halved while the server truncates
+        an answer), so memory stays bounded for long windows. Null fields are dropped; field
+        values are returned as floats (non-numeric fields are skipped).
+        """
+        where = self._where(gateway, source)
+        m = quote_ident(self.measurement)
+        t, end, step = int(start_ms), int(end_ms), self.slice_ms
+        while t < end:
+            upper = min(end, t + step)
+            q = f"SELECT * FROM {m} WHERE {where} AND time >= {t}ms AND time < {upper}ms GROUP BY *"
+            series = self._series(q, allow_partial=True)
+            if series is None:  # truncated by max-row-limit: smaller slice
+                if step <= MIN_SLICE_MS:
+                    raise ReaderError(
+                        f"InfluxDB at {self.url} truncated the answer (max-row-limit) even for "
+                        f"{step} ms of {self._what}: raise [http] max-row-limit"
+                    )
+                step = max(MIN_SLICE_MS, step // 2)
+                continue
+            yield from sorted(self._snapshots_of(series), key=lambda s: (s.time_ms, s.source, s.brand))
+            t = upper
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _where(self, gateway: str, source: str | None) -> str:
+        try:
+            cond = f"{quote_ident('gateway')} = {quote_literal(gateway)}"
+            if source:
+                cond += f" AND {quote_ident('source')} = {quote_literal(source)}"
+        except ValueError as exc:
+            raise ReaderError(f"cannot query InfluxDB for {exc}") from None
+        return cond
+
+    @staticmethod
+    def _snapshots_of(series: list[_Series]) -> Iterator[Snapshot]:
+        for s in series:
+            gateway, brand, source = s.tags.get("gateway", ""), s.tags.get("brand", ""), s.tags.get("source", "")
+            fields = s.columns[1:]
+            for row in s.values:
+                values = {
+                    name: float(v) for name, v in zip(fields, row[1:])
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
+                yield Snapshot(gateway=gateway, brand=brand, source=source, time_ms=int(row[0]), values=values)
+
+    def _series(self, q: str, *, allow_partial: bool = False) -> list[_Series] | None:
+        """Run one statement; its series. ``None`` when truncated and ``allow_partial``."""
+        doc = self._query(q)
+        results = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(results, list) or not results:
+            raise ReaderError(f"InfluxDB at {self.url} answered /query without results: is it InfluxDB?")
+        result = results[0]
+        if result.get("error"):
+            self._raise_result_error(str(result["error"]))
+        raw = result.get("series") or []
+        if result.get("partial") or any(s.get("partial") for s in raw):
+            if allow_partial:
+                return None
+            raise ReaderError(
+                f"InfluxDB at {self.url} truncated the answer (max-row-limit): raise [http] max-row-limit"
+            )
+        return [_Series(tags=dict(s.get("tags") or {}), columns=list(s.get("columns") or []),
+                        values=list(s.get("values") or [])) for s in raw]
+
+    def _query(self, q: str) -> dict:
+        try:
+            resp = self._client.post(
+                "/query", params={"db": self.database, "epoch": "ms"}, data={"q": q},
+            )
+        except httpx.TransportError as exc:
+            if isinstance(exc, httpx.TimeoutException):
+                cause = f"no answer within {self.timeout_s:g}s"
+            else:
+                cause = socket_cause(exc) or short_body(str(exc)) or type(exc).__name__
+            raise ReaderError(f"InfluxDB at {self.url} unreachable: {self._scrub(cause)}") from None
+        if resp.status_code != 200:
+            self._raise_for(resp)
+        try:
+            return resp.json()
+        except ValueError:
+            raise ReaderError(
+                f"InfluxDB at {self.url} answered /query with something that is not JSON "
+                f"({self._short(resp.text) or 'empty'}): is it InfluxDB?"
+            ) from None
+
+    def _raise_result_error(self, error: str) -> None:
+        msg = self._scrub(short_body(error))
+        if "database not found" in msg.lower():
+            if self.kind == "influxdb2":
+                raise ReaderError(
+                    f"{self._what} not found through the InfluxQL (v1) API of InfluxDB at {self.url}: "
+                    f"check INFLUXDB_BUCKET; the bucket may need a DBRP mapping "
+                    f"(influx v1 dbrp create --db {self.database} --rp autogen --bucket-id <id> --default)"
+                )
+            raise ReaderError(f"{self._what} not found on InfluxDB at {self.url}: check INFLUXDB_DATABASE")
+        raise ReaderError(f"InfluxDB query on {self._what} failed: {msg}")
+
+    def _raise_for(self, resp: httpx.Response) -> None:
+        code = resp.status_code
+        msg = self._short(resp.text)
+        low = msg.lower()
+        if code == 401:
+            if self.kind == "influxdb2":
+                raise ReaderError("InfluxDB rejected the token (HTTP 401): check INFLUXDB_TOKEN")
+            if self._username is None or "unable to parse authentication" in low:
+                raise ReaderError(
+                    "InfluxDB requires a username/password (HTTP 401): set INFLUXDB_USERNAME/INFLUXDB_PASSWORD")
+            raise ReaderError(
+                "InfluxDB rejected the username/password (HTTP 401): check INFLUXDB_USERNAME/INFLUXDB_PASSWORD")
+        if code == 403:
+            who = f"user '{self._username}'" if self._username else "these credentials"
+            raise ReaderError(f"InfluxDB: {who} may not read {self._what} (HTTP 403): {msg}".rstrip(": "))
+        if code == 404 and self.kind == "influxdb2" and ("dbrp" in low or "database" in low or "bucket" in low):
+            raise ReaderError(
+                f"{self._what} not found through the InfluxQL (v1) API of InfluxDB at {self.url} (HTTP 404: {msg}); "
+                f"the bucket may need a DBRP mapping (influx v1 dbrp create --db {self.database} "
+                "--rp autogen --bucket-id <id> --default)"
+            )
+        if code == 404:
+            raise ReaderError(f"InfluxDB at {self.url} has no /query endpoint (HTTP 404): is it InfluxDB?")
+        if code == 400:
+            raise ReaderError(f"InfluxDB rejected the query on {self._what} (HTTP 400): {msg}".rstrip(": "))
+        raise ReaderError(f"InfluxDB query on {self._what} failed: HTTP {code} {msg}".rstrip())
+
+    def _short(self, text: str) -> str:
+        return self._scrub(short_body(text))
+
+    def _scrub(self, text: str) -> str:
+        # Defensive: a proxy or odd server could echo a request; never pass a secret on.
+        for secret in self._secrets:
+            if secret and secret in text:
+                text = text.replace(secret, "***")
+        return text
