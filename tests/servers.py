@@ -40,6 +40,7 @@ VictoriaMetrics 1.79 facts (found with real writes, see tests/sinks/test_influx_
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import json
 import os
@@ -403,3 +404,179 @@ def vm_export(url: str, match: str = '{__name__=~"heatpump_.*"}') -> list[dict]:
     series = [json.loads(line) for line in resp.text.splitlines() if line.strip()]
     series.sort(key=lambda s: json.dumps(s["metric"], sort_keys=True))
     return series
+
+
+# -- Mosquitto (MQTT broker) ---------------------------------------------------------------
+#
+# Debian ``mosquitto`` 2.0.11: the broker is ``/usr/sbin/mosquitto`` (override with
+# $MOSQUITTO_BIN), the password tool ``/usr/bin/mosquitto_passwd`` ($MOSQUITTO_PASSWD_BIN),
+# both from the same package. Mosquitto 2 refuses anonymous clients unless the listener says
+# ``allow_anonymous true``; with a username we write a password file instead
+# (``mosquitto_passwd -b -c``) and anonymous clients are refused (CONNACK 5).
+
+MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD_BIN = os.environ.get("MOSQUITTO_PASSWD_BIN", "/usr/bin/mosquitto_passwd")
+
+_MOSQUITTO_CONF = """\
+# written by tests/servers.py:start_mosquitto
+per_listener_settings false
+listener {port} 127.0.0.1
+{auth}
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+connection_messages true
+log_timestamp true
+{user}
+"""
+
+
+def mqtt_connack(
+    host: str,
+    port: int,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float = 2.0,
+    client_id: str = "servers-py-ready",
+) -> int:
+    """Open a TCP connection, send an MQTT 3.1.1 CONNECT, and return the CONNACK return code
+    (0 accepted, 4 bad user name or password, 5 not authorized). Then DISCONNECT and close.
+    Raises OSError when the port does not answer or the answer is not a CONNACK."""
+
+    def utf8(text: str) -> bytes:
+        data = text.encode()
+        return len(data).to_bytes(2, "big") + data
+
+    flags = 0x02  # clean session
+    payload = utf8(client_id)
+    if username is not None:
+        flags |= 0x80
+        payload += utf8(username)
+        if password is not None:
+            flags |= 0x40
+            payload += utf8(password)
+    variable = utf8("MQTT") + bytes([4, flags]) + (30).to_bytes(2, "big")
+    body = variable + payload
+    length = len(body)
+    encoded = bytearray()
+    while True:  # MQTT "remaining length" varint
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    packet = bytes([0x10]) + bytes(encoded) + body
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(packet)
+        answer = b""
+        while len(answer) < 4:
+            chunk = sock.recv(4 - len(answer))
+            if not chunk:
+                raise ConnectionError(f"MQTT broker closed the connection after {answer!r}")
+            answer += chunk
+        if answer[0] != 0x20 or answer[1] != 2:
+            raise ConnectionError(f"not an MQTT CONNACK: {answer!r}")
+        if answer[3] == 0:
+            with contextlib.suppress(OSError):
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
+        return answer[3]
+
+
+@dataclass(eq=False)
+class MqttServerHandle(ServerHandle):
+    """A :class:`ServerHandle` whose ready check is an MQTT CONNECT answered with a CONNACK
+    (any return code: a broker with a password file refuses the anonymous probe, with
+    credentials set the probe uses them and must be accepted)."""
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        user, pw = self.credentials if self.credentials else (None, None)
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                code = None if self.proc is None else self.proc.returncode
+                raise RuntimeError(
+                    f"{self.name} exited with code {code} during start-up; log tail:\n{self.log_tail()}"
+                )
+            try:
+                rc = mqtt_connack("127.0.0.1", self.port, username=user, password=pw, timeout=1.0)
+                if rc == 0 or self.credentials is None:
+                    return
+                raise RuntimeError(
+                    f"{self.name} refused the configured credentials (CONNACK {rc}); log tail:\n{self.log_tail()}"
+                )
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"{self.name} did not answer an MQTT CONNECT within {timeout_s:g}s (last: {last}); "
+            f"log tail:\n{self.log_tail()}"
+        )
+
+
+def start_mosquitto(
+    tmpdir: str | os.PathLike,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> MqttServerHandle:
+    """Start ``mosquitto -c <tmpdir>/mosquitto.conf`` on ``127.0.0.1:<free port>`` and wait
+    until it answers an MQTT CONNECT with a CONNACK.
+
+    Config: one listener on loopback, ``persistence false``, log (with connection messages)
+    to stderr, which the handle writes to ``<tmpdir>/mosquitto.log`` (``handle.log_tail()``).
+    Without ``username`` anonymous clients are allowed; with it, a password file made with
+    ``mosquitto_passwd -b -c`` holds the one user, anonymous clients are refused, and
+    ``handle.credentials`` is ``(username, password)``. ``handle.url`` is
+    ``mqtt://127.0.0.1:<port>``; ``restart()`` keeps the port (mosquitto binds with
+    SO_REUSEADDR). When run as root the broker is told ``user root`` so it does not drop to
+    the ``mosquitto`` user (which could not read the tmpdir files).
+    """
+    base = Path(tmpdir)
+    base.mkdir(parents=True, exist_ok=True)
+    if password is not None and username is None:
+        raise ValueError("a password needs a username")
+    if username is not None:
+        if ":" in username:
+            raise ValueError("an MQTT user name for mosquitto_passwd must not contain ':'")
+        pwfile = base / "mosquitto.passwd"
+        pwfile.unlink(missing_ok=True)
+        done = subprocess.run(
+            [MOSQUITTO_PASSWD_BIN, "-b", "-c", str(pwfile), username, password or ""],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"mosquitto_passwd failed ({done.returncode}): {done.stderr or done.stdout}")
+        auth = f"allow_anonymous false\npassword_file {pwfile}"
+    else:
+        auth = "allow_anonymous true"
+    user = "user root" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
+
+    def make() -> MqttServerHandle:
+        port = free_port()
+        conf = base / "mosquitto.conf"
+        conf.write_text(_MOSQUITTO_CONF.format(port=port, auth=auth, user=user))
+        return MqttServerHandle(
+            name="mosquitto",
+            port=port,
+            workdir=base,
+            argv=[MOSQUITTO_BIN, "-c", str(conf)],
+            ready_path="",
+            ready_status=0,
+            log_path=base / "mosquitto.log",
+            credentials=(username, password or "") if username is not None else None,
+        )
+
+    return _start_with_port_retry(make)  # type: ignore[return-value]
+
+
+def mqtt_host_port(handle: ServerHandle) -> tuple[str, int]:
+    """(host, port) an MQTT client connects to for a :func:`start_mosquitto` handle."""
+    return "127.0.0.1", handle.port

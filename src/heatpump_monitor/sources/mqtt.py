@@ -61,14 +61,16 @@ class MqttSource:
                     last_error, backoff = "", BACKOFF_START_S
                     self._asked.clear()
                     await self._getall(client, initial=True)
-                    getall = asyncio.create_task(self._getall_every(client))
+                    tasks = {asyncio.create_task(self._read(client)), asyncio.create_task(stop.wait()),
+                             asyncio.create_task(self._getall_every(client))}
                     try:
-                        async for message in client.messages:
-                            self.on_message(str(message.topic), _payload(message.payload))
-                            if not self.s.mac:
-                                await self._getall(client)  # a MAC seen for the first time
+                        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     finally:
-                        getall.cancel()
+                        for t in tasks:
+                            t.cancel()
+                        await asyncio.gather(*tasks, return_exceptions=True)
+                    for t in done:
+                        t.result()  # a lost connection raises MqttError here
             except aiomqtt.MqttError as exc:
                 cause = _cause(exc)
                 if self.connected:
@@ -80,11 +82,19 @@ class MqttSource:
             finally:
                 self.connected = False
                 self._client = None
+            if stop.is_set():
+                break
             try:
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
             except asyncio.TimeoutError:
                 pass
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.on_message(str(message.topic), _payload(message.payload))
+            if not self.s.mac:
+                await self._getall(client)  # a MAC seen for the first time
 
     async def _getall(self, client: aiomqtt.Client, initial: bool = False) -> None:
         macs = [self.s.mac] if self.s.mac else self.macs_to_query()
