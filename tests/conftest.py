@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from .servers import start_influxdb1, start_victoriametrics
+
 _skipped_real: list[str] = []
 
 
@@ -27,3 +29,19 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("real-server tests were skipped: failing the run", red=True)
         for nodeid in _skipped_real:
             terminalreporter.line(nodeid)
+
+
+# One real server of each kind per test session, shared: every test uses its own database
+# (or its own gateway names), so they do not see each other's data.
+@pytest.fixture(scope="session")
+def influxdb1(tmp_path_factory):
+    h = start_influxdb1(tmp_path_factory.mktemp("influxdb1"))
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="session")
+def victoriametrics(tmp_path_factory):
+    h = start_victoriametrics(tmp_path_factory.mktemp("victoriametrics"))
+    yield h
+    h.stop()

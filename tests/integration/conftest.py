@@ -16,7 +16,7 @@ import pytest
 
 from heatpump_monitor.simulator.server import SimulatorThread, make_gateways
 
-from ..servers import influx1_query, start_influxdb1, start_victoriametrics
+from ..servers import influx1_query
 
 ROOT = Path(__file__).resolve().parents[2]
 FROZEN = 1_764_324_000.0  # a fixed simulator clock: constant values, exact expectations
@@ -107,20 +107,6 @@ def set_fault(url: str, fault: str | None, latency: float = 0.0) -> None:
 
 def addr(url: str) -> str:
     return url.removeprefix("http://")
-
-
-@pytest.fixture(scope="session")
-def influxdb1(tmp_path_factory):
-    h = start_influxdb1(tmp_path_factory.mktemp("influxdb1"))
-    yield h
-    h.stop()
-
-
-@pytest.fixture(scope="session")
-def victoriametrics(tmp_path_factory):
-    h = start_victoriametrics(tmp_path_factory.mktemp("vm"))
-    yield h
-    h.stop()
 
 
 def create_database(url: str, name: str) -> None:

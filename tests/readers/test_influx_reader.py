@@ -65,12 +65,6 @@ def test_make_reader_picks_by_kind(tmp_path):
 # -- real server ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory):
-    handle = start_influxdb1(tmp_path_factory.mktemp("influxdb1-reader"))
-    yield handle
-    handle.stop()
-
 
 def new_db(url: str, auth=None) -> str:
     name = f"rd_{next(_db_counter)}"
@@ -103,15 +97,15 @@ SNAPS = (
 
 
 @pytest.fixture(scope="module")
-def filled(influx):
-    db = new_db(influx.url)
-    write(influx.url, db, to_lines(SNAPS))
+def filled(influxdb1):
+    db = new_db(influxdb1.url)
+    write(influxdb1.url, db, to_lines(SNAPS))
     return db
 
 
 @pytest.mark.realserver
-def test_gateways_lists_each_gateway_and_source(influx, filled):
-    with reader(influx.url, filled) as r:
+def test_gateways_lists_each_gateway_and_source(influxdb1, filled):
+    with reader(influxdb1.url, filled) as r:
         assert r.gateways() == [
             GatewayInfo("192.168.1.100", "api", "thermia", T0, T0 + 4 * I, 4),
             GatewayInfo("192.168.1.100", "mqtt", "thermia", T0, T0 + 3 * I, 4),
@@ -120,32 +114,32 @@ def test_gateways_lists_each_gateway_and_source(influx, filled):
 
 
 @pytest.mark.realserver
-def test_gateways_of_an_empty_database_is_empty(influx):
-    with reader(influx.url, new_db(influx.url)) as r:
+def test_gateways_of_an_empty_database_is_empty(influxdb1):
+    with reader(influxdb1.url, new_db(influxdb1.url)) as r:
         assert r.gateways() == []
         assert list(r.snapshots("gw", T0, T0 + I)) == []
         assert r.latest("gw") is None
 
 
 @pytest.mark.realserver
-def test_snapshots_round_trip_exactly(influx, filled):
+def test_snapshots_round_trip_exactly(influxdb1, filled):
     want = sorted((s for s in SNAPS if s.gateway == "192.168.1.100"), key=lambda s: (s.time_ms, s.source))
-    with reader(influx.url, filled) as r:
+    with reader(influxdb1.url, filled) as r:
         got = list(r.snapshots("192.168.1.100", T0, T0 + 10 * I))
     assert got == want  # values (nulls dropped), brand/gateway/source tags, timestamps
     assert all(type(v) is float for s in got for v in s.values.values())
 
 
 @pytest.mark.realserver
-def test_snapshots_window_is_start_inclusive_end_exclusive(influx, filled):
-    with reader(influx.url, filled) as r:
+def test_snapshots_window_is_start_inclusive_end_exclusive(influxdb1, filled):
+    with reader(influxdb1.url, filled) as r:
         got = [(s.source, s.time_ms) for s in r.snapshots("192.168.1.100", T0 + I, T0 + 3 * I)]
     assert got == [("api", T0 + I), ("mqtt", T0 + I), ("mqtt", T0 + 2 * I)]
 
 
 @pytest.mark.realserver
-def test_snapshots_source_filter(influx, filled):
-    with reader(influx.url, filled) as r:
+def test_snapshots_source_filter(influxdb1, filled):
+    with reader(influxdb1.url, filled) as r:
         mqtt = list(r.snapshots("192.168.1.100", T0, T0 + 10 * I, source="mqtt"))
         assert mqtt == [s for s in SNAPS if s.source == "mqtt"]
         assert list(r.snapshots("192.168.1.100", T0, T0 + 10 * I, source="modbus")) == []
@@ -154,8 +148,8 @@ def test_snapshots_source_filter(influx, filled):
 
 
 @pytest.mark.realserver
-def test_tag_values_with_quote_space_comma_are_found(influx, filled):
-    with reader(influx.url, filled) as r:
+def test_tag_values_with_quote_space_comma_are_found(influxdb1, filled):
+    with reader(influxdb1.url, filled) as r:
         assert list(r.snapshots(WEIRD, T0, T0 + 10 * I)) == [SNAPS[-1]]
 
 
@@ -170,8 +164,8 @@ def test_tag_values_with_quote_space_comma_are_found(influx, filled):
     "a\nb",
     "",
 ])
-def test_injection_attempts_match_nothing_and_do_not_error(influx, filled, attempt):
-    with reader(influx.url, filled) as r:
+def test_injection_attempts_match_nothing_and_do_not_error(influxdb1, filled, attempt):
+    with reader(influxdb1.url, filled) as r:
         assert list(r.snapshots(attempt, T0 - 10 * I, T0 + 10 * I)) == []
         if attempt:  # source="" means no source filter (as in EmbeddedReader)
             assert list(r.snapshots("192.168.1.100", T0 - 10 * I, T0 + 10 * I, source=attempt)) == []
@@ -180,34 +174,34 @@ def test_injection_attempts_match_nothing_and_do_not_error(influx, filled, attem
 
 
 @pytest.mark.realserver
-def test_backslash_in_a_stored_tag_is_matched(influx):
+def test_backslash_in_a_stored_tag_is_matched(influxdb1):
     # InfluxDB 1.6 stores a lone backslash in a tag value literally (written by hand here)
-    db = new_db(influx.url)
-    write(influx.url, db, f"heatpump,brand=nibe,gateway=back\\slash,source=api a=1.5 {T0}")
-    with reader(influx.url, db) as r:
+    db = new_db(influxdb1.url)
+    write(influxdb1.url, db, f"heatpump,brand=nibe,gateway=back\\slash,source=api a=1.5 {T0}")
+    with reader(influxdb1.url, db) as r:
         assert [g.gateway for g in r.gateways()] == ["back\\slash"]
         assert list(r.snapshots("back\\slash", T0, T0 + I)) == [Snapshot("back\\slash", "nibe", "api", T0, {"a": 1.5})]
         assert list(r.snapshots("back", T0, T0 + I)) == []
 
 
 @pytest.mark.realserver
-def test_carriage_return_in_a_name_is_a_reader_error(influx, filled):
-    with reader(influx.url, filled) as r, pytest.raises(ReaderError, match="carriage return"):
+def test_carriage_return_in_a_name_is_a_reader_error(influxdb1, filled):
+    with reader(influxdb1.url, filled) as r, pytest.raises(ReaderError, match="carriage return"):
         list(r.snapshots("a\rb", T0, T0 + I))
 
 
 @pytest.mark.realserver
-def test_long_window_in_slices_keeps_time_order(influx):
-    db = new_db(influx.url)
+def test_long_window_in_slices_keeps_time_order(influxdb1):
+    db = new_db(influxdb1.url)
     snaps = [Snapshot("gw", "thermia", src, T0 + i * I, {"a": float(i)}) for i in range(200) for src in ("api", "mqtt")]
-    write(influx.url, db, to_lines(snaps))
-    with reader(influx.url, db, slice_ms=7 * I + 1234) as r:  # slices not aligned to the grid
+    write(influxdb1.url, db, to_lines(snaps))
+    with reader(influxdb1.url, db, slice_ms=7 * I + 1234) as r:  # slices not aligned to the grid
         assert list(r.snapshots("gw", T0, T0 + 200 * I)) == snaps
 
 
 @pytest.mark.realserver
-def test_wrong_database_names_it(influx):
-    with reader(influx.url, "no_such_db") as r:
+def test_wrong_database_names_it(influxdb1):
+    with reader(influxdb1.url, "no_such_db") as r:
         with pytest.raises(ReaderError, match="database 'no_such_db' not found") as exc:
             r.gateways()
         assert "INFLUXDB_DATABASE" in str(exc.value)
@@ -216,12 +210,12 @@ def test_wrong_database_names_it(influx):
 
 
 @pytest.mark.realserver
-def test_influxdb2_kind_uses_the_v1_api_with_the_bucket_as_db(influx, filled):
+def test_influxdb2_kind_uses_the_v1_api_with_the_bucket_as_db(influxdb1, filled):
     # InfluxDB 1.6 without auth ignores the Token header: this checks the db=<bucket> path
-    store = StoreConfig(kind="influxdb2", url=influx.url, token=SecretStr(TOKEN), org="o", bucket=filled)
+    store = StoreConfig(kind="influxdb2", url=influxdb1.url, token=SecretStr(TOKEN), org="o", bucket=filled)
     with InfluxReader(store) as r:
         assert len(r.gateways()) == 3
-    store = StoreConfig(kind="influxdb2", url=influx.url, token=SecretStr(TOKEN), org="o", bucket="nobucket")
+    store = StoreConfig(kind="influxdb2", url=influxdb1.url, token=SecretStr(TOKEN), org="o", bucket="nobucket")
     with InfluxReader(store) as r, pytest.raises(ReaderError) as exc:
         r.gateways()
     msg = str(exc.value)

@@ -22,12 +22,6 @@ WRONG_PASSWORD = "Wr0ng-Pa55-7731"
 _db_counter = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory):
-    handle = start_influxdb1(tmp_path_factory.mktemp("influxdb1"))
-    yield handle
-    handle.stop()
-
 
 @pytest.fixture(scope="module")
 def influx_auth(tmp_path_factory):
@@ -37,9 +31,9 @@ def influx_auth(tmp_path_factory):
 
 
 @pytest.fixture
-def db(influx):
+def db(influxdb1):
     name = f"hp_{next(_db_counter)}"
-    influx1_query(influx.url, None, f'CREATE DATABASE "{name}"')
+    influx1_query(influxdb1.url, None, f'CREATE DATABASE "{name}"')
     return name
 
 
@@ -71,10 +65,10 @@ SNAPS = [
 
 
 @pytest.mark.realserver
-def test_write_and_read_back_one_timestamp_per_poll(influx, db):
-    run(InfluxV1Sink(influx.url, db), "write", SNAPS)
+def test_write_and_read_back_one_timestamp_per_poll(influxdb1, db):
+    run(InfluxV1Sink(influxdb1.url, db), "write", SNAPS)
 
-    rows = select_all(influx.url, db)
+    rows = select_all(influxdb1.url, db)
     assert len(rows) == 3
     for snap, row in zip(sorted(SNAPS, key=lambda s: (s.gateway, s.time_ms)), rows):
         assert row["time"] == snap.time_ms
@@ -88,36 +82,36 @@ def test_write_and_read_back_one_timestamp_per_poll(influx, db):
     for snap in SNAPS:
         for name, value in snap.values.items():
             got = influx1_rows(influx1_query(
-                influx.url, db,
+                influxdb1.url, db,
                 f'SELECT "{name}" FROM heatpump WHERE gateway = \'{snap.gateway}\' AND time = {snap.time_ms}ms'))
             assert [(r["time"], r[name]) for r in got] == [(snap.time_ms, value)]
 
-    field_types = {r["fieldKey"]: r["fieldType"] for r in influx1_rows(influx1_query(influx.url, db, "SHOW FIELD KEYS"))}
+    field_types = {r["fieldKey"]: r["fieldType"] for r in influx1_rows(influx1_query(influxdb1.url, db, "SHOW FIELD KEYS"))}
     assert field_types == {"outdoor_temp": "float", "supply_temp": "float", "compressor_on": "float",
                            "hot_water_top": "float"}
-    tag_keys = {r["tagKey"] for r in influx1_rows(influx1_query(influx.url, db, "SHOW TAG KEYS"))}
+    tag_keys = {r["tagKey"] for r in influx1_rows(influx1_query(influxdb1.url, db, "SHOW TAG KEYS"))}
     assert tag_keys == {"brand", "gateway", "source"}
 
 
 @pytest.mark.realserver
-def test_same_snapshot_again_overwrites(influx, db):
+def test_same_snapshot_again_overwrites(influxdb1, db):
     snap = SNAPS[0]
-    run(InfluxV1Sink(influx.url, db), "write", [snap])
-    run(InfluxV1Sink(influx.url, db), "write", [snap])
-    rows = select_all(influx.url, db)
+    run(InfluxV1Sink(influxdb1.url, db), "write", [snap])
+    run(InfluxV1Sink(influxdb1.url, db), "write", [snap])
+    rows = select_all(influxdb1.url, db)
     assert [(r["time"], r["outdoor_temp"]) for r in rows] == [(T0, -5.3)]
 
     changed = Snapshot(snap.gateway, snap.brand, snap.source, snap.time_ms, {**snap.values, "outdoor_temp": -7.5})
-    run(InfluxV1Sink(influx.url, db), "write", [changed])
-    rows = select_all(influx.url, db)
+    run(InfluxV1Sink(influxdb1.url, db), "write", [changed])
+    rows = select_all(influxdb1.url, db)
     assert [(r["time"], r["outdoor_temp"], r["supply_temp"]) for r in rows] == [(T0, -7.5, 35.0)]
 
 
 @pytest.mark.realserver
-def test_valueless_snapshots_are_skipped(influx, db):
+def test_valueless_snapshots_are_skipped(influxdb1, db):
     empty = Snapshot("127.0.0.1:8081", "thermia", "api", T0 + 60_000, {})
-    run(InfluxV1Sink(influx.url, db), "write", [empty, SNAPS[0]])
-    assert [r["time"] for r in select_all(influx.url, db)] == [T0]
+    run(InfluxV1Sink(influxdb1.url, db), "write", [empty, SNAPS[0]])
+    assert [r["time"] for r in select_all(influxdb1.url, db)] == [T0]
 
 
 def test_nothing_to_write_sends_no_request():
@@ -129,17 +123,17 @@ def test_nothing_to_write_sends_no_request():
 
 
 @pytest.mark.realserver
-def test_check_passes_on_a_good_database(influx, db):
-    assert run(InfluxV1Sink(influx.url, db), "check") is None
+def test_check_passes_on_a_good_database(influxdb1, db):
+    assert run(InfluxV1Sink(influxdb1.url, db), "check") is None
     # the check's empty write stores nothing
-    assert influx1_rows(influx1_query(influx.url, db, "SHOW MEASUREMENTS")) == []
+    assert influx1_rows(influx1_query(influxdb1.url, db, "SHOW MEASUREMENTS")) == []
 
 
 @pytest.mark.realserver
-def test_missing_database(influx):
+def test_missing_database(influxdb1):
     for method, args in (("write", [SNAPS]), ("check", [])):
         with pytest.raises(SinkError) as err:
-            run(InfluxV1Sink(influx.url, "no_such_db"), method, *args)
+            run(InfluxV1Sink(influxdb1.url, "no_such_db"), method, *args)
         assert str(err.value) == (
             "database 'no_such_db' not found (HTTP 404): create it with CREATE DATABASE no_such_db")
 

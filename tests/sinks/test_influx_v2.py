@@ -18,17 +18,11 @@ import pytest
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.sinks.base import SinkError
 from heatpump_monitor.sinks.influx_v2 import InfluxV2Sink
-from tests.servers import free_port, start_victoriametrics, vm_export
+from tests.servers import free_port, vm_export
 
 T0 = 1764324030000  # 2025-11-28T10:00:30Z
 TOKEN = "tok-SECRET-4f9a2c71e0b3"
 
-
-@pytest.fixture(scope="module")
-def vm(tmp_path_factory):
-    handle = start_victoriametrics(tmp_path_factory.mktemp("victoria-metrics"))
-    yield handle
-    handle.stop()
 
 
 def run(sink: InfluxV2Sink, method: str, *args):
@@ -69,11 +63,11 @@ def samples(series: list[dict]) -> dict[tuple, dict[int, float]]:
 
 
 @pytest.mark.realserver
-def test_write_and_read_back_each_field_a_series_with_the_poll_time(vm):
+def test_write_and_read_back_each_field_a_series_with_the_poll_time(victoriametrics):
     snaps = polls("t-readback")
-    run(sink_at(vm.url), "write", snaps)
+    run(sink_at(victoriametrics.url), "write", snaps)
 
-    series = vm_export(vm.url, '{__name__=~"heatpump_.*",source="t-readback"}')
+    series = vm_export(victoriametrics.url, '{__name__=~"heatpump_.*",source="t-readback"}')
     # one series per (field, gateway); labels are exactly the tags: org/bucket are not labels
     expected_labels = {
         ("heatpump_" + f, s.gateway): {"__name__": "heatpump_" + f, "brand": s.brand, "gateway": s.gateway,
@@ -93,28 +87,28 @@ def test_write_and_read_back_each_field_a_series_with_the_poll_time(vm):
 
 
 @pytest.mark.realserver
-def test_same_snapshot_again_is_one_sample(vm):
+def test_same_snapshot_again_is_one_sample(victoriametrics):
     snap = polls("t-rewrite")[0]
-    run(sink_at(vm.url), "write", [snap])
-    run(sink_at(vm.url), "write", [snap])
-    series = vm_export(vm.url, '{__name__="heatpump_outdoor_temp",source="t-rewrite"}')
+    run(sink_at(victoriametrics.url), "write", [snap])
+    run(sink_at(victoriametrics.url), "write", [snap])
+    series = vm_export(victoriametrics.url, '{__name__="heatpump_outdoor_temp",source="t-rewrite"}')
     assert [(s["timestamps"], s["values"]) for s in series] == [([T0], [-5.3])]
 
 
 @pytest.mark.realserver
-def test_valueless_snapshots_are_skipped(vm):
+def test_valueless_snapshots_are_skipped(victoriametrics):
     empty = Snapshot("127.0.0.1:8081", "thermia", "t-skip", T0 + 60_000, {})
-    run(sink_at(vm.url), "write", [empty, polls("t-skip")[2]])
-    series = vm_export(vm.url, '{__name__=~"heatpump_.*",source="t-skip"}')
+    run(sink_at(victoriametrics.url), "write", [empty, polls("t-skip")[2]])
+    series = vm_export(victoriametrics.url, '{__name__=~"heatpump_.*",source="t-skip"}')
     assert sorted((s["metric"]["__name__"], s["timestamps"]) for s in series) == [
         ("heatpump_hot_water_top", [T0]), ("heatpump_outdoor_temp", [T0])]
 
 
 @pytest.mark.realserver
-def test_check_passes_against_victoriametrics_and_stores_nothing(vm):
-    before = vm_export(vm.url, '{__name__!=""}')
-    assert run(sink_at(vm.url, bucket="whatever"), "check") is None
-    assert vm_export(vm.url, '{__name__!=""}') == before
+def test_check_passes_against_victoriametrics_and_stores_nothing(victoriametrics):
+    before = vm_export(victoriametrics.url, '{__name__!=""}')
+    assert run(sink_at(victoriametrics.url, bucket="whatever"), "check") is None
+    assert vm_export(victoriametrics.url, '{__name__!=""}') == before
 
 
 def test_nothing_to_write_sends_no_request():

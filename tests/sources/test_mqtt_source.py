@@ -32,7 +32,7 @@ def test_messages_getall_and_stop(tmp_path):
         while not src.connected:
             await asyncio.sleep(0.01)
         await asyncio.to_thread(publish.single, f"{MAC}/HP/0007", b"65483", hostname="127.0.0.1", port=broker.port)
-        await asyncio.to_thread(publish.single, f"aabbccddeeff/HP/0007", b"1", hostname="127.0.0.1", port=broker.port)
+        await asyncio.to_thread(publish.single, "aabbccddeeff/HP/0007", b"1", hostname="127.0.0.1", port=broker.port)
         for _ in range(200):
             if (f"{MAC}/HP/0007", b"65483") in got:
                 break

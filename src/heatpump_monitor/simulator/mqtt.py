@@ -64,7 +64,7 @@ import aiomqtt
 from heatpump_monitor.providers.registry import normalize_index
 
 from .model import RegisterRefused
-from .server import SimGateway, make_gateways
+from .server import LoopThread, SimGateway, make_gateways
 
 __all__ = [
     "GARBAGE_PAYLOADS", "GatewayPublisher", "MqttSimulatorThread", "make_publishers",
@@ -479,7 +479,7 @@ async def publish_gateways(
     return publishers
 
 
-class MqttSimulatorThread:
+class MqttSimulatorThread(LoopThread):
     """Simulated gateways publishing to an MQTT broker from a background thread::
 
         with MqttSimulatorThread(["thermia"], "127.0.0.1", 1883, max_delay=1) as sim:
@@ -493,10 +493,13 @@ class MqttSimulatorThread:
     gateway has connected once (``wait_connected=False`` to not wait).
     """
 
+    thread_name = "h66-mqtt-simulator"
+
     _PUBLISHER_OPTIONS = ("username", "password", "max_delay", "poll_every", "garbage", "drop_every")
 
     def __init__(self, brands: Sequence[str] = ("thermia",), host: str = "127.0.0.1", port: int = 1883,
                  *, gateways: Sequence[SimGateway] | None = None, **options: Any) -> None:
+        super().__init__()
         pub_opts = {k: options.pop(k) for k in self._PUBLISHER_OPTIONS if k in options}
         if "seed" in options:
             pub_opts["seed"] = options["seed"]
@@ -504,23 +507,13 @@ class MqttSimulatorThread:
         self.host = host
         self.port = port
         self.publishers = make_publishers(self.gateways, host, port, **pub_opts)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._running = threading.Event()
-        self._error: BaseException | None = None
 
     @property
     def connects(self) -> int:
         return sum(p.connects for p in self.publishers)
 
     def start(self, timeout: float = 10.0, wait_connected: bool = True) -> "MqttSimulatorThread":
-        self._thread = threading.Thread(target=self._run, name="h66-mqtt-simulator", daemon=True)
-        self._thread.start()
-        if not self._running.wait(timeout):
-            raise TimeoutError("MQTT simulator thread did not start")
-        if self._error is not None:
-            raise self._error
+        self._start_thread(timeout)
         if wait_connected:
             deadline = time.monotonic() + timeout
             for p in self.publishers:
@@ -530,29 +523,6 @@ class MqttSimulatorThread:
                                        f"{p.broker} within {timeout:g} s")
         return self
 
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self._running.set()
-            await run_publishers(self.publishers, self._stop)
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # reported to start()
-            self._error = exc
-        finally:
-            self._running.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> "MqttSimulatorThread":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def _serve(self, stop: asyncio.Event) -> None:
+        self._ready.set()
+        await run_publishers(self.publishers, stop)

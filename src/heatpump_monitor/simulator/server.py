@@ -473,44 +473,35 @@ def run_simulator(gateways: Sequence[SimGateway], host: str = "127.0.0.1",
     asyncio.run(serve(gateways, host, ports, **kwargs))
 
 
-class SimulatorThread:
-    """Simulated gateways served from a background thread, for synchronous code::
+class LoopThread:
+    """Runs :meth:`_serve` in an event loop of its own, in a background thread, for
+    synchronous code (tests, benchmarks). ``_serve`` calls ``self._ready.set()`` once serving."""
 
-        with SimulatorThread(["thermia", "nibe"]) as sim:
-            httpx.get(sim.urls[0] + "/api/alldata")
+    thread_name = "h66-simulator"
 
-    Pass ``gateways=[...]`` to serve prepared gateways instead of building them from ``brands``
-    (``options`` go to :func:`make_gateways`).
-    """
-
-    def __init__(self, brands: Sequence[str] = ("thermia",), host: str = "127.0.0.1", port: int = 0,
-                 *, gateways: Sequence[SimGateway] | None = None, **options: Any) -> None:
-        self.gateways = list(gateways) if gateways is not None else make_gateways(brands, port=port, **options)
-        self.host = host
-        self.urls: list[str] = []
+    def __init__(self) -> None:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self, timeout: float = 10.0) -> list[str]:
-        self._thread = threading.Thread(target=self._run, name="h66-simulator", daemon=True)
+    async def _serve(self, stop: asyncio.Event) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _start_thread(self, timeout: float) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise TimeoutError("simulated gateways did not start")
+            raise TimeoutError(f"{self.thread_name} did not start")
         if self._error is not None:
             raise self._error
-        return self.urls
 
     def _run(self) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with running_gateways(self.gateways, self.host) as urls:
-                self.urls = urls
-                self._ready.set()
-                await self._stop.wait()
+            await self._serve(self._stop)
         try:
             asyncio.run(main())
         except BaseException as exc:  # reported to start()
@@ -525,9 +516,40 @@ class SimulatorThread:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def __enter__(self) -> "SimulatorThread":
+    def start(self, timeout: float = 10.0) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SimulatorThread(LoopThread):
+    """Simulated gateways served from a background thread, for synchronous code::
+
+        with SimulatorThread(["thermia", "nibe"]) as sim:
+            httpx.get(sim.urls[0] + "/api/alldata")
+
+    Pass ``gateways=[...]`` to serve prepared gateways instead of building them from ``brands``
+    (``options`` go to :func:`make_gateways`).
+    """
+
+    def __init__(self, brands: Sequence[str] = ("thermia",), host: str = "127.0.0.1", port: int = 0,
+                 *, gateways: Sequence[SimGateway] | None = None, **options: Any) -> None:
+        super().__init__()
+        self.gateways = list(gateways) if gateways is not None else make_gateways(brands, port=port, **options)
+        self.host = host
+        self.urls: list[str] = []
+
+    def start(self, timeout: float = 10.0) -> list[str]:
+        self._start_thread(timeout)
+        return self.urls
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        async with running_gateways(self.gateways, self.host) as urls:
+            self.urls = urls
+            self._ready.set()
+            await stop.wait()
