@@ -112,3 +112,20 @@ def test_bad_brand_in_config_file(tmp_path):
 def test_store_path_from_env():
     s = load_store_config({"STORE_PATH": "/tmp/x.sqlite3"})
     assert (s.kind, s.path) == ("embedded", "/tmp/x.sqlite3")
+
+
+def test_dashboard_defaults_and_auth_pair():
+    from heatpump_monitor.config import load_dashboard_config
+
+    d = load_dashboard_config({})
+    assert (d.host, d.port, d.auth, d.store.kind) == ("127.0.0.1", 8050, None, "embedded")
+    d = load_dashboard_config({"DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_PORT": "9000",
+                               "DASHBOARD_USERNAME": "me", "DASHBOARD_PASSWORD": "pw-123"})
+    assert (d.host, d.port, d.auth[0], d.auth[1].get_secret_value()) == ("0.0.0.0", 9000, "me", "pw-123")
+    assert "pw-123" not in repr(d)
+    with pytest.raises(ConfigError) as e:
+        load_dashboard_config({"DASHBOARD_USERNAME": "me"})
+    assert "DASHBOARD_USERNAME and DASHBOARD_PASSWORD must be set together" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        load_dashboard_config({"DASHBOARD_PORT": "http"})
+    assert "Invalid DASHBOARD_PORT='http'" in str(e.value)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     write_buffer_max: str = "10000"
     log_level: str = "INFO"
     heartbeat_file: str = ""
+    # dashboard
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: str = "8050"
+    dashboard_username: str = ""
+    dashboard_password: SecretStr = SecretStr("")
     # MQTT collector
     mqtt_broker: str = "mosquitto"
     mqtt_port: str = "1883"
@@ -78,6 +83,13 @@ class Settings(BaseSettings):
     def _mqtt_port(cls, v: str) -> str:
         if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
             raise _bad("MQTT_PORT", v, "a port number from 1 to 65535")
+        return v.strip()
+
+    @field_validator("dashboard_port")
+    @classmethod
+    def _dashboard_port(cls, v: str) -> str:
+        if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
+            raise _bad("DASHBOARD_PORT", v, "a port number from 1 to 65535")
         return v.strip()
 
     @field_validator("mqtt_tls")
@@ -316,6 +328,24 @@ def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, sourc
         heartbeat_file=s.heartbeat_file,
         mqtt=mqtt,
     )
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    host: str
+    port: int
+    auth: tuple[str, SecretStr] | None
+    store: StoreConfig
+
+
+def load_dashboard_config(env: Mapping[str, str] | None = None) -> DashboardConfig:
+    """Settings of ``heatpump-monitor serve``: where to listen, optional basic auth, the store."""
+    s = _settings(env)
+    user, password = s.dashboard_username.strip(), s.dashboard_password
+    if bool(user) != bool(password.get_secret_value()):
+        raise ConfigError("DASHBOARD_USERNAME and DASHBOARD_PASSWORD must be set together (or neither)")
+    return DashboardConfig(host=s.dashboard_host.strip() or "127.0.0.1", port=int(s.dashboard_port),
+                           auth=(user, password) if user else None, store=store_config(s))
 
 
 def environ() -> Mapping[str, str]:
