@@ -9,7 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     STORE_PATH=/app/data/heatpump.sqlite3 \
-    HEARTBEAT_FILE=/tmp/heatpump-monitor.heartbeat
+    HEARTBEAT_FILE=/tmp/heatpump-monitor.heartbeat \
+    DASHBOARD_HOST=0.0.0.0 \
+    DASHBOARD_PORT=8050
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -23,6 +25,7 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin heatp
     && mkdir -p /app/data && chown heatpump /app/data
 USER heatpump
 VOLUME ["/app/data"]
+EXPOSE 8050
 
 # Healthy while the collector completes ticks (its heartbeat file is fresh).
 HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=3 \

@@ -89,6 +89,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The dashboard: web UI and JSON API over the store the variables select."""
+    from .config import load_dashboard_config
+    from .web.serve import serve
+
+    setup_logging("INFO", secrets=[os.environ.get(v, "") for v in
+                                   ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "DASHBOARD_PASSWORD")])
+    try:
+        cfg = load_dashboard_config()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 1
+    auth = (cfg.auth[0], cfg.auth[1].get_secret_value()) if cfg.auth else None
+    return serve(args.host or cfg.host, args.port or cfg.port, cfg.store, auth, log)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import main as verify_main
 
@@ -163,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded store file (default data/demo.sqlite3)")
     p.add_argument("--port", type=int, default=0, help="first simulator port (default: any free port)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl+C)")
+    p.add_argument("--dashboard-port", type=int, default=8050,
+                   help="dashboard port on 127.0.0.1 (default 8050; 0: any free port)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("simulate", help="run simulated H66 gateways over HTTP")
@@ -175,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", required=True, choices=BRANDS)
     p.add_argument("file", help="file holding the JSON of GET /api/alldata")
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("serve", help="the web dashboard and JSON API (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8050)")
+    p.add_argument("--host", default="", help="listen address (default $DASHBOARD_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default $DASHBOARD_PORT or 8050)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("verify", help="coverage of the stored data: ticks present, gaps, api vs mqtt")
     from .verify import add_arguments as add_verify_arguments

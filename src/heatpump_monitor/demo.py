@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
-from .config import ConfigError, load_collector_config
+from .config import ConfigError, StoreConfig, load_collector_config
 from .pipeline.run import run_collector
 from .providers import BRANDS, load_provider
 from .readers.embedded import EmbeddedReader
@@ -28,8 +29,10 @@ async def run_demo(args: argparse.Namespace) -> int:
                   args.brand, args.gateways, ", ".join(BRANDS))
         return 1
     store = Path(args.store)
-    async with running_simulator(brands, port=args.port, count=count,
-                                 time_scale=args.time_scale, seed=7) as urls:
+    async with contextlib.AsyncExitStack() as stack:
+        urls = await stack.enter_async_context(running_simulator(
+            brands, port=args.port, count=count, time_scale=args.time_scale, seed=7))
+        dashboard = await _dashboard(stack, store, args.dashboard_port)
         env = {
             "H66_IP": ",".join(u.removeprefix("http://") for u in urls),
             "COLLECTION_INTERVAL": str(args.interval),
@@ -47,6 +50,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         for i, url in enumerate(urls):
             print(f"  simulated {brands[i % len(brands)]} gateway: {url}   (try: curl {url}/api/alldata)")
         print(f"  collecting every {args.interval} s into the embedded store {store.resolve()}")
+        print(f"  dashboard: {dashboard}   (open it in a browser)")
         print(f"  simulated time runs {args.time_scale:g}x faster; "
               + (f"stopping after {args.duration:g} s" if args.duration else "Ctrl+C stops"), flush=True)
         stop = asyncio.Event()
@@ -55,6 +59,19 @@ async def run_demo(args: argparse.Namespace) -> int:
         rc = await run_collector(cfg, stop)
     _summary(store)
     return rc
+
+
+async def _dashboard(stack: contextlib.AsyncExitStack, store: Path, port: int) -> str:
+    """The dashboard on 127.0.0.1:``port``; on any free port when that one is taken."""
+    from .web.serve import running_dashboard
+
+    store.parent.mkdir(parents=True, exist_ok=True)
+    config = StoreConfig(kind="embedded", path=str(store))
+    try:
+        return await stack.enter_async_context(running_dashboard(config, "127.0.0.1", port))
+    except OSError as exc:
+        log.warning("Port %d is taken (%s); the dashboard uses a free port instead", port, exc.strerror)
+        return await stack.enter_async_context(running_dashboard(config, "127.0.0.1", 0))
 
 
 def _summary(store: Path) -> None:

@@ -35,7 +35,7 @@ def dockerfile_instructions():
 
 def test_compose_services_and_collector_as_in_spec():
     c = compose()
-    assert set(c["services"]) >= {"influxdb", "collector"}
+    assert set(c["services"]) >= {"influxdb", "collector", "dashboard"}
     col = c["services"]["collector"]
     build = col["build"]
     context = build if isinstance(build, str) else build["context"]
@@ -49,6 +49,22 @@ def test_compose_services_and_collector_as_in_spec():
     assert (env["COLLECTION_INTERVAL"], env["HEATPUMP_BRAND"], env["INFLUXDB_ORG"], env["INFLUXDB_BUCKET"]) == (
         "30", "thermia", "thermia", "heatpump")
     assert col["depends_on"]["influxdb"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.both.yml"])
+def test_dashboard_service_reads_the_same_bucket(name):
+    c = compose(name)
+    dash = c["services"]["dashboard"]
+    assert dash["command"] == "heatpump-monitor serve"
+    env = env_list(dash)
+    assert env["DASHBOARD_HOST"] == "0.0.0.0" and "8050:8050" in dash["ports"]
+    collector = c["services"].get("collector") or c["services"]["collector-api"]
+    for k in ("INFLUXDB_URL", "INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET"):
+        assert env[k] == env_list(collector)[k]
+    assert "/healthz" in " ".join(dash["healthcheck"]["test"])
+    from heatpump_monitor.cli import build_parser
+
+    assert build_parser().parse_args(dash["command"].split()[1:]).func.__name__ == "cmd_serve"
 
 
 def test_influxdb2_initialised_with_same_org_bucket_token():
@@ -96,7 +112,7 @@ def test_healthcheck_command_exists_in_cli():
 
 def test_both_collectors_side_by_side_option_b():
     c = compose("docker-compose.both.yml")
-    assert set(c["services"]) == {"influxdb", "mosquitto", "collector-mqtt", "collector-api"}
+    assert set(c["services"]) == {"influxdb", "mosquitto", "collector-mqtt", "collector-api", "dashboard"}
     api, mqtt = c["services"]["collector-api"], c["services"]["collector-mqtt"]
     assert api["command"] == "python3 /app/api_collector.py"
     assert mqtt["command"] == "python3 /app/collector.py"

@@ -1,4 +1,4 @@
-"""Runs the API collector until SIGTERM/SIGINT: finish the write in progress, exit within 5 s."""
+"""Runs a collector (API or MQTT) until SIGTERM/SIGINT: finish the write in progress, exit within 5 s."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Reader of the embedded store, for the web UI and ``verify``: time-ranged, downsampled series."""
+"""Reader of the embedded store, for the web UI and ``verify``: time-ranged, downsampled series.
+
+Long series come from the sink's rollup tables (see :mod:`heatpump_monitor.sinks.embedded`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..derived import DERIVED
 from ..model import Snapshot
-from ..sinks.embedded import connect
+from ..sinks.embedded import (ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, SNAPSHOT_COUNT, connect, json_path,
+                              rollup_ready)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,33 +85,195 @@ class EmbeddedReader:
                max_points: int = 1500, source: str | None = None) -> list[Series]:
         """Each field over [start, end), at most ``max_points`` buckets, keeping min and max.
 
-        A bucket with no snapshot is simply absent, so a real outage stays a visible gap.
-        Field names are bound as JSON paths parameters, never pasted into SQL.
+        Buckets follow :func:`bucket_plan`; each point's ``t`` is its bucket's start (the first
+        one clamped to ``start_ms``), ``mean``/``min``/``max`` are over the snapshots of the
+        bucket. A bucket with no snapshot is absent, so a real outage stays a visible gap; a
+        bucket with snapshots but no value of a field has None for that field. Every Series
+        of one call has the same ``t``. Field names may be registers or derived fields
+        (:data:`~heatpump_monitor.derived.DERIVED`); they are bound as JSON-path or value
+        parameters, never pasted into SQL.
+
+        Buckets shorter than 10 minutes (spans up to ~10 days at 1,500 points) are computed
+        from the snapshots; longer ones from the sink's rollups (hourly for chart buckets of an
+        hour or more, else 10-minute), with the partial hours and 10 minutes at either end of
+        the range taken from the finer level and the snapshots, so the result is exactly that
+        of the snapshots in [start, end). A store whose rollups are not built yet is read from
+        the snapshots (correct, slower).
         """
-        span = max(1, end_ms - start_ms)
-        bucket = max(1, -(-span // max(1, max_points)))
-        cols = ", ".join(
-            f"min(json_extract(data, ?{i})), max(json_extract(data, ?{i})), avg(json_extract(data, ?{i}))"
-            for i in range(1, len(fields) + 1)
-        )
-        n = len(fields)
-        q = (f"SELECT (ts_ms - ?{n + 1}) / ?{n + 2} AS b, min(ts_ms), {cols} FROM snapshots "
-             f"WHERE gateway = ?{n + 3} AND ts_ms >= ?{n + 1} AND ts_ms < ?{n + 4}")
-        args: list[object] = [f'$."{f}"' for f in fields] + [start_ms, bucket, gateway, end_ms]
-        if source:
-            q += f" AND source = ?{n + 5}"
-            args.append(source)
-        q += " GROUP BY b ORDER BY b"
+        start_ms, end_ms = int(start_ms), int(end_ms)
+        origin, bucket = bucket_plan(start_ms, end_ms, max_points)
+        return self._series(gateway, fields, start_ms, end_ms, origin, bucket, source,
+                            use_rollup=bucket >= ROLLUP_BUCKET_MS)
+
+    # -- series internals -------------------------------------------------------------------
+
+    def _series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int, origin: int,
+                bucket: int, source: str | None, *, use_rollup: bool) -> list[Series]:
+        """Series on the grid ``origin + k * bucket`` (origin <= start_ms); ``use_rollup``
+        needs origin and bucket to be multiples of the 10-minute rollup bucket."""
         out = [Series(f, [], [], [], []) for f in fields]
-        for row in self._db().execute(q, args):
-            t = row[1] if bucket == 1 else start_ms + row[0] * bucket
-            for i, s in enumerate(out):
-                lo, hi, mean = row[2 + 3 * i: 5 + 3 * i]
-                s.t.append(t)
-                s.min.append(lo)
-                s.max.append(hi)
-                s.mean.append(mean)
+        if end_ms <= start_ms or not out:
+            return out
+        sources = [source] if source else self._sources(gateway)
+        if not sources:
+            return out
+        names = list(dict.fromkeys(fields))
+        acc = _Acc(names)
+        levels: list[tuple[int, str]] = []
+        if use_rollup and rollup_ready(self._db()):
+            # the rollup levels whose buckets never straddle two chart buckets
+            levels = [(size, table) for size, table in ROLLUP_LEVELS if origin % size == 0 and bucket % size == 0]
+            if not levels:
+                raise ValueError(f"no rollup fits origin {origin}, bucket {bucket}")
+        self._fill(acc, gateway, start_ms, end_ms, origin, bucket, sources, levels)
+        buckets = sorted(b for b, n in acc.count.items() if n > 0)
+        times = [max(start_ms, origin + b * bucket) for b in buckets]
+        for s in out:
+            per = acc.fields[s.field]
+            s.t = list(times)
+            for b in buckets:
+                v = per.get(b)
+                if v is None or not v[0]:
+                    s.min.append(None)
+                    s.max.append(None)
+                    s.mean.append(None)
+                else:
+                    s.min.append(float(v[1]))
+                    s.max.append(float(v[2]))
+                    s.mean.append(v[3] / v[0])
         return out
+
+    def _fill(self, acc: "_Acc", gateway: str, lo: int, hi: int, origin: int, bucket: int,
+              sources: list[str], levels: list[tuple[int, str]]) -> None:
+        """[lo, hi) into ``acc``: the whole buckets of the coarsest level from its table, the
+        partial ones at either end from the next level, and so on down to the snapshots."""
+        if not levels:
+            self._raw_into(acc, gateway, lo, hi, origin, bucket, sources)
+            return
+        (size, table), finer = levels[0], levels[1:]
+        first, last = -(-lo // size) * size, hi // size * size
+        if first >= last:
+            self._fill(acc, gateway, lo, hi, origin, bucket, sources, finer)
+            return
+        self._fill(acc, gateway, lo, first, origin, bucket, sources, finer)
+        self._rollup_into(acc, table, gateway, first, last, origin, bucket, sources)
+        self._fill(acc, gateway, last, hi, origin, bucket, sources, finer)
+
+    def _raw_into(self, acc: "_Acc", gateway: str, lo: int, hi: int, origin: int, bucket: int,
+                  sources: list[str]) -> None:
+        """Aggregate the snapshots with lo <= ts < hi into ``acc`` (derived fields per row).
+
+        Sources are listed (one index range each): with the gateway alone the key
+        (gateway, source, ts_ms) would narrow down to every snapshot the gateway ever had."""
+        if lo >= hi:
+            return
+        args: list[object] = [origin, bucket, gateway, lo, hi, *sources]
+        src = ", ".join(f"?{6 + i}" for i in range(len(sources)))
+        xs = []
+        for name in acc.names:
+            if name in DERIVED:
+                a, b = DERIVED[name]
+                args += [json_path(a), json_path(b)]
+                xs.append(f"json_extract(data, ?{len(args) - 1}) - json_extract(data, ?{len(args)})")
+            else:
+                args.append(json_path(name))
+                xs.append(f"json_extract(data, ?{len(args)})")
+        # Each value is extracted once per row in the subquery; its LIMIT keeps SQLite from
+        # flattening it into the aggregate, which would extract it again for every aggregate.
+        inner = ", ".join(f"{x} AS x{i}" for i, x in enumerate(xs))
+        cols = ", ".join(f"count(x{i}), min(x{i}), max(x{i}), sum(x{i})" for i in range(len(xs)))
+        q = (f"SELECT b, count(*), {cols} FROM (SELECT (ts_ms - ?1) / ?2 AS b, {inner} FROM snapshots "
+             f"WHERE gateway = ?3 AND source IN ({src}) AND ts_ms >= ?4 AND ts_ms < ?5 LIMIT -1) GROUP BY b")
+        for row in self._db().execute(q, args):
+            b = row[0]
+            acc.count[b] = acc.count.get(b, 0) + row[1]
+            for i, name in enumerate(acc.names):
+                acc.add(name, b, *row[2 + 4 * i: 6 + 4 * i])
+
+    def _rollup_into(self, acc: "_Acc", table: str, gateway: str, lo: int, hi: int, origin: int,
+                     bucket: int, sources: list[str]) -> None:
+        """Aggregate the buckets of rollup ``table`` with lo <= bucket_ms < hi into ``acc``."""
+        if table not in _TABLES:  # pasted into the SQL: only ever one of our constants
+            raise ValueError(f"not a rollup table: {table!r}")
+        names = [SNAPSHOT_COUNT] + [n for n in acc.names if n != SNAPSHOT_COUNT]
+        args: list[object] = [origin, bucket, gateway, lo, hi, *sources, *names]
+        src = ", ".join(f"?{6 + i}" for i in range(len(sources)))
+        fld = ", ".join(f"?{6 + len(sources) + i}" for i in range(len(names)))
+        q = (f"SELECT field, (bucket_ms - ?1) / ?2 AS b, sum(n), min(vmin), max(vmax), sum(vsum) FROM {table} "
+             f"WHERE gateway = ?3 AND source IN ({src}) AND field IN ({fld}) AND bucket_ms >= ?4 AND bucket_ms < ?5 "
+             "GROUP BY field, b")
+        wanted = set(acc.names) - {SNAPSHOT_COUNT}
+        for field, b, n, lo_v, hi_v, total in self._db().execute(q, args):
+            if field == SNAPSHOT_COUNT:
+                acc.count[b] = acc.count.get(b, 0) + n
+            if field in wanted:
+                acc.add(field, b, n, lo_v, hi_v, total)
+
+    def _sources(self, gateway: str) -> list[str]:
+        """The sources of ``gateway``, one index probe each (no scan)."""
+        out: list[str] = []
+        db = self._db()
+        row = db.execute("SELECT min(source) FROM snapshots WHERE gateway = ?", (gateway,)).fetchone()
+        while row and row[0] is not None:
+            out.append(row[0])
+            row = db.execute("SELECT min(source) FROM snapshots WHERE gateway = ? AND source > ?",
+                             (gateway, row[0])).fetchone()
+        return out
+
+
+_TABLES = frozenset(table for _, table in ROLLUP_LEVELS)
+
+
+class _Acc:
+    """Per bucket: snapshot count; per field and bucket: [n, min, max, sum]."""
+
+    __slots__ = ("names", "count", "fields")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.count: dict[int, int] = {}
+        self.fields: dict[str, dict[int, list]] = {n: {} for n in names}
+
+    def add(self, name: str, b: int, n: int, lo, hi, total) -> None:
+        if not n:
+            return
+        per = self.fields[name]
+        v = per.get(b)
+        if v is None:
+            per[b] = [n, lo, hi, total]
+        else:
+            v[0] += n
+            v[1] = min(v[1], lo)
+            v[2] = max(v[2], hi)
+            v[3] += total
+
+
+def bucket_plan(start_ms: int, end_ms: int, max_points: int = 1500) -> tuple[int, int]:
+    """The bucket grid of a series over [start, end): (origin, bucket_ms), bucket k covering
+    [origin + k * bucket, origin + (k+1) * bucket). At most ``max_points`` buckets meet the range.
+
+    With ``b = ceil(span / max_points)``:
+
+    * b < 10 min: origin = start, bucket = b (read from the snapshots);
+    * 10 min <= b < 1 h: origin and bucket whole multiples of 10 minutes (10-minute rollup);
+    * b >= 1 h: whole multiples of an hour (hourly rollup, with the 10-minute one and the
+      snapshots for partial hours at the ends).
+
+    The bucket is the smallest such multiple that fits, so rounding can cost up to half the
+    points: 14 days at 1,500 points get 20-minute buckets (1,008 points), 90 days 2 hours
+    (1,081), 365 days 6 hours (1,461). Shared by both readers, so the embedded store and
+    InfluxDB give the same buckets.
+    """
+    start_ms, end_ms = int(start_ms), int(end_ms)
+    n = max(1, int(max_points))
+    span = max(1, end_ms - start_ms)
+    bucket = -(-span // n)
+    if bucket < ROLLUP_BUCKET_MS:
+        return start_ms, bucket
+    unit = ROLLUP_HOUR_MS if bucket >= ROLLUP_HOUR_MS else ROLLUP_BUCKET_MS
+    origin = start_ms // unit * unit
+    top = -(-end_ms // unit) * unit
+    return origin, unit * -(-(top - origin) // (n * unit))
 
 
 def _snap(row: tuple) -> Snapshot:

@@ -1,7 +1,7 @@
 """Reader of snapshots stored in InfluxDB, with InfluxQL over the 1.x ``/query`` API (httpx, sync).
 
 Same shapes as :class:`~heatpump_monitor.readers.embedded.EmbeddedReader` (``gateways()``,
-``latest()``, ``snapshots()``), for ``verify`` and tools. Schema: see
+``latest()``, ``snapshots()``, ``series()``), for ``verify``, the dashboard and tools. Schema: see
 :mod:`heatpump_monitor.sinks.lineproto` (measurement ``heatpump``, tags brand/gateway/source,
 one float field per register, millisecond timestamps).
 
@@ -27,6 +27,15 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
 * String literals know only the escapes ``\\\\``, ``\\'``, ``\\"`` and ``\\n``; a raw newline,
   carriage return or NUL inside a literal is a parse error, and there is no escape for a
   carriage return or NUL: :func:`quote_literal` refuses them.
+* ``GROUP BY time(<b>ms, <offset>ms)`` buckets are ``offset + k * b`` (epoch-based), and a
+  bucket's ``time`` is its start even when that lies before the ``WHERE time >=`` bound (the
+  first bucket of an unaligned range); ``fill(none)`` leaves out a bucket only when every
+  aggregate of the row is null. Several ``min()``/``max()`` in one SELECT come back as
+  ``min``, ``min_1``, ...: :meth:`InfluxReader.series` names them with ``AS``.
+* Field arithmetic (``"a" - "b"``) works in a raw SELECT, not inside an aggregate
+  (``min("a" - "b")`` is an error); a subquery does it: ``SELECT min(d) FROM (SELECT "a" - "b"
+  AS d FROM ...) GROUP BY time(...)``. A point lacking either field gives no row in the
+  subquery, and a subquery without GROUP BY tags mixes the series (sources) of the gateway.
 * When ``[http] max-row-limit`` cuts an answer, series and result carry ``"partial": true``
   (and later statements are dropped): :meth:`InfluxReader.snapshots` then halves its time
   slice and asks again.
@@ -35,15 +44,16 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import httpx
 
 from ..config import StoreConfig
+from ..derived import DERIVED
 from ..errors import display_url, short_body, socket_cause
 from ..model import Snapshot
 from ..sinks.lineproto import MEASUREMENT
-from .embedded import GatewayInfo
+from .embedded import GatewayInfo, Series, bucket_plan
 
 DEFAULT_SLICE_MS = 6 * 3600 * 1000  # snapshots() asks for at most this much time at once
 MIN_SLICE_MS = 1000
@@ -215,7 +225,67 @@ class InfluxReader:
             yield from sorted(self._snapshots_of(series), key=lambda s: (s.time_ms, s.source, s.brand))
             t = upper
 
+    def series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int,
+               max_points: int = 1500, source: str | None = None) -> list[Series]:
+        """Each field over [start, end) in at most ``max_points`` buckets: min, max and mean.
+
+        The same buckets as :meth:`EmbeddedReader.series
+        <heatpump_monitor.readers.embedded.EmbeddedReader.series>` (:func:`bucket_plan`, as
+        ``GROUP BY time(<bucket>ms, <offset>ms)``), ``t`` the bucket start clamped to
+        ``start_ms``; empty buckets are left out (``fill(none)``), so gaps stay gaps. Derived
+        fields (:data:`~heatpump_monitor.derived.DERIVED`) come from a subquery. Every Series
+        of one call has the same ``t``: the buckets where any asked field has a value (a
+        field without a value in one of them has None there). Unlike the embedded store,
+        InfluxDB cannot tell a bucket whose snapshots lack every asked field from an empty one.
+        """
+        out = [Series(f, [], [], [], []) for f in fields]
+        start_ms, end_ms = int(start_ms), int(end_ms)
+        if end_ms <= start_ms or not out:
+            return out
+        origin, bucket = bucket_plan(start_ms, end_ms, max_points)
+        names = list(dict.fromkeys(fields))
+        where = f"{self._where(gateway, source)} AND time >= {start_ms}ms AND time < {end_ms}ms"
+        group = f"GROUP BY time({bucket}ms, {origin % bucket}ms) fill(none)"
+        m = quote_ident(self.measurement)
+        found: dict[str, dict[int, tuple]] = {n: {} for n in names}
+        try:
+            registers = [n for n in names if n not in DERIVED]
+            if registers:
+                cols = ", ".join(
+                    f"{fn}({quote_ident(name)}) AS {quote_ident(f'{fn}_{i}')}"
+                    for i, name in enumerate(registers) for fn in ("min", "max", "mean"))
+                for row in self._rows(f"SELECT {cols} FROM {m} WHERE {where} {group}"):
+                    for i, name in enumerate(registers):
+                        lo, hi, mean = row[1 + 3 * i: 4 + 3 * i]
+                        if lo is not None:
+                            found[name][int(row[0])] = (lo, hi, mean)
+            for name in names:
+                if name in DERIVED:
+                    a, b = DERIVED[name]
+                    inner = f"SELECT {quote_ident(a)} - {quote_ident(b)} AS \"d\" FROM {m} WHERE {where}"
+                    q = (f'SELECT min("d") AS "lo", max("d") AS "hi", mean("d") AS "mean" FROM ({inner}) '
+                         f"WHERE time >= {start_ms}ms AND time < {end_ms}ms {group}")
+                    for t, lo, hi, mean in self._rows(q):
+                        if lo is not None:
+                            found[name][int(t)] = (lo, hi, mean)
+        except ValueError as exc:  # a name quote_ident cannot express
+            raise ReaderError(f"cannot query InfluxDB for {exc}") from None
+        times = sorted({t for per in found.values() for t in per})
+        for s in out:
+            per = found[s.field]
+            s.t = [max(start_ms, t) for t in times]
+            for t in times:
+                lo, hi, mean = per.get(t, (None, None, None))
+                s.min.append(None if lo is None else float(lo))
+                s.max.append(None if hi is None else float(hi))
+                s.mean.append(None if mean is None else float(mean))
+        return out
+
     # -- internals --------------------------------------------------------------------------
+
+    def _rows(self, q: str) -> list[list]:
+        """The rows of a statement without GROUP BY tags (one series at most)."""
+        return [row for s in self._series(q) for row in s.values]
 
     def _where(self, gateway: str, source: str | None) -> str:
         try:

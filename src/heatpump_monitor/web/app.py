@@ -1,0 +1,390 @@
+"""The dashboard's ASGI app: HTML pages (overview, charts, API docs), the JSON API, static files.
+
+* ``/`` overview, ``/charts`` charts, ``/docs`` API reference (rendered by our own script from
+  ``/openapi.json``; FastAPI's Swagger UI and ReDoc would load from a CDN and are off).
+* ``/api/v1/...`` see :mod:`heatpump_monitor.web.api`.
+* ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and ``plotly.min.js``, which
+  is served from the installed ``plotly`` Python package (``plotly/package_data``), never
+  copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
+  they are cached for a year; plotly.js is gzip-compressed once and kept in memory.
+* ``/healthz``: ``ok``, without authentication.
+
+Every other route asks for HTTP basic auth when ``auth=(user, password)`` is given. Errors are
+``{"error": "..."}``: 400 bad parameter, 401 login, 404 unknown gateway/route, 503 store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import StoreConfig
+from ..providers import BRANDS
+from .api import DERIVED_FIELDS, ApiError, Store, field_catalog, gateway_json, load_or_none, make_router
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DERIVED_FIELDS", "create_app"]
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+OWN_ASSETS = {"app.js": "text/javascript; charset=utf-8", "docs.js": "text/javascript; charset=utf-8",
+              "style.css": "text/css; charset=utf-8"}
+PLOTLY = "plotly.min.js"
+OPEN_PATHS = ("/healthz",)
+# app.js first: it starts the data requests while plotly.js (4.8 MB) is still being parsed
+PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", PLOTLY), "docs": ("docs.js",)}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+# -- middleware -----------------------------------------------------------------------------
+
+
+class BasicAuthMiddleware:
+    """HTTP basic auth on every path but ``open_paths``; constant-time comparison."""
+
+    def __init__(self, app: ASGIApp, username: str, password: str, open_paths=OPEN_PATHS,
+                 realm: str = "heatpump-monitor") -> None:
+        self.app = app
+        self._user = username.encode("utf-8")
+        self._password = password.encode("utf-8")
+        self.open_paths = tuple(open_paths)
+        self.realm = realm
+
+    def _ok(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        if not sep:
+            return False
+        # both comparisons always run: no early exit tells which part was wrong
+        ok_user = secrets.compare_digest(user, self._user)
+        ok_password = secrets.compare_digest(password, self._password)
+        return ok_user & ok_password
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        if self._ok(Headers(scope=scope).get("authorization")):
+            await self.app(scope, receive, send)
+            return
+        resp = JSONResponse({"error": "login required (HTTP basic auth)"}, status_code=401,
+                            headers={"WWW-Authenticate": f'Basic realm="{self.realm}", charset="UTF-8"'})
+        await resp(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff, no framing, no referrer; a strict CSP (only this origin) on HTML pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("X-Frame-Options", "DENY")
+                h.setdefault("Referrer-Policy", "no-referrer")
+                if h.get("content-type", "").startswith("text/html"):
+                    h.setdefault("Content-Security-Policy", CSP)
+                if "cache-control" not in h:
+                    h["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- static files ---------------------------------------------------------------------------
+
+
+class Asset:
+    def __init__(self, body: bytes, content_type: str) -> None:
+        self.body = body
+        self.gz = gzip.compress(body, compresslevel=9, mtime=0)
+        self.content_type = content_type
+        self.version = hashlib.sha256(body).hexdigest()[:12]
+        self.etag = f'"{self.version}"'
+
+
+class Assets:
+    """Our own files (read at start) and plotly.min.js (read and compressed at first use)."""
+
+    def __init__(self) -> None:
+        self.files = {name: Asset((STATIC_DIR / name).read_bytes(), ctype) for name, ctype in OWN_ASSETS.items()}
+        self._plotly_path = plotly_js_path()
+        self._lock = threading.Lock()
+
+    @property
+    def plotly_version(self) -> str:
+        try:
+            from importlib.metadata import version
+            return version("plotly")
+        except Exception:  # pragma: no cover
+            return "0"
+
+    def get(self, name: str) -> Asset | None:
+        if name in self.files:
+            return self.files[name]
+        if name == PLOTLY:
+            with self._lock:
+                if PLOTLY not in self.files:
+                    self.files[PLOTLY] = Asset(self._plotly_path.read_bytes(), "text/javascript; charset=utf-8")
+                return self.files[PLOTLY]
+        return None
+
+    def url(self, name: str) -> str:
+        version = self.plotly_version if name == PLOTLY else self.files[name].version
+        return f"/static/{name}?v={version}"
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js inside the installed plotly package (the plotly wheel ships it)."""
+    try:
+        path = Path(str(resources.files("plotly").joinpath("package_data", PLOTLY)))
+    except ModuleNotFoundError:
+        raise RuntimeError("the dashboard needs the 'plotly' Python package (pip install plotly)") from None
+    if not path.is_file():
+        raise RuntimeError(f"plotly.min.js not found at {path}: reinstall the 'plotly' package")
+    return path
+
+
+def static_response(request: Request, asset: Asset, versioned: bool) -> Response:
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": "public, max-age=31536000, immutable" if versioned else "public, max-age=300",
+        "Vary": "Accept-Encoding",
+    }
+    inm = request.headers.get("if-none-match")
+    if inm and asset.etag in [t.strip() for t in inm.split(",")]:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gz, media_type=asset.content_type, headers=headers)
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+def _template(name: str) -> Template:
+    return Template((TEMPLATE_DIR / name).read_text("utf-8"))
+
+
+def _json_for_script(doc: Any) -> str:
+    """JSON safe inside <script type="application/json">."""
+    return (json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+# -- app ------------------------------------------------------------------------------------
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = [str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body")]
+        name = ".".join(loc) or "request"
+        msg = str(e.get("msg", "invalid value"))
+        if e.get("type") == "missing":
+            msg = "is required"
+        else:
+            bad = e.get("input")
+            if isinstance(bad, str):
+                shown = bad if len(bad) <= 40 else bad[:40] + "..."
+                msg = f"{msg} (got {shown!r})"
+        parts.append(f"{name}: {msg}" if msg != "is required" else f"{name} is required")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(
+    store: StoreConfig | Callable[[], Any],
+    *,
+    auth: tuple[str, str] | None = None,
+    stale_after_s: float | None = None,
+    pool_size: int = 4,
+    gateways_ttl_s: float = 10.0,
+    clock: Callable[[], float] = time.time,
+    title: str = "heatpump-monitor",
+) -> FastAPI:
+    """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
+    callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
+    ``close()``). ``auth=(user, password)`` turns on HTTP basic auth (all but /healthz).
+    ``stale_after_s``: data older than this is shown as a warning (default: three poll
+    intervals of the gateway, at least 90 s). Readers are only opened on the first request."""
+    secret_values: list[str] = []
+    if isinstance(store, StoreConfig):
+        from ..readers import make_reader
+
+        cfg = store
+        factory: Callable[[], Any] = lambda: make_reader(cfg)  # noqa: E731
+        secret_values += [cfg.password.get_secret_value(), cfg.token.get_secret_value()]
+    elif callable(store):
+        factory = store
+    else:
+        raise TypeError("create_app needs a StoreConfig or a reader factory")
+    if auth is not None:
+        if not auth[0] or not auth[1]:
+            raise ValueError("auth needs a non-empty username and password")
+        secret_values.append(auth[1])
+    data = Store(factory, secrets=secret_values, pool_size=pool_size, gateways_ttl_s=gateways_ttl_s, clock=clock)
+    assets = Assets()
+    page_tpl = _template("page.html")
+    # every brand's registers (unit, kind, description): the pages label and filter with them
+    brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
+                     for b in BRANDS if (p := load_or_none(b)) is not None}
+    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs")}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await run_in_threadpool(data.close)
+
+    app = FastAPI(
+        title=f"{title} API",
+        version="1",
+        description="Read-only access to the stored heat-pump snapshots. Times are UTC epoch milliseconds "
+                    "or ISO-8601. Errors are JSON `{\"error\": \"...\"}`: 400 bad parameter, 401 login "
+                    "required, 404 unknown gateway, 503 store unreachable.",
+        docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+        openapi_url="/openapi.json", lifespan=lifespan,
+    )
+    app.state.store = data
+
+    def openapi() -> dict[str, Any]:
+        # parameters are checked by the app and answered with 400 {"error"}, never 422
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    op.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _validation_message(exc)}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 304:  # pragma: no cover
+            return Response(status_code=304)
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404:
+            detail = f"not found: {request.url.path[:100]}"
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(request: Request, name: str) -> Response:
+        if name == PLOTLY and PLOTLY not in assets.files:
+            asset = await run_in_threadpool(assets.get, name)
+        else:
+            asset = assets.get(name)
+        if asset is None:
+            raise ApiError(404, f"not found: /static/{name[:60]}")
+        wanted = assets.plotly_version if name == PLOTLY else asset.version
+        return static_response(request, asset, request.query_params.get("v") == wanted)
+
+    async def page(request: Request, name: str, heading: str) -> HTMLResponse:
+        error = None
+        gateways: list[dict[str, Any]] = []
+        if name != "docs":
+            try:
+                gateways = [gateway_json(e) for e in await run_in_threadpool(data.entries)]
+            except ApiError as exc:
+                error = exc.message
+        config = {
+            "page": name,
+            "gateways": gateways,
+            "error": error,
+            "brands": brand_catalog if name != "docs" else {},
+        }
+        html = page_tpl.substitute(
+            title=f"{heading} · {title}",
+            app_title=title,
+            page=name,
+            body=bodies[name],
+            config=_json_for_script(config),
+            style=assets.url("style.css"),
+            scripts="\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in PAGE_SCRIPTS[name]),
+            nav_overview="aria-current=\"page\"" if name == "overview" else "",
+            nav_charts="aria-current=\"page\"" if name == "charts" else "",
+            nav_docs="aria-current=\"page\"" if name == "docs" else "",
+        )
+        return HTMLResponse(html)
+
+    @app.get("/", include_in_schema=False)
+    async def overview(request: Request) -> HTMLResponse:
+        return await page(request, "overview", "Overview")
+
+    @app.get("/charts", include_in_schema=False)
+    async def charts(request: Request) -> HTMLResponse:
+        return await page(request, "charts", "Charts")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return await page(request, "docs", "API")
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    if auth is not None:
+        app.add_middleware(BasicAuthMiddleware, username=auth[0], password=auth[1])
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+    return app

@@ -1,0 +1,180 @@
+"""Running the dashboard: :func:`serve` for ``heatpump-monitor serve`` (blocks until
+SIGINT/SIGTERM), :func:`running_dashboard` inside an ``async with`` (demo, tests) and
+:class:`DashboardThread` in a background thread (synchronous tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import uvicorn
+
+from ..config import StoreConfig
+from ..errors import display_url
+from .app import create_app
+
+__all__ = ["DashboardThread", "running_dashboard", "serve", "store_description"]
+
+
+def store_description(store: StoreConfig | Any) -> str:
+    """What the dashboard reads, for the start-up line (never a secret)."""
+    if not isinstance(store, StoreConfig):
+        return getattr(store, "description", None) or "a custom reader"
+    if store.kind == "embedded":
+        return f"the embedded store at {Path(store.path).resolve()}"
+    if store.kind == "influxdb1":
+        user = f", user {store.username}" if store.username else ""
+        return f"InfluxDB 1.x at {display_url(store.url)} (database {store.database}{user})"
+    return f"InfluxDB 2.x at {display_url(store.url)} (bucket {store.bucket}, InfluxQL v1 API)"
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, reuse_port=False)
+
+
+class _QuietServer(uvicorn.Server):
+    """Leaves signal handling to whoever runs the loop (demo, tests)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, lifespan="on",
+                          server_header=False, proxy_headers=False, timeout_graceful_shutdown=3)
+
+
+def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str] | None,
+          log: logging.Logger, *, stale_after_s: float | None = None) -> int:
+    """Run the dashboard until SIGINT/SIGTERM; 0 on a clean stop, 1 if it cannot start."""
+    try:
+        app = create_app(store_config, auth=auth, stale_after_s=stale_after_s)
+    except (RuntimeError, ValueError) as exc:
+        log.error("Cannot start the dashboard: %s", exc)
+        return 1
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        log.error("Cannot listen on %s:%d: %s", host, port, os.strerror(exc.errno) if exc.errno else exc)
+        return 1
+    bound = sock.getsockname()[1]
+    _probe(store_config, log)
+    log.info("Dashboard at %s reading %s%s", _url(host, bound), store_description(store_config),
+             " (basic auth on)" if auth else "")
+    server = uvicorn.Server(_config(app))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0
+
+
+def _probe(store_config: StoreConfig, log: logging.Logger) -> None:
+    """One read at start: a store that cannot be read is worth a warning (the pages say it too)."""
+    from ..readers import make_reader
+
+    reader = None
+    try:
+        reader = make_reader(store_config)
+        reader.gateways()
+    except Exception as exc:
+        log.warning("The store cannot be read yet: %s", " ".join(str(exc).split()) or type(exc).__name__)
+    finally:
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+
+@contextlib.asynccontextmanager
+async def running_dashboard(store_config: StoreConfig | Callable[[], Any], host: str = "127.0.0.1",
+                            port: int = 0, auth: tuple[str, str] | None = None,
+                            **app_options: Any) -> AsyncIterator[str]:
+    """Serve the dashboard in the current event loop; yields its base URL (``http://host:port/``;
+    ``port=0``: a free port). ``app_options`` go to :func:`create_app`."""
+    app = create_app(store_config, auth=auth, **app_options)
+    sock = _bind(host, port)
+    server = _QuietServer(_config(app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the dashboard stopped during start-up")
+            await asyncio.sleep(0.01)
+        yield _url(host, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except (asyncio.TimeoutError, asyncio.CancelledError):  # pragma: no cover
+            task.cancel()
+        sock.close()
+
+
+class DashboardThread:
+    """The dashboard served from a background thread, for synchronous code::
+
+        with DashboardThread(StoreConfig(kind="embedded", path="x.sqlite3")) as url:
+            httpx.get(url + "api/v1/gateways")
+    """
+
+    def __init__(self, store_config: StoreConfig | Callable[[], Any], host: str = "127.0.0.1", port: int = 0,
+                 auth: tuple[str, str] | None = None, **app_options: Any) -> None:
+        self._args = (store_config, host, port, auth)
+        self._options = app_options
+        self.url = ""
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 20.0) -> str:
+        self._thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the dashboard did not start")
+        if self._error is not None:
+            raise self._error
+        return self.url
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with running_dashboard(*self._args, **self._options) as url:
+                self.url = url
+                self._ready.set()
+                await self._stop.wait()
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,757 @@
+/* heatpump-monitor dashboard: overview (current values, lamps, alarm, data age) and charts
+ * (plotly.js, served by this app from the installed plotly Python package). No other
+ * dependency, nothing loaded from another origin. */
+(function () {
+  "use strict";
+
+  var cfg = JSON.parse(document.getElementById("config").textContent);
+  var page = document.body.dataset.page;
+  var params = new URLSearchParams(location.search);
+  var gateways = cfg.gateways || [];
+  var gateway = null; // the gateway entry shown
+  var banner = document.getElementById("banner");
+  var OVERVIEW_REFRESH_MS = 10000;
+  var CHARTS_REFRESH_MS = 60000;
+
+  // -- helpers -------------------------------------------------------------------------
+
+  function capital(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : text; }
+
+  function mark(name) { if (performance.mark) performance.mark(name); }
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+
+  var note = null; // a notice about the address (unknown gateway/range), kept until the user picks again
+
+  function showBanner(text, kind) {
+    if (!banner) return;
+    if (!text && note) { text = note; kind = ""; }
+    if (!text) { banner.hidden = true; banner.textContent = ""; return; }
+    banner.textContent = text;
+    banner.className = "banner" + (kind ? " " + kind : "");
+    banner.hidden = false;
+  }
+
+  function api(path, query) {
+    var qs = new URLSearchParams();
+    Object.keys(query || {}).forEach(function (k) {
+      if (query[k] !== undefined && query[k] !== null && query[k] !== "") qs.set(k, query[k]);
+    });
+    var url = path + (qs.toString() ? "?" + qs.toString() : "");
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (doc) {
+        if (!resp.ok) {
+          var err = new Error(doc.error || ("HTTP " + resp.status));
+          err.status = resp.status;
+          throw err;
+        }
+        return doc;
+      });
+    });
+  }
+
+  var dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  var shortFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  function fmtTime(ms) { return dateTimeFmt.format(new Date(ms)); }
+
+  function fmtDuration(s) {
+    s = Math.max(0, Math.round(s));
+    if (s < 60) return s + " s";
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + " min" + (m < 10 && s % 60 ? " " + (s % 60) + " s" : "");
+    var h = Math.floor(m / 60);
+    if (h < 48) return h + " h" + (m % 60 ? " " + (m % 60) + " min" : "");
+    return Math.floor(h / 24) + " d " + (h % 24) + " h";
+  }
+
+  function fieldsOf(brand) {
+    var b = cfg.brands[brand];
+    return b ? b.fields : {};
+  }
+
+  function fmtValue(name, value, meta, text) {
+    if (value === undefined || value === null) return { v: "–", u: "" };
+    if (text) return { v: text, u: "" };
+    var unit = meta ? meta.unit : "";
+    var kind = meta ? meta.kind : "";
+    var digits = (kind === "temperature" || kind === "derived" || unit === "°C" || unit === "K") ? 1 : (Number.isInteger(value) ? 0 : 1);
+    return { v: value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits }), u: unit || "" };
+  }
+
+  // -- gateway selection (the URL carries it) ------------------------------------------
+
+  function pickGateway() {
+    var wanted = params.get("gateway");
+    var found = gateways.filter(function (g) { return g.gateway === wanted; })[0];
+    if (wanted !== null && !found && gateways.length) {
+      note = "Unknown gateway \u201c" + wanted + "\u201d: showing " + gateways[0].gateway + ".";
+      showBanner(note, "");
+    }
+    gateway = found || gateways[0] || null;
+    if (gateway && params.get("gateway") !== gateway.gateway) {
+      params.set("gateway", gateway.gateway);
+      history.replaceState(null, "", location.pathname + "?" + params.toString());
+    }
+    var picker = document.getElementById("gateway-picker");
+    var select = document.getElementById("gateway");
+    if (picker && select) {
+      select.textContent = "";
+      gateways.forEach(function (g) {
+        var opt = document.createElement("option");
+        opt.value = g.gateway;
+        opt.textContent = g.gateway + " (" + g.title + ")";
+        if (gateway && g.gateway === gateway.gateway) opt.selected = true;
+        select.appendChild(opt);
+      });
+      picker.hidden = gateways.length === 0;
+    }
+    updateNavLinks();
+  }
+
+  function updateNavLinks() {
+    $all("a[data-keep-gateway]").forEach(function (a) {
+      var base = a.getAttribute("href").split("?")[0];
+      a.setAttribute("href", gateway ? base + "?gateway=" + encodeURIComponent(gateway.gateway) : base);
+    });
+  }
+
+  function onGatewayChange(fn) {
+    var select = document.getElementById("gateway");
+    if (!select) return;
+    select.addEventListener("change", function () {
+      note = null;
+      params.set("gateway", select.value);
+      history.pushState(null, "", location.pathname + "?" + params.toString());
+      gateway = gateways.filter(function (g) { return g.gateway === select.value; })[0] || null;
+      updateNavLinks();
+      fn();
+    });
+  }
+
+  function waitForGateways(then) {
+    // no gateway yet (empty store, store down): ask again until there is one
+    if (cfg.error) showBanner(capital(cfg.error), "error");
+    else showBanner("No data in the store yet. Waiting for the collector\u2026", "");
+    var timer = setInterval(function () {
+      api("/api/v1/gateways").then(function (doc) {
+        if (!doc.gateways.length) { showBanner("No data in the store yet. Waiting for the collector\u2026", ""); return; }
+        clearInterval(timer);
+        gateways = doc.gateways;
+        showBanner(null);
+        pickGateway();
+        then();
+      }).catch(function (err) { showBanner(capital(err.message), "error"); });
+    }, 5000);
+  }
+
+  // ====================================================================================
+  // Overview
+  // ====================================================================================
+
+  function overview() {
+    var latest = null;
+    var fetchedAt = 0;
+    var timer = null;
+    var seq = 0;
+
+    function load() {
+      clearTimeout(timer);
+      if (!gateway) return;
+      var mine = ++seq;
+      api("/api/v1/latest", { gateway: gateway.gateway }).then(function (doc) {
+        if (mine !== seq) return;
+        latest = doc;
+        fetchedAt = performance.now();
+        if (!banner.classList.contains("stale")) showBanner(null);
+        render(doc);
+        tick();
+      }).catch(function (err) {
+        if (mine !== seq) return;
+        showBanner(err.status === 503 ? capital(err.message) : "Cannot load the latest values: " + err.message, "error");
+      }).then(function () {
+        timer = setTimeout(load, OVERVIEW_REFRESH_MS);
+      });
+    }
+
+    function render(doc) {
+      var meta = fieldsOf(doc.brand);
+      $("#gw-name").textContent = doc.gateway;
+      $("#gw-title").textContent = doc.title + (doc.source ? " \u00b7 " + doc.source : "");
+      $("#gw-time").textContent = fmtTime(doc.time_ms);
+      $("#gw-time").title = doc.time;
+
+      $all(".metric[data-field]").forEach(function (el) {
+        var f = el.dataset.field;
+        var known = f in meta || f in doc.values;
+        el.hidden = !known;
+        var shown = fmtValue(f, doc.values[f], meta[f] || { unit: doc.units[f] || "", kind: "" }, doc.texts[f]);
+        $(".v", el).textContent = shown.v;
+        $(".u", el).textContent = shown.u;
+        if (meta[f] && meta[f].description) el.title = meta[f].description;
+      });
+      $all(".card").forEach(function (card) {
+        var metrics = $all(".metric", card);
+        if (metrics.length) card.hidden = metrics.every(function (m) { return m.hidden; });
+      });
+
+      $all(".lamp[data-lamp]").forEach(function (el) {
+        var f = el.dataset.lamp;
+        var v = doc.values[f];
+        el.hidden = !(f in meta || f in doc.values);
+        var state = "unknown", label = "–";
+        if (v !== undefined) {
+          if (f === "switch_valve") {
+            state = v ? "hotwater" : "heating";
+            label = doc.texts[f] || (v ? "hot water" : "heating");
+          } else if (f === "additional_heat") {
+            state = v > 0 ? "on" : "off";
+            label = v > 0 ? fmtValue(f, v, meta[f]).v + " %" : "off";
+          } else {
+            state = v > 0 ? "on" : "off";
+            label = v > 0 ? "on" : "off";
+          }
+        }
+        el.dataset.state = state;
+        $(".l-state", el).textContent = label;
+      });
+
+      var a = doc.alarm;
+      var box = $("#alarm");
+      box.dataset.state = a.active === true ? "alarm" : a.active === false ? "ok" : "unknown";
+      $("#alarm-text").textContent = a.active === true ? "Alarm: " + a.text + (a.code ? " (" + a.code + ")" : "") :
+        a.active === false ? "No alarm" : a.text;
+      $("#alarm-since").textContent = a.active && a.since_ms ?
+        (a.since_exact ? "since " + fmtTime(a.since_ms) : "since before " + fmtTime(a.since_ms)) : "";
+      $("#alarm-last").textContent = a.active === false && a.last_text ? "Last alarm: " + a.last_text : "";
+
+      var tbody = $("#all-values tbody");
+      if (tbody) {
+        tbody.textContent = "";
+        var names = Object.keys(meta).filter(function (n) { return n in doc.values; });
+        Object.keys(doc.values).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); });
+        names.forEach(function (n) {
+          var tr = document.createElement("tr");
+          var shown = fmtValue(n, doc.values[n], meta[n] || { unit: doc.units[n] || "" }, doc.texts[n]);
+          [n, shown.v + (shown.u ? " " + shown.u : ""), meta[n] ? meta[n].description : ""].forEach(function (text, i) {
+            var td = document.createElement("td");
+            td.textContent = text;
+            if (i === 0) td.className = "mono";
+            if (i === 1) td.className = "num";
+            tr.appendChild(td);
+          });
+          tbody.appendChild(tr);
+        });
+      }
+      document.title = (doc.values.outdoor_temp !== undefined ? fmtValue("outdoor_temp", doc.values.outdoor_temp, meta.outdoor_temp).v + " °C · " : "") +
+        "Overview · " + doc.gateway;
+    }
+
+    function tick() {
+      if (!latest) return;
+      var age = latest.age_s + (performance.now() - fetchedAt) / 1000;
+      var el = $("#age");
+      var stale = age > latest.stale_after_s;
+      el.dataset.state = stale ? "stale" : "fresh";
+      $("#age-text").textContent = stale ? "no new data for " + fmtDuration(age) : "updated " + fmtDuration(age) + " ago";
+      if (stale) {
+        banner.classList.add("stale");
+        showBanner("No new data for " + fmtDuration(age) + " (newest snapshot: " + fmtTime(latest.time_ms) +
+          "). Is the collector running? The values below are not current.", "error");
+        banner.classList.add("stale");
+      } else if (banner.classList.contains("stale")) {
+        banner.classList.remove("stale");
+        showBanner(null);
+      }
+    }
+
+    setInterval(tick, 1000);
+    onGatewayChange(function () { latest = null; load(); });
+    window.addEventListener("popstate", function () {
+      params = new URLSearchParams(location.search);
+      pickGateway();
+      latest = null;
+      load();
+    });
+    if (gateway) load(); else waitForGateways(load);
+  }
+
+  // ====================================================================================
+  // Charts
+  // ====================================================================================
+
+  var PRESETS = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3, "90d": 90 * 86400e3 };
+  var DEFAULT_PRESET = "24h";
+  var LANE = 1.75; // status chart: a lane is 0..1, plus room for its name
+
+  var CHARTS = [
+    { id: "climate", unit: "°C", lines: [
+      { f: "outdoor_temp", name: "Outdoor", color: "#1c7ed6" },
+      { f: "indoor_temp", name: "Indoor", color: "#f08c00" }] },
+    { id: "heating", unit: "°C", lines: [
+      { f: "radiator_forward", name: "Forward", color: "#e03131" },
+      { f: "radiator_return", name: "Return", color: "#4263eb" },
+      { f: "heating_setpoint", name: "Setpoint", color: "#868e96", dash: "dash" }] },
+    { id: "brine", unit: "°C", lines: [
+      { f: "brine_in_evaporator", name: "Brine in", color: "#0c8599" },
+      { f: "brine_out_condenser", name: "Brine out", color: "#9c36b5" }] },
+    { id: "hotwater", unit: "°C", lines: [
+      { f: "hot_water_top", name: "Top", color: "#e8590c" },
+      { f: "hot_water_mid", name: "Middle", color: "#f59f00" }] },
+    { id: "delta", unit: "K", lines: [
+      { f: "delta_t_radiator", name: "Forward \u2212 return", color: "#d6336c" },
+      { f: "delta_t_brine", name: "Brine in \u2212 out", color: "#2b8a3e" }] },
+    { id: "status", status: true, lines: [
+      { f: "compressor", name: "Compressor", color: "#2f9e44" },
+      { f: "brine_pump", name: "Brine pump", color: "#0c8599" },
+      { f: "radiator_pump", name: "Radiator pump", color: "#4263eb" },
+      { f: "heat_circuit_pump", name: "Heat circuit pump", color: "#5c7cfa" },
+      { f: "switch_valve", name: "Switch valve", label: "Switch valve (high: hot water)", color: "#e8590c" },
+      { f: "additional_heat", name: "Additional heat", label: "Additional heat (0\u2013100 %)", color: "#c92a2a", percent: true }] }
+  ];
+
+  // Plotly shows date axes in UTC; shifting each time by the browser's UTC offset at that
+  // instant makes it show local wall-clock time (also across DST changes).
+  var tzCache = {};
+  function tzOffsetMs(ms) {
+    var h = Math.floor(ms / 3600e3);
+    var v = tzCache[h];
+    if (v === undefined) { v = tzCache[h] = new Date(ms).getTimezoneOffset() * 60000; }
+    return v;
+  }
+  function toPlot(ms) { return ms - tzOffsetMs(ms); }
+  function fromPlot(v) {
+    var p = typeof v === "number" ? v : Date.parse(String(v).replace(" ", "T") + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? "" : "Z"));
+    var ms = p + tzOffsetMs(p);
+    return p + tzOffsetMs(ms);
+  }
+
+  function rangeFromUrl() {
+    var s = params.get("start"), e = params.get("end");
+    if (s && e) {
+      var sm = Date.parse(s), em = Date.parse(e);
+      if (isFinite(sm) && isFinite(em) && sm < em) return { preset: null, start: sm, end: em };
+      note = "Invalid start/end in the address: showing the last 24 h.";
+    }
+    var p = params.get("range");
+    if (p && !(p in PRESETS)) note = "Unknown range \u201c" + p + "\u201d: showing the last 24 h.";
+    return { preset: p in PRESETS ? p : DEFAULT_PRESET };
+  }
+
+  function windowOf(range) {
+    if (range.preset) {
+      var end = Date.now();
+      return { start: Math.round(end - PRESETS[range.preset]), end: end };
+    }
+    return { start: range.start, end: range.end };
+  }
+
+  function chartsPage() {
+    var range = rangeFromUrl();
+    var base = null;       // {start, end, doc}: data of the chosen range
+    var zoom = null;       // {start, end} while zoomed in
+    var drawnSpecs = [];   // [{spec, el, lines}]
+    var syncing = false, hoverSyncing = false;
+    var seq = 0, drawSeq = 0, zoomTimer = null, refreshTimer = null;
+    var pending = null;    // the request started before plotly.js was parsed
+    window.__drawCount = 0;
+
+    function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+
+    function available(spec) {
+      var meta = gateway ? fieldsOf(gateway.brand) : {};
+      return spec.lines.filter(function (l) { return l.f in meta; });
+    }
+
+    function allFields() {
+      var out = [];
+      CHARTS.forEach(function (spec) { available(spec).forEach(function (l) { if (out.indexOf(l.f) < 0) out.push(l.f); }); });
+      return out;
+    }
+
+    function wantedPoints() {
+      var el = $(".chart");
+      var w = el ? el.clientWidth : 800;
+      return Math.max(300, Math.min(1500, Math.round(w * 1.5)));
+    }
+
+    function request(win) {
+      var fields = allFields();
+      if (!gateway || !fields.length) return Promise.reject(new Error("no chartable fields for this gateway"));
+      return api("/api/v1/series", { gateway: gateway.gateway, fields: fields.join(","), start: Math.round(win.start),
+                                     end: Math.round(win.end), points: wantedPoints() });
+    }
+
+    function markPresets() {
+      $all(".presets button").forEach(function (b) {
+        b.setAttribute("aria-pressed", range.preset === b.dataset.range ? "true" : "false");
+      });
+    }
+
+    function toLocalInput(ms) {
+      var d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+      return d.toISOString().slice(0, 16);
+    }
+
+    function rangeInfo(doc, win) {
+      var bucket = doc.bucket_ms > doc.interval_ms ? " \u00b7 one point per " + fmtDuration(doc.bucket_ms / 1000) + " (mean, band = min\u2013max)" :
+        " \u00b7 every snapshot";
+      $("#range-info").textContent = shortFmt.format(new Date(win.start)) + " \u2013 " + shortFmt.format(new Date(win.end)) + bucket;
+      $("#range-from").value = toLocalInput(win.start);
+      $("#range-to").value = toLocalInput(win.end);
+    }
+
+    function setUrl(push) {
+      params.delete("range"); params.delete("start"); params.delete("end");
+      if (range.preset) params.set("range", range.preset);
+      else { params.set("start", new Date(range.start).toISOString()); params.set("end", new Date(range.end).toISOString()); }
+      var url = location.pathname + "?" + params.toString();
+      if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+    }
+
+    // -- traces -------------------------------------------------------------------------
+
+    function withGaps(s, values) {
+      // x and y with a null where neighbours are further apart than gap_ms: a real gap
+      var x = [], y = [], t = s.t, gap = s.gap_ms;
+      for (var i = 0; i < t.length; i++) {
+        if (i > 0 && t[i] - t[i - 1] > gap) { x.push(toPlot((t[i] + t[i - 1]) / 2)); y.push(null); }
+        x.push(toPlot(t[i])); y.push(values[i]);
+      }
+      return { x: x, y: y };
+    }
+
+    function withGapsMulti(s, arrays) {
+      var out = arrays.map(function () { return []; }), x = [], t = s.t, gap = s.gap_ms;
+      for (var i = 0; i < t.length; i++) {
+        if (i > 0 && t[i] - t[i - 1] > gap) {
+          x.push(toPlot((t[i] + t[i - 1]) / 2));
+          out.forEach(function (o) { o.push(null); });
+        }
+        x.push(toPlot(t[i]));
+        arrays.forEach(function (a, k) { out[k].push(a[i]); });
+      }
+      return { x: x, ys: out };
+    }
+
+    function alpha(hex, a) {
+      var n = parseInt(hex.slice(1), 16);
+      return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + a + ")";
+    }
+
+    function bandTrace(g, l) {
+      // min..max of each bucket as one closed shape per stretch of data ("toself" closes each
+      // segment between gaps on its own, so a band never bridges missing data)
+      var x = [], y = [], seg = [];
+      function flush() {
+        if (!seg.length) return;
+        if (x.length) { x.push(null); y.push(null); }
+        seg.forEach(function (i) { x.push(g.x[i]); y.push(g.ys[2][i]); });
+        seg.slice().reverse().forEach(function (i) { x.push(g.x[i]); y.push(g.ys[1][i]); });
+        seg = [];
+      }
+      for (var i = 0; i < g.x.length; i++) {
+        if (g.ys[1][i] === null || g.ys[2][i] === null) flush(); else seg.push(i);
+      }
+      flush();
+      return { type: "scatter", mode: "lines", x: x, y: y, fill: "toself", fillcolor: alpha(l.color, 0.16),
+               line: { width: 0, color: l.color }, hoverinfo: "skip", showlegend: false, legendgroup: l.f,
+               connectgaps: false };
+    }
+
+    function lineTraces(spec, lines, byField, bucketed) {
+      var traces = [];
+      lines.forEach(function (l) {
+        var s = byField[l.f];
+        if (!s || !s.t.length) return;
+        var g = withGapsMulti(s, [s.mean, s.min, s.max]);
+        var banded = bucketed && s.min.some(function (v, i) { return v !== s.max[i]; });
+        if (banded) traces.push(bandTrace(g, l));
+        var unit = s.unit || spec.unit;
+        var tr = { type: "scatter", mode: "lines", name: l.name, x: g.x, y: g.ys[0], legendgroup: l.f,
+                   line: { color: l.color, width: 1.8, dash: l.dash || "solid" }, connectgaps: false,
+                   hovertemplate: "%{y:.1f} " + unit + "<extra>" + l.name + "</extra>" };
+        if (banded) {
+          tr.customdata = g.ys[1].map(function (lo, i) { return [lo, g.ys[2][i]]; });
+          tr.hovertemplate = "%{y:.1f} " + unit + " (%{customdata[0]:.1f}\u2013%{customdata[1]:.1f})<extra>" + l.name + "</extra>";
+        }
+        traces.push(tr);
+      });
+      return traces;
+    }
+
+    function laneFill(xs, ys, baseY, color) {
+      // the area under a step line down to its lane's base, one closed shape per stretch of data
+      var x = [], y = [], seg = [];
+      function flush() {
+        if (!seg.length) return;
+        if (x.length) { x.push(null); y.push(null); }
+        seg.forEach(function (i) { x.push(xs[i]); y.push(ys[i]); });
+        x.push(xs[seg[seg.length - 1]]); y.push(baseY);
+        x.push(xs[seg[0]]); y.push(baseY);
+        seg = [];
+      }
+      for (var i = 0; i < xs.length; i++) { if (ys[i] === null) flush(); else seg.push(i); }
+      flush();
+      return { type: "scatter", mode: "lines", x: x, y: y, fill: "toself", fillcolor: alpha(color, 0.22),
+               line: { width: 0, shape: "hv", color: color }, hoverinfo: "skip", showlegend: false, connectgaps: false };
+    }
+
+    function statusTraces(lines, byField) {
+      // one lane per status; a lane shows 0..1 (the share of time "on" when
+      // points are means of longer buckets); additional heat as 0..100 %
+      var traces = [], ticks = [], labels = [], lane = 0;
+      // first line on top (traces keep that order, so the hover lists them top to bottom)
+      var shown = lines.filter(function (l) { var s = byField[l.f]; return s && s.t.length; });
+      shown.forEach(function (l) {
+        var s = byField[l.f], baseY = (shown.length - 1 - lane) * LANE;
+        var scale = l.percent ? 0.01 : 1;
+        var g = withGaps(s, s.mean);
+        var y = g.y.map(function (v) { return v === null ? null : baseY + v * scale; });
+        var text = g.y.map(function (v) {
+          if (v === null) return "";
+          if (l.percent) return Math.round(v) + " %";
+          var on = l.f === "switch_valve" ? "hot water" : "on", off = l.f === "switch_valve" ? "heating" : "off";
+          if (v <= 0) return off;
+          if (v >= 1) return on;
+          return on + " " + Math.round(v * 100) + " % of the time";
+        });
+        traces.push(laneFill(g.x, y, baseY, l.color));
+        traces.push({ type: "scatter", mode: "lines", name: l.name, x: g.x, y: y, text: text, line: { shape: "hv", color: l.color, width: 1.4 },
+                      connectgaps: false, showlegend: false, hovertemplate: "%{text}<extra>" + l.name + "</extra>" });
+        ticks.push(baseY + 0.5);
+        labels.push(l.label || l.name);
+        lane++;
+      });
+      return { traces: traces, ticks: ticks, labels: labels, lanes: lane };
+    }
+
+    function layoutFor(spec, xRange, extra) {
+      var text = css("--text"), grid = css("--grid"), muted = css("--muted");
+      var layout = {
+        margin: { l: 56, r: 14, t: 10, b: 34 },
+        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+        font: { family: "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif", size: 12, color: text },
+        hovermode: "x unified",
+        hoverlabel: { bgcolor: css("--card"), bordercolor: css("--line"), font: { color: text } },
+        dragmode: "zoom",
+        showlegend: true,
+        legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { color: muted } },
+        xaxis: { type: "date", range: xRange, gridcolor: grid, linecolor: grid, zeroline: false,
+                 showspikes: true, spikemode: "across", spikethickness: 1, spikecolor: muted, spikedash: "dot" },
+        yaxis: { fixedrange: true, gridcolor: grid, zeroline: false, title: { text: spec.unit || "", standoff: 4 } },
+        uirevision: "keep"
+      };
+      if (extra) Object.keys(extra).forEach(function (k) { layout[k] = extra[k]; });
+      return layout;
+    }
+
+    var plotConfig = { displaylogo: false, responsive: true, doubleClick: "reset",
+                       modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d"] };
+
+    function draw(doc, win, detail) {
+      var byField = {};
+      doc.series.forEach(function (s) { byField[s.field] = s; });
+      var bucketed = doc.bucket_ms > doc.interval_ms;
+      var xRange = [toPlot(win.start), toPlot(win.end)];
+      if (detail && zoom) xRange = [toPlot(zoom.start), toPlot(zoom.end)];
+      drawnSpecs = [];
+      var mine = ++drawSeq;
+      // one chart after the other, letting the browser paint in between: the first chart
+      // shows while the others are still being computed
+      var chain = Promise.resolve();
+      CHARTS.forEach(function (spec) {
+        chain = chain.then(function () {
+          if (mine === drawSeq) return drawChart(spec, byField, bucketed, xRange, doc).then(nextFrame);
+        });
+      });
+      return chain.then(function () {
+        if (mine !== drawSeq) return; // a newer draw took over
+        window.__drawCount++;
+        if (window.__chartsReadyMs === undefined) {
+          window.__chartsReadyMs = performance.now();
+          mark("hp:charts-ready");
+        }
+        document.body.dataset.chartsDrawn = String(window.__drawCount);
+      });
+    }
+
+    function nextFrame() {
+      return new Promise(function (resolve) { requestAnimationFrame(function () { setTimeout(resolve, 0); }); });
+    }
+
+    function drawChart(spec, byField, bucketed, xRange, doc) {
+      var el = document.getElementById("chart-" + spec.id);
+      if (!el) return Promise.resolve();
+      var lines = available(spec);
+      var traces, layout;
+      if (spec.status) {
+        var st = statusTraces(lines, byField);
+        traces = st.traces;
+        layout = layoutFor(spec, xRange, { showlegend: false });
+        // lane names inside the plot, so this chart's time axis lines up with the others
+        layout.yaxis = { fixedrange: true, range: [-0.15, Math.max(1, st.lanes) * LANE - 0.1], showticklabels: false,
+                         gridcolor: "rgba(0,0,0,0)", zeroline: false };
+        layout.annotations = st.labels.map(function (text, i) {
+          return { text: text, xref: "paper", yref: "y", x: 0, y: st.ticks[i] + 0.55, xanchor: "left", yanchor: "bottom",
+                   showarrow: false, font: { size: 11, color: css("--muted") }, bgcolor: css("--card"), opacity: 0.9 };
+        });
+      } else {
+        traces = lineTraces(spec, lines, byField, bucketed);
+        layout = layoutFor(spec, xRange);
+      }
+      var hasData = traces.some(function (t) { return t.name && t.x.length; });
+      if (!hasData) layout.annotations = [{
+        text: lines.length ? "No data in this range" : "Not available for this heat pump",
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: css("--muted") } }];
+      else if (!layout.annotations) layout.annotations = [];
+      return Plotly.react(el, traces, layout, plotConfig).then(function () {
+        drawnSpecs.push({ spec: spec, el: el });
+        if (hasData && window.__firstChartMs === undefined) {
+          window.__firstChartMs = performance.now();
+          mark("hp:first-chart");
+        }
+        hook(el);
+      });
+    }
+
+    // -- shared time axis: zoom/pan and hover follow across charts ----------------------
+
+    function charts() { return $all(".chart").filter(function (el) { return el._fullLayout; }); }
+
+    function hook(el) {
+      if (el.__hooked) return;
+      el.__hooked = true;
+      el.on("plotly_relayout", function (ev) {
+        if (syncing) return;
+        var r = null;
+        if (ev["xaxis.range[0]"] !== undefined && ev["xaxis.range[1]"] !== undefined) r = [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
+        else if (Array.isArray(ev["xaxis.range"])) r = ev["xaxis.range"];
+        else if (ev["xaxis.autorange"]) r = [toPlot(base.start), toPlot(base.end)];
+        if (!r) return;
+        var start = fromPlot(r[0]), end = fromPlot(r[1]);
+        syncing = true;
+        Promise.all(charts().filter(function (o) { return o !== el; }).map(function (o) {
+          return Plotly.relayout(o, { "xaxis.range": [toPlot(start), toPlot(end)] });
+        })).then(function () { syncing = false; }, function () { syncing = false; });
+        zoomed(start, end);
+      });
+      el.on("plotly_hover", function (ev) {
+        if (hoverSyncing || !ev.xvals) return;
+        hoverSyncing = true;
+        try {
+          var xv = ev.xvals[0];
+          if (typeof xv !== "number") xv = Date.parse(String(xv).replace(" ", "T") + "Z"); // plot time
+          if (isFinite(xv)) charts().forEach(function (o) { if (o !== el) Plotly.Fx.hover(o, { xval: xv }, "xy"); });
+        } finally { hoverSyncing = false; }
+      });
+      el.on("plotly_unhover", function () {
+        if (hoverSyncing) return;
+        hoverSyncing = true;
+        try { charts().forEach(function (o) { if (o !== el) Plotly.Fx.unhover(o); }); } finally { hoverSyncing = false; }
+      });
+    }
+
+    function zoomed(start, end) {
+      // zoomed far enough in: ask for finer data of the visible window
+      clearTimeout(zoomTimer);
+      if (!base) return;
+      var full = base.end - base.start;
+      if (Math.abs(start - base.start) < full * 0.002 && Math.abs(end - base.end) < full * 0.002) {
+        if (zoom) { zoom = null; draw(base.doc, base); }
+        return;
+      }
+      zoom = { start: start, end: end };
+      if (end - start > full * 0.6 || base.doc.bucket_ms <= base.doc.interval_ms) return;
+      zoomTimer = setTimeout(function () {
+        var mine = ++seq;
+        request({ start: Math.max(0, start), end: end }).then(function (doc) {
+          if (mine !== seq || !zoom) return;
+          draw(doc, base, true);
+        }).catch(function (err) { showBanner("Cannot load the zoomed data: " + err.message, "error"); });
+      }, 350);
+    }
+
+    // -- loading ------------------------------------------------------------------------
+
+    function load(push) {
+      clearTimeout(refreshTimer);
+      if (!gateway) return Promise.resolve();
+      markPresets();
+      var win = windowOf(range);
+      var mine = ++seq;
+      zoom = null;
+      document.body.classList.add("loading");
+      var req = pending || request(win);
+      pending = null;
+      if (push !== undefined) setUrl(push);
+      return req.then(function (doc) {
+        if (mine !== seq) return;
+        mark("hp:series-received");
+        win = { start: doc.start_ms, end: doc.end_ms };
+        base = { start: win.start, end: win.end, doc: doc };
+        showBanner(null);
+        rangeInfo(doc, win);
+        return whenPlotly().then(function () { mark("hp:plotly-ready"); return draw(doc, win); });
+      }).catch(function (err) {
+        if (mine !== seq) return;
+        showBanner(err.status === 503 ? capital(err.message) : "Cannot load the charts: " + err.message, "error");
+      }).then(function () {
+        document.body.classList.remove("loading");
+        if (range.preset) refreshTimer = setTimeout(refresh, CHARTS_REFRESH_MS);
+      });
+    }
+
+    function refresh() {
+      // a preset range follows the clock, unless the user is looking at a zoomed window
+      if (document.visibilityState === "visible" && !zoom) load();
+      else refreshTimer = setTimeout(refresh, CHARTS_REFRESH_MS);
+    }
+
+    function whenPlotly() {
+      if (window.Plotly) return Promise.resolve();
+      return new Promise(function (resolve) {
+        document.addEventListener("DOMContentLoaded", function () { resolve(); }, { once: true });
+        window.addEventListener("load", function () { resolve(); }, { once: true });
+      });
+    }
+
+    $all(".presets button").forEach(function (b) {
+      b.addEventListener("click", function () {
+        note = null;
+        range = { preset: b.dataset.range };
+        load(true);
+      });
+    });
+    var form = document.getElementById("custom-range");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var s = new Date($("#range-from").value).getTime(), e = new Date($("#range-to").value).getTime();
+      if (!isFinite(s) || !isFinite(e) || s >= e) { showBanner("Custom range: \u201cFrom\u201d must be before \u201cTo\u201d.", "error"); return; }
+      note = null;
+      range = { preset: null, start: s, end: e };
+      load(true);
+    });
+    window.addEventListener("popstate", function () {
+      params = new URLSearchParams(location.search);
+      pickGateway();
+      range = rangeFromUrl();
+      load();
+    });
+    onGatewayChange(function () { load(); });
+
+    if (gateway) {
+      pending = request(windowOf(range)); // starts now, while plotly.js is still being parsed
+      pending.catch(function () {});
+      load(false);
+    } else {
+      waitForGateways(function () { load(false); });
+    }
+  }
+
+  // ====================================================================================
+
+  pickGateway();
+  if (page === "overview") overview();
+  else if (page === "charts") chartsPage();
+})();

@@ -1,0 +1,280 @@
+"""The dashboard in a real browser: headless Debian Chromium driven by Playwright.
+
+Data: two simulated gateways over real HTTP (``SimulatorThread``, thermia and nibe), polled
+by the real API collector into an embedded store for a few seconds, after 30 h of thermia
+history decoded from the same ``PumpModel`` at 30 s steps. The dashboard runs on a free port
+on loopback (``DashboardThread``).
+
+Checks: the overview shows the latest snapshot's outdoor temperature, lamps match the
+compressor and switch valve, the data age is shown, the gateway selector puts its choice in
+the URL; the charts page draws every chart with data for the chosen range and redraws with a
+new x range when another preset is clicked; no console error, no request to another origin.
+
+Screenshots (test artifacts, not committed): ``test-artifacts/screenshots/overview.png`` and
+``test-artifacts/screenshots/charts.png`` under the repository root.
+
+Chromium: ``/usr/bin/chromium`` (Debian ``chromium``; override with $CHROMIUM_BIN). If it
+cannot start, these tests FAIL; they are never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from heatpump_monitor.config import StoreConfig, load_collector_config
+from heatpump_monitor.model import Snapshot
+from heatpump_monitor.pipeline.run import run_collector
+from heatpump_monitor.readers import EmbeddedReader
+from heatpump_monitor.simulator.model import PumpModel
+from heatpump_monitor.simulator.server import SimulatorThread
+from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.web import DashboardThread
+
+pytestmark = pytest.mark.realserver
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HISTORY_H = 30
+SEED = 7
+
+
+def fill_history(path: Path, gateway: str, brand: str, hours: float) -> None:
+    """``hours`` of 30 s snapshots up to now, decoded from the simulator's model."""
+    model = PumpModel(brand, SEED)
+    now = int(time.time()) // 30 * 30
+    snaps = []
+    for t in range(now - int(hours * 3600), now - 30, 30):
+        values = model.provider.decode_poll(model.raw_alldata(float(t))).values
+        snaps.append(Snapshot(gateway, brand, "api", t * 1000, values))
+    write(path, snaps)
+
+
+def write(path: Path, snaps: list[Snapshot]) -> None:
+    """Into the embedded store, from a thread of its own (Playwright's sync API keeps an
+    event loop running in this one)."""
+    def run() -> None:
+        sink = EmbeddedSink(path)
+        sink.write_sync(snaps)
+        asyncio.run(sink.close())
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+
+
+def collect(urls: list[str], store: Path, seconds: float) -> None:
+    """The real API collector (brand detection, 1 s ticks) for ``seconds``, in a thread."""
+    cfg = load_collector_config({
+        "H66_IP": ",".join(u.removeprefix("http://") for u in urls), "HEATPUMP_BRAND": "auto",
+        "COLLECTION_INTERVAL": "1", "STORE_PATH": str(store), "CONFIG_FILE": "",
+    })
+    result: list[int] = []
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        result.append(await run_collector(cfg, stop))
+
+    t = threading.Thread(target=asyncio.run, args=(run(),))
+    t.start()
+    t.join(seconds + 30)
+    assert result == [0]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    store = tmp_path_factory.mktemp("browser") / "store.sqlite3"
+    with SimulatorThread(["thermia", "nibe"], seed=SEED) as sim:
+        names = [u.removeprefix("http://") for u in sim.urls]
+        fill_history(store, names[0], "thermia", HISTORY_H)
+        collect(sim.urls, store, 3.5)
+    reader = EmbeddedReader(store)
+    latest = {name: reader.latest(name) for name in names}
+    reader.close()
+    assert all(s is not None and s.source == "api" for s in latest.values()), latest
+    assert time.time() * 1000 - latest[names[0]].time_ms < 10_000  # the collector's fresh poll
+    with DashboardThread(StoreConfig(kind="embedded", path=str(store))) as url:
+        yield {"url": url, "gateways": names, "latest": latest, "store": store}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        # no try/except: a Chromium that cannot start fails the tests
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors, page errors, failed requests and foreign requests are kept."""
+
+    def __init__(self, browser, base: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
+        self.page.on("request", lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url))
+
+    def check_clean(self) -> None:
+        assert not self.errors, self.errors
+        assert not self.foreign, self.foreign
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def fmt1(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def test_overview_shows_the_current_values(setup, browser):
+    base, (thermia, nibe) = setup["url"], setup["gateways"]
+    snap = setup["latest"][thermia]
+    w = Watched(browser, base.rstrip("/"))
+    try:
+        page = w.page
+        page.goto(base)
+        page.wait_for_function("() => document.querySelector('#gw-name').textContent !== '–'")
+        # without a choice the first gateway is shown, and the URL says which
+        first = sorted(setup["gateways"])[0]
+        assert page.inner_text("#gw-name") == first
+        assert f"gateway={first}" in page.url.replace("%3A", ":")
+        page.goto(f"{base}?gateway={thermia}")
+        page.wait_for_function("name => document.querySelector('#gw-name').textContent === name", arg=thermia)
+        assert page.inner_text("#gw-name") == thermia
+        assert "Thermia" in page.inner_text("#gw-title")
+        outdoor = page.inner_text(".metric[data-field=outdoor_temp] .v")
+        assert outdoor == fmt1(snap.values["outdoor_temp"]), (outdoor, snap.values["outdoor_temp"])
+        assert page.inner_text(".metric[data-field=radiator_forward] .v") == fmt1(snap.values["radiator_forward"])
+        comp = page.get_attribute(".lamp[data-lamp=compressor]", "data-state")
+        assert comp == ("on" if snap.values["compressor"] > 0 else "off")
+        valve = page.get_attribute(".lamp[data-lamp=switch_valve]", "data-state")
+        assert valve == ("hotwater" if snap.values["switch_valve"] else "heating")
+        assert page.inner_text(".lamp[data-lamp=switch_valve] .l-state") == (
+            "hot water" if snap.values["switch_valve"] else "heating")
+        assert re.fullmatch(r"updated \d+ (s|min)( \d+ s)? ago", page.inner_text("#age-text")), page.inner_text("#age-text")
+        assert page.get_attribute("#age", "data-state") == "fresh"
+        assert page.inner_text("#alarm-text") == "No alarm"
+        page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+        # it updates itself: a newer snapshot shows up without a reload
+        newer = Snapshot(thermia, "thermia", "api", int(time.time() * 1000),
+                         {**snap.values, "outdoor_temp": -17.3, "compressor": 0.0, "switch_valve": 1.0})
+        write(setup["store"], [newer])
+        page.wait_for_function("() => document.querySelector('.metric[data-field=outdoor_temp] .v').textContent === '-17.3'",
+                               timeout=20_000)
+        assert page.get_attribute(".lamp[data-lamp=compressor]", "data-state") == "off"
+        assert page.get_attribute(".lamp[data-lamp=switch_valve]", "data-state") == "hotwater"
+
+        # another gateway from the selector: the URL carries it, the values follow
+        page.select_option("#gateway", nibe)
+        page.wait_for_function("name => document.querySelector('#gw-name').textContent === name", arg=nibe)
+        assert f"gateway={nibe}" in page.url.replace("%3A", ":")
+        other = setup["latest"][nibe]
+        assert page.inner_text(".metric[data-field=outdoor_temp] .v") == fmt1(other.values["outdoor_temp"])
+        assert page.is_hidden(".metric[data-field=radiator_return]")  # NIBE has none
+        assert page.get_attribute("a[href^='/charts']", "href").endswith(nibe.replace(":", "%3A"))
+        w.check_clean()
+    finally:
+        w.close()
+
+
+CHART_IDS = ["chart-climate", "chart-heating", "chart-brine", "chart-hotwater", "chart-delta", "chart-status"]
+
+TRACES_JS = """ids => ids.map(id => {
+  const gd = document.getElementById(id);
+  const named = (gd && gd.data ? gd.data : []).filter(t => t.name);
+  return [id, named.length, Math.min(...named.map(t => t.x.filter((x, i) => t.y[i] !== null).length))];
+})"""
+
+
+def x_range(page: Page) -> list[list[str]]:
+    return page.evaluate("ids => ids.map(id => document.getElementById(id)._fullLayout.xaxis.range)", CHART_IDS)
+
+
+def x_range_ms(page: Page) -> list[list[float]]:
+    return page.evaluate("ids => ids.map(id => document.getElementById(id)._fullLayout.xaxis.range"
+                         ".map(v => typeof v === 'number' ? v : Date.parse(String(v).replace(' ', 'T') + 'Z')))", CHART_IDS)
+
+
+def span_h(r: list[str]) -> float:
+    def ms(s: str) -> float:
+        return time.mktime(time.strptime(s[:19], "%Y-%m-%d %H:%M:%S"))
+    return (ms(r[1]) - ms(r[0])) / 3600
+
+
+def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser):
+    base, (thermia, _) = setup["url"], setup["gateways"]
+    w = Watched(browser, base.rstrip("/"))
+    try:
+        page = w.page
+        page.goto(f"{base}charts?gateway={thermia}&range=24h")
+        page.wait_for_function("() => window.__drawCount >= 1", timeout=30_000)
+        for chart, traces, points in page.evaluate(TRACES_JS, CHART_IDS):
+            assert traces >= 1 and points > 10, (chart, traces, points)
+        assert page.get_attribute("button[data-range='24h']", "aria-pressed") == "true"
+        ranges = x_range(page)
+        assert all(r == ranges[0] for r in ranges)  # one time axis
+        assert span_h(ranges[0]) == pytest.approx(24, abs=0.05)
+        # at most ~1,500 points per series
+        assert page.evaluate("ids => Math.max(...ids.flatMap(id => document.getElementById(id).data.map(t => t.x.length)))",
+                             CHART_IDS) <= 2 * 1500 + 10  # min..max bands go there and back
+        page.screenshot(path=str(SCREENSHOTS / "charts.png"), full_page=True)
+
+        page.click("button[data-range='6h']")
+        page.wait_for_function("() => window.__drawCount >= 2", timeout=30_000)
+        assert "range=6h" in page.url
+        after = x_range(page)
+        assert after != ranges and all(r == after[0] for r in after)
+        assert span_h(after[0]) == pytest.approx(6, abs=0.05)
+        for chart, traces, points in page.evaluate(TRACES_JS, CHART_IDS):
+            assert traces >= 1 and points > 10, (chart, traces, points)
+
+        # zooming one chart moves all of them
+        box = page.locator("#chart-climate .nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        page.wait_for_function("([ids, before]) => ids.every(id => document.getElementById(id)._fullLayout.xaxis.range.join() !== before)",
+                               arg=[CHART_IDS, ",".join(after[0])])
+        zoomed = x_range_ms(page)
+        assert (zoomed[0][1] - zoomed[0][0]) / 3600e3 < 3
+        assert all(abs(r[0] - zoomed[0][0]) <= 1 and abs(r[1] - zoomed[0][1]) <= 1 for r in zoomed), zoomed
+        # hovering one chart shows the values at that instant in every chart
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.wait_for_function("() => document.querySelectorAll('.hoverlayer .legend, .hoverlayer .hovertext').length >= 6",
+                               timeout=5_000)
+        w.check_clean()
+    finally:
+        w.close()
+
+
+def test_docs_page_renders_the_api_from_openapi(setup, browser):
+    w = Watched(browser, setup["url"].rstrip("/"))
+    try:
+        w.page.goto(setup["url"] + "docs")
+        w.page.wait_for_selector(".endpoint")
+        text = w.page.inner_text("#docs-endpoints")
+        for path in ("/api/v1/gateways", "/api/v1/latest", "/api/v1/series"):
+            assert path in text
+        assert "points" in text and "fields" in text
+        w.check_clean()
+    finally:
+        w.close()
