@@ -64,7 +64,8 @@ import aiomqtt
 from heatpump_monitor.providers.registry import normalize_index
 
 from .model import RegisterRefused
-from .server import LoopThread, SimGateway, make_gateways
+from ..threads import LoopThread
+from .server import SimGateway, make_gateways
 
 __all__ = [
     "GARBAGE_PAYLOADS", "GatewayPublisher", "MqttSimulatorThread", "make_publishers",

@@ -9,7 +9,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
@@ -17,6 +16,7 @@ import uvicorn
 
 from ..config import StoreConfig
 from ..errors import display_url
+from ..threads import LoopThread
 from .app import create_app
 
 __all__ = ["DashboardThread", "running_dashboard", "serve", "store_description"]
@@ -124,57 +124,31 @@ async def running_dashboard(store_config: StoreConfig | Callable[[], Any], host:
         sock.close()
 
 
-class DashboardThread:
+class DashboardThread(LoopThread):
     """The dashboard served from a background thread, for synchronous code::
 
         with DashboardThread(StoreConfig(kind="embedded", path="x.sqlite3")) as url:
             httpx.get(url + "api/v1/gateways")
     """
 
+    thread_name = "dashboard"
+
     def __init__(self, store_config: StoreConfig | Callable[[], Any], host: str = "127.0.0.1", port: int = 0,
                  auth: tuple[str, str] | None = None, **app_options: Any) -> None:
+        super().__init__()
         self._args = (store_config, host, port, auth)
         self._options = app_options
         self.url = ""
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
 
     def start(self, timeout: float = 20.0) -> str:
-        self._thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the dashboard did not start")
-        if self._error is not None:
-            raise self._error
+        self._start_thread(timeout)
         return self.url
 
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            async with running_dashboard(*self._args, **self._options) as url:
-                self.url = url
-                self._ready.set()
-                await self._stop.wait()
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            self._error = exc
-        finally:
+    async def _serve(self, stop: asyncio.Event) -> None:
+        async with running_dashboard(*self._args, **self._options) as url:
+            self.url = url
             self._ready.set()
+            await stop.wait()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> str:
+    def __enter__(self) -> str:  # type: ignore[override]
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
