@@ -1,11 +1,14 @@
-"""EmbeddedReader.series over the rollup: raw and rollup paths agree with a hand computation,
-gaps stay gaps, derived fields are exact, rewrites and merges never count twice, an old
-store gets its rollup on open, and no span gives more than max_points buckets."""
+"""EmbeddedReader.series over the sink's rollups: raw, 10-minute and hourly paths agree with a
+hand computation, gaps stay gaps, derived fields are exact, the open bucket is read from the
+snapshots until the next one closes it, rewrites/merges/late polls never count twice, batch
+sizes and arrival order do not change a bit of the rollups, an old store gets its rollups on
+open, and no span gives more than max_points buckets."""
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import sqlite3
 
 import pytest
@@ -212,11 +215,12 @@ def test_derived_needs_both_operands(tmp_path):
         snap(T0 + I, radiator_forward=41.0),  # no return: no delta
         snap(T0 + 2 * I, radiator_return=30.0),
         snap(T0 + 3 * I, radiator_forward=38.0, radiator_return=36.5),
+        snap(T0 + R, outdoor_temp=1.0),  # opens the next bucket: T0's is closed and summarised
     ])
     with sqlite3.connect(path) as db:
         row = db.execute("SELECT n, vmin, vmax, vsum FROM rollup WHERE field = 'delta_t_radiator'").fetchall()
         assert row == [(2, 1.5, 5.0, 6.5)]
-        assert db.execute("SELECT n FROM rollup WHERE field = ''").fetchall() == [(4,)]
+        assert db.execute("SELECT bucket_ms, n FROM rollup WHERE field = ''").fetchall() == [(T0, 4)]
     reader = EmbeddedReader(path)
     (raw,) = reader.series("gw", ["delta_t_radiator"], T0, T0 + 4 * I, max_points=4)
     assert raw.mean == [5.0, None, None, 1.5]
@@ -224,7 +228,7 @@ def test_derived_needs_both_operands(tmp_path):
     assert (rolled.t, rolled.min, rolled.max, rolled.mean) == ([T0], [1.5], [5.0], [3.25])
 
 
-# -- rewrites, merges, bulk -----------------------------------------------------------------
+# -- open buckets, rewrites, merges, bulk ---------------------------------------------------
 
 
 def rollup_rows(path, table="rollup"):
@@ -237,61 +241,91 @@ def all_rollups(path):
     return rollup_rows(path), rollup_rows(path, "rollup_1h")
 
 
-def test_rewrite_and_merge_of_a_tick_keep_the_rollup_exact(tmp_path):
+def by_key(rows):
+    return {(f, b): (n, lo, hi, sm) for _, _, f, b, n, lo, hi, sm in rows}
+
+
+def test_open_bucket_is_summarised_when_the_next_one_opens_and_read_raw_until_then(tmp_path):
     path = tmp_path / "s.sqlite3"
     sink = EmbeddedSink(path)
-    sink.write_sync([snap(T0 + i * I, outdoor_temp=float(i), radiator_forward=40.0, radiator_return=30.0)
-                     for i in range(20)])
-    # a replay of the same batch part, a changed value (old min 0.0 must disappear), an MQTT
-    # round-mode merge adding a field to an existing tick, and a new tick in the same batch
-    sink.write_sync([snap(T0 + i * I, outdoor_temp=float(i), radiator_forward=40.0, radiator_return=30.0)
-                     for i in range(5, 10)])
+    reader = EmbeddedReader(path)
+    sink.write_sync([snap(T0 + i * I, outdoor_temp=float(i)) for i in range(15)])  # 10:00-10:07
+    assert all_rollups(path) == ([], [])  # the newest bucket (and hour) stay open
+    (s,) = reader.series("gw", ["outdoor_temp"], T0, T0 + 2 * H, max_points=2)  # 1 h buckets
+    assert (s.t, s.min, s.max, s.mean) == ([T0], [0.0], [14.0], [7.0])  # from the snapshots
+    sink.write_sync([snap(T0 + i * I, outdoor_temp=float(i)) for i in range(15, 25)])  # to 10:12
+    assert [(b, n) for _, _, f, b, n, *_ in rollup_rows(path) if f == ""] == [(T0, 20)]
+    assert rollup_rows(path, "rollup_1h") == []  # 10:00-11:00 still open
+    sink.write_sync([snap(T0 + H + I, outdoor_temp=100.0)])  # 11:00:30 closes 10:10 and the hour
+    assert by_key(rollup_rows(path))[("outdoor_temp", T0 + R)] == (5, 20.0, 24.0, 110.0)
+    assert by_key(rollup_rows(path, "rollup_1h"))[("outdoor_temp", T0)] == (25, 0.0, 24.0, 300.0)
+    (s,) = reader.series("gw", ["outdoor_temp"], T0, T0 + 2 * H, max_points=2)
+    assert (s.t, s.min, s.max, s.mean) == ([T0, T0 + H], [0.0, 100.0], [24.0, 100.0], [12.0, 100.0])
+
+
+def test_rewrite_merge_and_late_polls_keep_the_rollup_exact(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    sink = EmbeddedSink(path)
+    base = {i: {"outdoor_temp": float(i), "radiator_forward": 40.0, "radiator_return": 30.0} for i in range(20)}
+    sink.write_sync([snap(T0 + i * I, **base[i]) for i in range(20) if i != 7])  # 10:00-10:10, 7 missing
+    sink.write_sync([snap(T0 + H + 20 * I, outdoor_temp=-7.0)])  # 11:10: closes 10:00 bucket and hour
+    # a replay of part of the bucket, a changed value (old min 0.0 must disappear), an MQTT
+    # round-mode merge adding a field to an existing tick, and the late poll 7
+    sink.write_sync([snap(T0 + i * I, **base[i]) for i in range(5, 10) if i != 7])
     sink.write_sync([snap(T0, outdoor_temp=100.0), snap(T0 + I, radiator_return=39.0),
-                     snap(T0 + 2 * I, indoor_temp=21.5), snap(T0 + 20 * I, outdoor_temp=-7.0)])
-    final = {i: {"outdoor_temp": float(i), "radiator_forward": 40.0, "radiator_return": 30.0} for i in range(20)}
+                     snap(T0 + 2 * I, indoor_temp=21.5), snap(T0 + 7 * I, **base[7])])
+    rows = by_key(rollup_rows(path))
+    assert rows[("", T0)] == (20, None, None, None)
+    assert rows[("outdoor_temp", T0)] == (20, 1.0, 100.0, sum(range(1, 20)) + 100.0)
+    assert rows[("indoor_temp", T0)] == (1, 21.5, 21.5, 21.5)
+    assert rows[("delta_t_radiator", T0)] == (20, 1.0, 10.0, 19 * 10.0 + 1.0)
+    hourly = by_key(rollup_rows(path, "rollup_1h"))
+    assert hourly[("", T0)] == (20, None, None, None)
+    assert hourly[("outdoor_temp", T0)] == rows[("outdoor_temp", T0)]
+    assert ("", T0 + H) not in hourly  # 11:00 is open
+    # identical to writing the final snapshots once, in one batch, into a new store
+    final = {i: dict(v) for i, v in base.items()}
     final[0]["outdoor_temp"] = 100.0
     final[1]["radiator_return"] = 39.0
     final[2]["indoor_temp"] = 21.5
-    final[20] = {"outdoor_temp": -7.0}
-    rows = {(f, b): (n, lo, hi, sm) for _, _, f, b, n, lo, hi, sm in rollup_rows(path)}
-    assert rows[("", T0)] == (20, None, None, None)
-    assert rows[("", T0 + R)] == (1, None, None, None)
-    assert rows[("outdoor_temp", T0)] == (20, 1.0, 100.0, sum(range(1, 20)) + 100.0)
-    assert rows[("outdoor_temp", T0 + R)] == (1, -7.0, -7.0, -7.0)
-    assert rows[("indoor_temp", T0)] == (1, 21.5, 21.5, 21.5)
-    assert rows[("delta_t_radiator", T0)] == (20, 1.0, 10.0, 19 * 10.0 + 1.0)
-    # and identical to writing the final snapshots once, in one batch, into a new store
     other = tmp_path / "once.sqlite3"
-    EmbeddedSink(other).write_sync([snap(T0 + i * I, **v) for i, v in sorted(final.items())])
-    hourly = {(f, b): (n, lo, hi, sm) for _, _, f, b, n, lo, hi, sm in rollup_rows(path, "rollup_1h")}
-    assert hourly[("", T0)] == (21, None, None, None)
-    assert hourly[("outdoor_temp", T0)] == (21, -7.0, 100.0, sum(range(1, 20)) + 100.0 - 7.0)
-    assert hourly[("indoor_temp", T0)] == (1, 21.5, 21.5, 21.5)
+    EmbeddedSink(other).write_sync([snap(T0 + i * I, **v) for i, v in sorted(final.items())]
+                                   + [snap(T0 + H + 20 * I, outdoor_temp=-7.0)])
     assert all_rollups(other) == all_rollups(path)
 
 
 def test_duplicate_tick_inside_one_batch_counts_once(tmp_path):
     path = tmp_path / "s.sqlite3"
     EmbeddedSink(path).write_sync([snap(T0, outdoor_temp=1.0), snap(T0, outdoor_temp=3.0),
-                                   snap(T0 + I, outdoor_temp=2.0)])
-    rows = {(f, b): (n, lo, hi, sm) for _, _, f, b, n, lo, hi, sm in rollup_rows(path)}
+                                   snap(T0 + I, outdoor_temp=2.0), snap(T0 + R, outdoor_temp=0.0)])
+    rows = by_key(rollup_rows(path))
     assert rows[("outdoor_temp", T0)] == (2, 2.0, 3.0, 5.0)
     assert rows[("", T0)] == (2, None, None, None)
 
 
-def test_bulk_batch_and_tick_by_tick_writes_give_identical_rollups(tmp_path):
-    # sines: sums NOT exactly representable, so this checks the order of additions too
-    snaps = [snap(T0 + i * I, gw=f"gw{g}", outdoor_temp=round(5 * math.sin(i / 50 + g), 2),
-                  radiator_forward=35 + math.sin(i / 9), radiator_return=30 + math.cos(i / 7))
-             for i in range(200) for g in range(3)]
-    a, b = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+def sine_snaps(n=200, gateways=3):
+    # sines: sums NOT exactly representable, so these check the order of additions too
+    return [snap(T0 + i * I, gw=f"gw{g}", outdoor_temp=round(5 * math.sin(i / 50 + g), 2),
+                 radiator_forward=35 + math.sin(i / 9), radiator_return=30 + math.cos(i / 7))
+            for i in range(n) for g in range(gateways)]
+
+
+def test_batch_sizes_and_arrival_order_do_not_change_the_rollups(tmp_path):
+    snaps = sine_snaps()
+    a, b, c = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3", tmp_path / "c.sqlite3"
     tick = EmbeddedSink(a)
     for k in range(0, len(snaps), 3):
         tick.write_sync(snaps[k:k + 3])
     EmbeddedSink(b).write_sync(snaps)
-    assert all_rollups(a) == all_rollups(b)
-    assert len(rollup_rows(a)) == 3 * 10 * 5  # 3 gateways x 10 buckets x (3 fields + delta + count)
-    assert len(rollup_rows(a, "rollup_1h")) == 3 * 2 * 5
+    shuffled = list(snaps)
+    random.Random(7).shuffle(shuffled)
+    late = EmbeddedSink(c)
+    for k in range(0, len(shuffled), 37):
+        late.write_sync(shuffled[k:k + 37])
+    assert all_rollups(a) == all_rollups(b) == all_rollups(c)
+    # 200 ticks: buckets 0-8 closed, 9 open; hour 0 closed, hour 1 open
+    assert len(rollup_rows(a)) == 3 * 9 * 5  # 3 gateways x 9 buckets x (3 fields + delta + count)
+    assert len(rollup_rows(a, "rollup_1h")) == 3 * 1 * 5
 
 
 def test_non_finite_values_are_left_out_not_fatal(tmp_path):

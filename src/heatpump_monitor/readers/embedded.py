@@ -13,8 +13,8 @@ from typing import Iterator, Sequence
 
 from ..derived import DERIVED
 from ..model import Snapshot
-from ..sinks.embedded import (ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, SNAPSHOT_COUNT, connect, json_path,
-                              rollup_ready)
+from ..sinks.embedded import (NEWEST, ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of,
+                              connect, json_path, rollup_ready)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +96,10 @@ class EmbeddedReader:
         Buckets shorter than 10 minutes (spans up to ~10 days at 1,500 points) are computed
         from the snapshots; longer ones from the sink's rollups (hourly for chart buckets of an
         hour or more, else 10-minute), with the partial hours and 10 minutes at either end of
-        the range taken from the finer level and the snapshots, so the result is exactly that
-        of the snapshots in [start, end). A store whose rollups are not built yet is read from
-        the snapshots (correct, slower).
+        the range - and each source's open (newest) bucket, not summarised yet - taken from the
+        finer level and the snapshots, so the result is exactly that of the snapshots in
+        [start, end). A store whose rollups are not built yet is read from the snapshots
+        (correct, slower).
         """
         start_ms, end_ms = int(start_ms), int(end_ms)
         origin, bucket = bucket_plan(start_ms, end_ms, max_points)
@@ -119,13 +120,20 @@ class EmbeddedReader:
             return out
         names = list(dict.fromkeys(fields))
         acc = _Acc(names)
-        levels: list[tuple[int, str]] = []
-        if use_rollup and rollup_ready(self._db()):
-            # the rollup levels whose buckets never straddle two chart buckets
+        db = self._db()
+        if use_rollup and rollup_ready(db):
+            # the rollup levels whose buckets never straddle two chart buckets, coarse to fine
             levels = [(size, table) for size, table in ROLLUP_LEVELS if origin % size == 0 and bucket % size == 0]
             if not levels:
                 raise ValueError(f"no rollup fits origin {origin}, bucket {bucket}")
-        self._fill(acc, gateway, start_ms, end_ms, origin, bucket, sources, levels)
+            for src in sources:
+                # the bucket (of each level) holding the newest snapshot is open: no rollup yet
+                newest = db.execute(NEWEST, (gateway, src)).fetchone()[0]
+                if newest is not None:
+                    horizons = [(size, table, bucket_of(newest, size)) for size, table in levels]
+                    self._fill(acc, gateway, start_ms, end_ms, origin, bucket, [src], horizons)
+        else:
+            self._raw_into(acc, gateway, start_ms, end_ms, origin, bucket, sources)
         buckets = sorted(b for b, n in acc.count.items() if n > 0)
         times = [max(start_ms, origin + b * bucket) for b in buckets]
         for s in out:
@@ -144,14 +152,15 @@ class EmbeddedReader:
         return out
 
     def _fill(self, acc: "_Acc", gateway: str, lo: int, hi: int, origin: int, bucket: int,
-              sources: list[str], levels: list[tuple[int, str]]) -> None:
-        """[lo, hi) into ``acc``: the whole buckets of the coarsest level from its table, the
-        partial ones at either end from the next level, and so on down to the snapshots."""
+              sources: list[str], levels: list[tuple[int, str, int]]) -> None:
+        """[lo, hi) into ``acc``: the whole closed buckets of the coarsest level (size, table,
+        start of its open bucket) from its table, the rest at either end from the next level,
+        and so on down to the snapshots."""
         if not levels:
             self._raw_into(acc, gateway, lo, hi, origin, bucket, sources)
             return
-        (size, table), finer = levels[0], levels[1:]
-        first, last = -(-lo // size) * size, hi // size * size
+        (size, table, horizon), finer = levels[0], levels[1:]
+        first, last = -(-lo // size) * size, min(hi // size * size, horizon)
         if first >= last:
             self._fill(acc, gateway, lo, hi, origin, bucket, sources, finer)
             return

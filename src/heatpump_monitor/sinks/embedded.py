@@ -6,8 +6,8 @@ process (the dashboard, ``verify``) may read while the collector writes (WAL).
 Rollups
 -------
 Charts over months would have to parse every snapshot's JSON (a year of 30 s polls is over a
-million rows), so every write also maintains two summary tables with, per (gateway, source,
-field, bucket), the count, min, max and sum of the field's values - for every register of the
+million rows), so the sink also keeps two summary tables with, per (gateway, source, field,
+bucket), the count, min, max and sum of the field's values - for every register of the
 snapshots and the derived fields of :mod:`heatpump_monitor.derived`:
 
 * ``rollup``: 10-minute buckets (:data:`ROLLUP_BUCKET_MS`), from the snapshots;
@@ -20,32 +20,35 @@ Why these sizes: a chart bucket is span / 1,500 points. Spans up to 1,500 x 10 m
 are read from the snapshots themselves (at most ~31,000 rows at 30 s polls); up to 62.5 days
 (1-hour chart buckets) from ``rollup``, at most 9,000 rows per field; longer ones from
 ``rollup_1h``: a year is 8,760 rows per field, where the 10-minute table would need 52,560
-(which, with 7 fields, costs ~0.35 s to scan and group on a small machine - over the 0.2 s
-target). A write recomputes at most one 10-minute bucket per snapshot (20 snapshots at 30 s)
-and one hour (6 rows per field). Finer buckets would make long charts slower, coarser ones
-push more spans onto the raw path and round chart buckets up more.
+(with 7 fields ~0.35 s to scan and group on a small machine - over the 0.2 s target). Finer
+buckets would make long charts slower, coarser ones push more spans onto the raw path and
+round chart buckets up more. The key starts (gateway, source, field, ...) so that a chart
+reads each field's buckets in one index range; ordered by bucket first, a year's chart
+would scan every field (~0.23 s measured instead of ~0.08 s).
 
-How a write maintains them, in the write's transaction (:meth:`EmbeddedSink.write_sync`):
+When: a bucket is summarised once it is CLOSED - when its (gateway, source) has a snapshot in
+a later bucket. The bucket holding a (gateway, source)'s newest snapshot is OPEN: it has no
+rows (or stale ones) and readers compute it from the snapshots (at most 20 at 30 s polls;
+the open hour from its closed 10-minute rows plus those). So a write of one poll per gateway
+is just the upsert of the snapshots; the write that opens the next bucket also summarises the
+one it closes. Updating the summaries on every poll instead would touch ~2 x 43 rows per
+snapshot, each on its own page of these field-ordered tables: with one day of history for
+1,000 gateways that measured 2.3 s and 280 MB of WAL per tick.
 
-* a NEW snapshot (no stored row for its gateway, source and tick) is added to its 10-minute
-  bucket (:func:`add_to_rollup`): per field n + 1, min, max, sum + value;
-* a snapshot written AGAIN (a replay, or MQTT round mode merging one field at a time) is merged
-  into the stored row as before (``json_patch``, newest wins), and its 10-minute bucket is
-  RECOMPUTED from ``snapshots`` after the batch (:func:`rebuild_buckets`) and its rows
-  replaced: nothing is ever counted twice, and a merged value replaces the old one;
-* then each touched hour is recomputed from its 10-minute rows (:data:`ROLL_HOUR`).
+A write into a bucket that is already closed - a replay, a merge (MQTT round mode merging one
+field at a time), a late poll - RECOMPUTES that bucket from ``snapshots`` (and its hour, if
+closed) in the same transaction, so nothing is ever counted twice and a merged value replaces
+the old one. Every path (closing, recomputing, the back-fill) runs the same computation over
+the stored snapshots in time order (:func:`aggregate`; sums with ``math.fsum``, exact and
+independent of order), and an hour is always the same SQL over its six rows (:data:`ROLL_HOUR`):
+the rollups are a function of the stored snapshots alone, bit for bit, whatever the batch
+sizes and arrival order were.
 
-Cost (bench/bench_series.py, 2-core machine): one batch of 1,000 gateways x 40 registers
-takes ~0.5-0.7 s (mostly the ~43 10-minute upserts per snapshot and the 1,000 hour
-recomputes), against ~0.05 s for the snapshots alone; a replayed tick of 1,000 gateways
-~1-1.5 s; a bulk load in one-day batches ~0.1 ms per snapshot (a year of one gateway in ~2 min).
-
-The 10-minute arithmetic is one Python function (:func:`accumulate`) for every path - new
-polls, big batches, rebuilds, the back-fill - applied in time order to the exact floats of
-the snapshots, and an hour is always the same SQL over its six rows, so a bucket whose
-snapshots arrived in time order (the normal case) has bit-identical rows whichever way it was
-built. Snapshots arriving out of time order give the same n/min/max and a sum equal up to
-float rounding.
+Cost (bench/bench_series.py, 2-core machine, batches of 1,000 gateways x 40 registers, a
+rollup with history): a tick inside a bucket ~0.1 s (the snapshot upsert plus 1,000
+newest-time look-ups); the tick that opens the next 10-minute bucket or hour ~1.6 s (1,000
+buckets, and hours, summarised); ~0.17 s per tick on average. A replayed tick into closed
+buckets ~1.5 s. A bulk load in one-day batches: ~0.1 ms per snapshot.
 
 A store whose rollups are missing or of another layout (``PRAGMA user_version`` differs from
 :data:`ROLLUP_VERSION`, e.g. a store written before rollups existed, or after a change of
@@ -106,17 +109,13 @@ ROLLUP_SCHEMA = "".join(_ROLLUP_TABLE.format(name=name) for _, name in ROLLUP_LE
 
 #: ``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and derived
 #: definitions. Any other value (0 = never built) makes a sink rebuild them on open.
-ROLLUP_VERSION = zlib.crc32(repr((2, ROLLUP_LEVELS, sorted(DERIVED.items()))).encode()) & 0x7FFF_FFFF
+ROLLUP_VERSION = zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(DERIVED.items()))).encode()) & 0x7FFF_FFFF
 
 
 # Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does
 # with points - so a replay never duplicates and one-field rows (MQTT round mode) add up.
-# write_sync does it in two steps (INSERT_NEW, then MERGE when the row existed) to know which
-# rollup maintenance a row needs; UPSERT is the same thing in one statement.
 UPSERT = ("INSERT INTO snapshots VALUES (?,?,?,?,?) ON CONFLICT (gateway, source, ts_ms) "
           "DO UPDATE SET brand = excluded.brand, data = json_patch(data, excluded.data)")
-INSERT_NEW = "INSERT INTO snapshots VALUES (?,?,?,?,?) ON CONFLICT (gateway, source, ts_ms) DO NOTHING"
-MERGE = "UPDATE snapshots SET brand = ?4, data = json_patch(data, ?5) WHERE gateway = ?1 AND source = ?2 AND ts_ms = ?3"
 
 
 def json_path(name: str) -> str | None:
@@ -137,97 +136,58 @@ def rollup_ready(conn: sqlite3.Connection) -> bool:
 
 
 # -- rollup maintenance -----------------------------------------------------------------------
-#
-# 10-minute buckets: per field, in time order, n += 1, min, max, sum = sum + value (Python, or
-# the same IEEE addition in SQLite's upsert), derived values by heatpump_monitor.derived, on
-# the exact floats of the snapshot (json.dumps/json.loads round-trip them). Hours: ROLL_HOUR.
 
-_Aggs = dict  # field -> [n, vmin, vmax, vsum]; SNAPSHOT_COUNT -> [n, None, None, None]
-_Hours = dict  # (gateway, source, hour_ms) -> set of fields touched
+_Aggs = dict  # field -> (n, vmin, vmax, vsum); SNAPSHOT_COUNT -> (n, None, None, None)
+_Key = tuple  # (gateway, source, bucket_ms)
 
 REPLACE_ROLLUP = "INSERT OR REPLACE INTO rollup VALUES (?,?,?,?,?,?,?,?)"
-ADD_ONE = ("INSERT INTO rollup VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (gateway, source, field, bucket_ms) "
-           "DO UPDATE SET n = n + excluded.n, vmin = min(vmin, excluded.vmin), "
-           "vmax = max(vmax, excluded.vmax), vsum = vsum + excluded.vsum")
-# The given fields of one hour from its 10-minute rows (read in index order: field, then time).
+# One hour of one (gateway, source) from its 10-minute rows, every field it has: the fields
+# come from a skip-scan of the (gateway, source, field) prefix of the key (one probe per field),
+# the rows of each field in index (time) order, so the sums always add up in the same order.
 ROLL_HOUR = (
+    "WITH RECURSIVE f(name) AS ("
+    "SELECT min(field) FROM rollup WHERE gateway = ?1 AND source = ?2 UNION ALL "
+    "SELECT (SELECT min(field) FROM rollup WHERE gateway = ?1 AND source = ?2 AND field > f.name) "
+    "FROM f WHERE f.name IS NOT NULL) "
     "INSERT OR REPLACE INTO rollup_1h (gateway, source, field, bucket_ms, n, vmin, vmax, vsum) "
     "SELECT ?1, ?2, field, ?3, sum(n), min(vmin), max(vmax), sum(vsum) FROM rollup "
-    "WHERE gateway = ?1 AND source = ?2 AND field IN (SELECT value FROM json_each(?4)) "
+    "WHERE gateway = ?1 AND source = ?2 AND field IN (SELECT name FROM f WHERE name IS NOT NULL) "
     f"AND bucket_ms >= ?3 AND bucket_ms < ?3 + {ROLLUP_HOUR_MS} GROUP BY field"
 )
-_HAS_BUCKET = "SELECT n FROM rollup WHERE gateway = ? AND source = ? AND field = '' AND bucket_ms = ?"
 _BUCKET_ROWS = (f"SELECT data FROM snapshots WHERE gateway = ? AND source = ? AND ts_ms >= ? "
                 f"AND ts_ms < ? + {ROLLUP_BUCKET_MS} ORDER BY ts_ms")
+NEWEST = "SELECT max(ts_ms) FROM snapshots WHERE gateway = ? AND source = ?"
 
 
-def accumulate(aggs: _Aggs, values: dict[str, float]) -> None:
-    """Add one snapshot's (clean) values and its derived fields to ``aggs``."""
-    c = aggs.get(SNAPSHOT_COUNT)
-    if c is None:
-        aggs[SNAPSHOT_COUNT] = [1, None, None, None]
-    else:
-        c[0] += 1
-    for name, x in values.items():
-        if name == SNAPSHOT_COUNT or name in DERIVED:  # a derived value always wins over a register
-            continue
-        _add(aggs, name, x)
-    for name in DERIVED:
-        d = derive(values, name)
-        if d is not None:
-            _add(aggs, name, d)
-
-
-def _add(aggs: _Aggs, name: str, x: float) -> None:
-    a = aggs.get(name)
-    if a is None:
-        aggs[name] = [1, x, x, x]
-    else:
-        a[0] += 1
-        if x < a[1]:
-            a[1] = x
-        if x > a[2]:
-            a[2] = x
-        a[3] = a[3] + x
-
-
-def _touch(hours: _Hours, key: tuple[str, str, int], fields: Iterable[str]) -> None:
-    g, s, b = key
-    hours.setdefault((g, s, bucket_of(b, ROLLUP_HOUR_MS)), set()).update(fields)
-
-
-def roll_hours(conn: sqlite3.Connection, hours: _Hours) -> None:
-    """Recompute the given fields of each (gateway, source, hour) from the 10-minute rows."""
-    conn.executemany(ROLL_HOUR, [(*key, json.dumps(sorted(fields))) for key, fields in sorted(hours.items())])
-
-
-def add_to_rollup(conn: sqlite3.Connection, fresh: dict[tuple[str, str, int], list[dict[str, float]]],
-                  hours: _Hours) -> None:
-    """Add new snapshots to the 10-minute rollup: per bucket key (gateway, source, bucket_ms)
-    their clean values in time order; note the touched hours and fields in ``hours``.
-
-    A bucket without rows gets the aggregates computed here in one go; a bucket with rows gets
-    each value added in the database (n + 1, min, max, vsum + value), one snapshot after the
-    other - the same float operations in the same order either way."""
-    inserts: list[tuple] = []
-    upserts: list[tuple] = []
-    for key in sorted(fresh):
-        g, s, b = key
-        values_list = fresh[key]
-        if conn.execute(_HAS_BUCKET, key).fetchone() is None:
-            aggs: _Aggs = {}
-            for values in values_list:
-                accumulate(aggs, values)
-            inserts.extend((g, s, f, b, *a) for f, a in aggs.items())
-            _touch(hours, key, aggs)
-            continue
-        for values in values_list:
-            aggs = {}
-            accumulate(aggs, values)
-            upserts.extend((g, s, f, b, *a) for f, a in aggs.items())
-            _touch(hours, key, aggs)
-    conn.executemany(REPLACE_ROLLUP, inserts)
-    conn.executemany(ADD_ONE, upserts)
+def aggregate(values_list: Iterable[dict[str, float]]) -> _Aggs:
+    """The rollup of snapshots' (clean) values: per register and derived field (n, min, max,
+    exact sum), and the snapshot count under :data:`SNAPSHOT_COUNT`. A derived value always
+    wins over a register of the same name. Order-independent (``math.fsum``)."""
+    count = 0
+    # snapshots with the same fields (nearly always all of them) are transposed in one go
+    groups: dict[tuple[str, ...], list[tuple[float, ...]]] = {}
+    derived: dict[str, list[float]] = {name: [] for name in DERIVED}
+    for values in values_list:
+        count += 1
+        rows = groups.get(keys := tuple(values))
+        if rows is None:
+            groups[keys] = [tuple(values.values())]
+        else:
+            rows.append(tuple(values.values()))
+        for name, xs in derived.items():
+            d = derive(values, name)
+            if d is not None:
+                xs.append(d)
+    lists: dict[str, list[float]] = {}
+    for keys, rows in groups.items():
+        for name, column in zip(keys, zip(*rows)):
+            lists.setdefault(name, []).extend(column)
+    lists.pop(SNAPSHOT_COUNT, None)
+    lists.update((name, xs) for name, xs in derived.items())
+    aggs: _Aggs = {name: (len(xs), min(xs), max(xs), math.fsum(xs)) for name, xs in lists.items() if xs}
+    if count:
+        aggs[SNAPSHOT_COUNT] = (count, None, None, None)
+    return aggs
 
 
 def _stored_values(data: str) -> dict[str, float] | None:
@@ -235,50 +195,49 @@ def _stored_values(data: str) -> dict[str, float] | None:
         values = json.loads(data)
     except ValueError:
         return None
-    return _clean(values) if isinstance(values, dict) else None
+    if not isinstance(values, dict):
+        return None
+    # this sink never stores NaN/Infinity (see _clean); an older or foreign row might
+    return _clean(values) if "NaN" in data or "Infinity" in data else values
 
 
-def _write_aggs(conn: sqlite3.Connection, key: tuple[str, str, int], aggs: _Aggs, hours: _Hours) -> None:
-    g, s, b = key
-    conn.executemany(REPLACE_ROLLUP, [(g, s, f, b, *a) for f, a in aggs.items()])
-    _touch(hours, key, aggs)
+def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
+    """(Re)compute the 10-minute rollup rows of each (gateway, source, bucket_ms) from its
+    stored snapshots, in time order (caller's transaction). Stored fields are only ever added
+    or overwritten, so the recomputed fields cover every row the bucket had."""
+    rows: list[tuple] = []
+    for g, s, b in sorted(set(keys)):
+        stored = (_stored_values(data) for (data,) in conn.execute(_BUCKET_ROWS, (g, s, b, b)))
+        aggs = aggregate(v for v in stored if v is not None)
+        rows.extend((g, s, f, b, *a) for f, a in aggs.items())
+    conn.executemany(REPLACE_ROLLUP, rows)
 
 
-def rebuild_buckets(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, int]], hours: _Hours) -> None:
-    """Recompute the 10-minute rollup of each (gateway, source, bucket_ms) from its stored
-    snapshots, in time order, replacing its rows; note the touched hours in ``hours``.
-    Stored fields are only ever added or overwritten, so the recomputed fields cover every row
-    the bucket had."""
-    for key in sorted(set(keys)):
-        aggs: _Aggs = {}
-        for (data,) in conn.execute(_BUCKET_ROWS, (*key[:2], key[2], key[2])):
-            values = _stored_values(data)
-            if values is not None:
-                accumulate(aggs, values)
-        _write_aggs(conn, key, aggs, hours)
+def roll_hours(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
+    """(Re)compute each (gateway, source, hour_ms) of ``rollup_1h`` from its 10-minute rows."""
+    conn.executemany(ROLL_HOUR, sorted(set(keys)))
+
+
+def _hour(key: _Key) -> _Key:
+    return key[0], key[1], bucket_of(key[2], ROLLUP_HOUR_MS)
 
 
 def backfill_rollup(conn: sqlite3.Connection) -> int:
-    """Build both rollups of every stored snapshot (into empty tables), in time order per
-    (gateway, source): the rows poll-by-poll writes give. Caller's transaction. Returns the
-    number of snapshots read."""
+    """Compute both rollups of every stored snapshot into empty tables: every closed bucket and
+    hour, as the writes would have left them. Caller's transaction. Returns the snapshots."""
+    keys: list[_Key] = []
+    open10: dict[tuple[str, str], int] = {}
     n = 0
-    hours: _Hours = {}
-    key, aggs = None, {}
-    for g, s, ts, data in conn.execute("SELECT gateway, source, ts_ms, data FROM snapshots "
-                                       "ORDER BY gateway, source, ts_ms"):
+    for g, s, ts in conn.execute("SELECT gateway, source, ts_ms FROM snapshots ORDER BY gateway, source, ts_ms"):
         n += 1
-        k = (g, s, bucket_of(ts))
-        if k != key:
-            if key is not None:
-                _write_aggs(conn, key, aggs, hours)
-            key, aggs = k, {}
-        values = _stored_values(data)
-        if values is not None:
-            accumulate(aggs, values)
-    if key is not None:
-        _write_aggs(conn, key, aggs, hours)
-    roll_hours(conn, hours)
+        key = (g, s, bucket_of(ts))
+        if not keys or keys[-1] != key:
+            keys.append(key)
+        open10[(g, s)] = key[2]  # the last one seen: the newest
+    keys = [k for k in keys if k[2] < open10[k[:2]]]
+    for i in range(0, len(keys), 5000):
+        roll_buckets(conn, keys[i:i + 5000])
+    roll_hours(conn, {h for h in map(_hour, keys) if h[2] < bucket_of(open10[h[:2]], ROLLUP_HOUR_MS)})
     return n
 
 
@@ -355,14 +314,13 @@ class EmbeddedSink:
     def write_sync(self, snapshots: Sequence[Snapshot]) -> None:
         """Store the snapshots and maintain the rollups (module doc), in one transaction.
 
-        Any batch size works: a bulk load is the same call with big batches, in time order.
+        Any batch size works: a bulk load is the same call with big batches.
         """
         rows = []
         for s in snapshots:
             values = _clean(s.values)
             if values:
-                rows.append((s.gateway, s.source, s.time_ms, s.brand,
-                             json.dumps(values, separators=(",", ":")), values))
+                rows.append((s.gateway, s.source, s.time_ms, s.brand, json.dumps(values, separators=(",", ":"))))
         if not rows:
             return
         with self._lock:
@@ -380,24 +338,24 @@ class EmbeddedSink:
 
     @staticmethod
     def _write_rows(db: sqlite3.Connection, rows: list[tuple]) -> None:
-        insert, merge = db.cursor(), db.cursor()
-        fresh: dict[tuple[str, str, int], list[dict[str, float]]] = {}
-        again: set[tuple[str, str, int]] = set()
-        for g, s, ts, brand, data, values in rows:
-            row = (g, s, ts, brand, data)
-            insert.execute(INSERT_NEW, row)
-            key = (g, s, bucket_of(ts))
-            if insert.rowcount == 1:
-                fresh.setdefault(key, []).append(values)
-            else:
-                merge.execute(MERGE, row)
-                again.add(key)
-        for key in again:  # rebuilt after every row of the batch is stored: sees the final state
-            fresh.pop(key, None)
-        hours: _Hours = {}
-        rebuild_buckets(db, again, hours)
-        add_to_rollup(db, fresh, hours)
-        roll_hours(db, hours)
+        """Upsert the rows, then summarise what this batch closed or changed after closing."""
+        newest = db.cursor()
+        before: dict[tuple[str, str], int | None] = {
+            pair: newest.execute(NEWEST, pair).fetchone()[0] for pair in {(r[0], r[1]) for r in rows}}
+        db.executemany(UPSERT, [r[:5] for r in rows])
+        after = dict(before)
+        touched: set[_Key] = set()
+        for g, s, ts, *_ in rows:
+            touched.add((g, s, bucket_of(ts)))
+            if after[(g, s)] is None or ts > after[(g, s)]:
+                after[(g, s)] = ts
+        open10 = {pair: bucket_of(ts) for pair, ts in after.items()}
+        # touched buckets that are (or just became) closed, and the buckets this batch closed
+        closed = {k for k in touched if k[2] < open10[k[:2]]}
+        closed |= {(*pair, bucket_of(ts)) for pair, ts in before.items()
+                   if ts is not None and bucket_of(ts) < open10[pair]}
+        roll_buckets(db, closed)
+        roll_hours(db, {h for h in map(_hour, closed) if h[2] < bucket_of(after[h[:2]], ROLLUP_HOUR_MS)})
 
     async def write(self, snapshots: Sequence[Snapshot]) -> None:
         await asyncio.to_thread(self.write_sync, snapshots)
