@@ -129,3 +129,19 @@ def test_dashboard_defaults_and_auth_pair():
     with pytest.raises(ConfigError) as e:
         load_dashboard_config({"DASHBOARD_PORT": "http"})
     assert "Invalid DASHBOARD_PORT='http'" in str(e.value)
+
+
+@pytest.mark.parametrize("var,value,accepted", [
+    ("MQTT_PORT", "0", "a port number from 1 to 65535"),
+    ("MQTT_PORT", "x", "a port number from 1 to 65535"),
+    ("MQTT_TLS", "sometimes", "true or false"),
+    ("H66_MAC", "zz:zz", "12 hex digits"),
+    ("MQTT_TIMESTAMP_MODE", "exact", "snapshot or round"),
+    ("MQTT_SILENT_LIMIT", "0", "a whole number of seconds >= 1"),
+])
+def test_bad_mqtt_values_name_variable_value_and_accepted(var, value, accepted):
+    from heatpump_monitor.config import load_mqtt_config
+
+    with pytest.raises(ConfigError) as e:
+        load_mqtt_config({"CONFIG_FILE": "/nonexistent", var: value})
+    assert f"Invalid {var}={value!r}" in str(e.value) and accepted in str(e.value)

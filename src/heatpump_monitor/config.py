@@ -78,25 +78,18 @@ class Settings(BaseSettings):
     mqtt_getall_interval: str = "600"
     mqtt_silent_limit: str = "300"
 
-    @field_validator("mqtt_port")
+    @field_validator("mqtt_port", "dashboard_port")
     @classmethod
-    def _mqtt_port(cls, v: str) -> str:
+    def _port(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
         if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
-            raise _bad("MQTT_PORT", v, "a port number from 1 to 65535")
+            raise _bad(info.field_name.upper(), v, "a port number from 1 to 65535")
         return v.strip()
 
-    @field_validator("dashboard_port")
+    @field_validator("store_unknown_registers", "mqtt_tls")
     @classmethod
-    def _dashboard_port(cls, v: str) -> str:
-        if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
-            raise _bad("DASHBOARD_PORT", v, "a port number from 1 to 65535")
-        return v.strip()
-
-    @field_validator("mqtt_tls")
-    @classmethod
-    def _mqtt_tls(cls, v: str) -> str:
+    def _boolean(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
         if v.strip().lower() not in _TRUE | _FALSE:
-            raise _bad("MQTT_TLS", v, "true or false")
+            raise _bad(info.field_name.upper(), v, "true or false")
         return v.strip().lower()
 
     @field_validator("h66_mac")
@@ -139,13 +132,6 @@ class Settings(BaseSettings):
         if b and b not in (*BRANDS, "auto"):
             raise _bad("HEATPUMP_BRAND", v, f"one of {', '.join(BRANDS)}, auto")
         return b
-
-    @field_validator("store_unknown_registers")
-    @classmethod
-    def _bool(cls, v: str) -> str:
-        if v.strip().lower() not in _TRUE | _FALSE:
-            raise _bad("STORE_UNKNOWN_REGISTERS", v, "true or false")
-        return v.strip().lower()
 
     @field_validator("write_buffer_max")
     @classmethod
