@@ -11,6 +11,7 @@ from ..config import CollectorConfig
 from ..sinks import SinkError, make_sink
 from ..sources.api import ApiClient
 from ..providers import load_provider
+from ..signals import on_stop_signals
 from .collector import ApiCollector, FatalError
 from .mqtt_collector import MqttCollector
 from .writer import Writer
@@ -24,13 +25,11 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
     """Run the collector ``cfg`` describes (API, or MQTT when ``cfg.mqtt`` is set) until
     ``stop`` or SIGTERM/SIGINT; finish the write in progress; return the exit code."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, _on_signal, stop, sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests, demo)
-            pass
+    with on_stop_signals(lambda sig: _on_signal(stop, sig)):
+        return await _run(cfg, stop)
 
+
+async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     if cfg.mqtt is None:
         names = ", ".join(g.name for g in cfg.gateways)
         log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import signal
 import sys
-import threading
 from typing import Sequence
 
 from heatpump_monitor.providers.registry import BRANDS
 
+from ..signals import on_stop_signals
 from .server import FAULTS, SimGateway, make_gateways, serve
 
 MQTT_DEFAULT_PORT = 1883
@@ -167,17 +167,9 @@ async def _run(gateways: list[SimGateway], host: str, http: bool, mqtt_options: 
 
     stop = asyncio.Event()
     tasks: list[asyncio.Future] = []
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if not http and threading.current_thread() is threading.main_thread():
-        # serve() handles the signals when it runs; without it we do
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-                pass
-    try:
+    # serve() handles the signals when it runs; without it we do
+    signals = contextlib.nullcontext() if http else on_stop_signals(lambda sig: stop.set())
+    with signals:
         if mqtt_options is not None:
             from .mqtt import make_publishers, run_publishers
 
@@ -197,9 +189,6 @@ async def _run(gateways: list[SimGateway], host: str, http: bool, mqtt_options: 
         for t in tasks:  # report a failure (e.g. the HTTP port is taken)
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 if __name__ == "__main__":  # pragma: no cover

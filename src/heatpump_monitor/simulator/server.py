@@ -29,9 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -44,6 +42,7 @@ from starlette.routing import Route
 
 from heatpump_monitor.providers.registry import BRANDS, Provider, normalize_index
 
+from ..signals import on_stop_signals
 from ..threads import LoopThread
 from .model import PumpModel, RegisterRefused
 
@@ -430,32 +429,27 @@ async def serve(
     Raises ``OSError`` if a port cannot be bound."""
     cluster = _Cluster(gateways, host, ports)
     await cluster.start()
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, cluster.request_stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-                pass
     try:
-        if announce:
-            for gw, url in zip(cluster.gateways, cluster.urls):
-                announce(f"Simulated {gw.brand} gateway at {url} (mac {gw.mac})")
-            announce(_summary(cluster.gateways))
-        waiters = [asyncio.ensure_future(cluster.wait())]
-        if stop is not None:
-            waiters.append(asyncio.ensure_future(stop.wait()))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        with on_stop_signals(lambda sig: cluster.request_stop()):
+            await _announce_and_wait(cluster, announce, stop)
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
         await cluster.stop()
+
+
+async def _announce_and_wait(cluster: "_Cluster", announce: Callable[[str], None] | None,
+                             stop: asyncio.Event | None) -> None:
+    if announce:
+        for gw, url in zip(cluster.gateways, cluster.urls):
+            announce(f"Simulated {gw.brand} gateway at {url} (mac {gw.mac})")
+        announce(_summary(cluster.gateways))
+    waiters = [asyncio.ensure_future(cluster.wait())]
+    if stop is not None:
+        waiters.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def _summary(gateways: Sequence[SimGateway]) -> str:
