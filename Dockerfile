@@ -8,8 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATA_DIR=/app/data \
     STORE_PATH=/app/data/heatpump.sqlite3 \
     HEARTBEAT_FILE=/tmp/heatpump-monitor.heartbeat \
+    METRICS_HOST=0.0.0.0 \
+    METRICS_PORT=8051 \
     DASHBOARD_HOST=0.0.0.0 \
     DASHBOARD_PORT=8050
 
@@ -24,10 +27,13 @@ COPY collector/collector.py /app/collector.py
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin heatpump \
     && mkdir -p /app/data && chown heatpump /app/data
 USER heatpump
+# the spool (polls not yet stored) and the embedded store live here: keep it on a volume
 VOLUME ["/app/data"]
-EXPOSE 8050
+# 8050: dashboard (heatpump-monitor serve); 8051: collector /metrics, /healthz, /readyz
+EXPOSE 8050 8051
 
-# Healthy while the collector completes ticks (its heartbeat file is fresh).
+# Healthy while the collector is ready: GET /readyz on METRICS_PORT (the store takes writes and
+# a gateway answered within max(3 x interval, 90 s)). The dashboard service overrides it.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=3 \
     CMD ["heatpump-monitor", "healthcheck"]
 

@@ -145,3 +145,37 @@ def test_bad_mqtt_values_name_variable_value_and_accepted(var, value, accepted):
     with pytest.raises(ConfigError) as e:
         load_mqtt_config({"CONFIG_FILE": "/nonexistent", var: value})
     assert f"Invalid {var}={value!r}" in str(e.value) and accepted in str(e.value)
+
+
+def test_spool_metrics_and_log_format_defaults():
+    c = cfg(H66_IP="h66")
+    assert c.spool_path == "data/spool-api.sqlite3" and c.spool_max_bytes == 256_000_000
+    assert (c.metrics_port, c.metrics_host, c.log_format) == (0, "127.0.0.1", "text")
+
+
+def test_data_dir_moves_store_and_spool_unless_set_on_their_own():
+    c = cfg(H66_IP="h66", DATA_DIR="/var/lib/hpm")
+    assert (c.store.path, c.spool_path) == ("/var/lib/hpm/heatpump.sqlite3", "/var/lib/hpm/spool-api.sqlite3")
+    c = cfg(H66_IP="h66", DATA_DIR="/var/lib/hpm", STORE_PATH="/x/s.db", SPOOL_PATH="/y/sp.db",
+            SPOOL_MAX_MB="0.5", METRICS_PORT="9108", LOG_FORMAT="JSON")
+    assert (c.store.path, c.spool_path, c.spool_max_bytes) == ("/x/s.db", "/y/sp.db", 500_000)
+    assert (c.metrics_port, c.log_format) == (9108, "json")
+
+
+def test_spool_max_mb_zero_means_memory_only():
+    c = cfg(H66_IP="h66", SPOOL_MAX_MB="0")
+    assert c.spool_path == ""
+
+
+@pytest.mark.parametrize("var,value,accepted", [
+    ("SPOOL_MAX_MB", "lots", "megabytes >= 0"),
+    ("SPOOL_MAX_MB", "-1", "megabytes >= 0"),
+    ("METRICS_PORT", "70000", "port number from 1 to 65535, or 0"),
+    ("METRICS_PORT", "http", "port number from 1 to 65535, or 0"),
+    ("LOG_FORMAT", "xml", "text or json"),
+])
+def test_bad_operational_values_are_named(var, value, accepted):
+    with pytest.raises(ConfigError) as e:
+        cfg(H66_IP="h66", **{var: value})
+    msg = str(e.value)
+    assert var in msg and repr(value) in msg and accepted in msg

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from . import __version__
 from .config import ConfigError, load_collector_config
-from .logs import setup_logging
+from .logs import env_secrets, setup_logging
 from .providers import BRANDS, default_register, load_provider, normalize_index
 from .sources.api import FetchError, parse_alldata
 
@@ -28,7 +28,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-                  secrets=[os.environ.get(v, "") for v in ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD")])
+                  secrets=env_secrets(), fmt=_log_format())
     try:
         cfg = load_mqtt_config() if args.source == "mqtt" else load_collector_config()
     except ConfigError as exc:
@@ -94,8 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .config import load_dashboard_config
     from .web.serve import serve
 
-    setup_logging("INFO", secrets=[os.environ.get(v, "") for v in
-                                   ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "DASHBOARD_PASSWORD")])
+    setup_logging("INFO", secrets=env_secrets(), fmt=_log_format())
     try:
         cfg = load_dashboard_config()
     except ConfigError as exc:
@@ -108,12 +107,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import main as verify_main
 
-    setup_logging("WARNING", secrets=[os.environ.get(v, "") for v in ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD")])
+    setup_logging("WARNING", secrets=env_secrets())
     return verify_main(args)
 
 
+def _log_format() -> str:
+    """LOG_FORMAT (text or json); a bad value is reported by the configuration, in text."""
+    fmt = os.environ.get("LOG_FORMAT", "text").strip().lower()
+    return fmt if fmt in ("text", "json") else "text"
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
-    """Exit 0 while the collector's heartbeat file is fresh (Docker HEALTHCHECK)."""
+    """Docker HEALTHCHECK: exit 0 when ``/readyz`` (or ``/healthz`` with --live) of the
+    collector's METRICS_PORT, or of --url, answers 200; without either, when the heartbeat
+    file is fresh."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url
+    port = os.environ.get("METRICS_PORT", "0").strip()
+    if not url and port.isdigit() and int(port) > 0:
+        url = f"http://127.0.0.1:{int(port)}/{'healthz' if args.live else 'readyz'}"
+    if url:
+        try:
+            with urllib.request.urlopen(url, timeout=8) as resp:  # noqa: S310 - our own loopback URL
+                print(f"healthy: {resp.read(500).decode('utf-8', 'replace').strip()}")
+                return 0
+        except urllib.error.HTTPError as exc:
+            print(f"unhealthy: HTTP {exc.code} {exc.read(500).decode('utf-8', 'replace').strip()}", file=sys.stderr)
+        except (OSError, ValueError) as exc:
+            print(f"unhealthy: {url} does not answer ({getattr(exc, 'reason', exc)})", file=sys.stderr)
+        return 1
     path = os.environ.get("HEARTBEAT_FILE", "")
     if not path:
         print("unhealthy: HEARTBEAT_FILE is not set", file=sys.stderr)
@@ -205,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_arguments(p)
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("healthcheck", help="exit 0 while the collector's heartbeat (HEARTBEAT_FILE) is fresh")
+    p = sub.add_parser("healthcheck", help="exit 0 when the collector (METRICS_PORT) or --url is ready; "
+                                          "without either, while the heartbeat (HEARTBEAT_FILE) is fresh")
+    p.add_argument("--url", default="", help="check this URL instead, e.g. http://127.0.0.1:8050/readyz")
+    p.add_argument("--live", action="store_true", help="check /healthz (liveness) instead of /readyz")
     p.set_defaults(func=cmd_healthcheck)
 
     p = sub.add_parser("providers", help="list brands, or one brand's registers")

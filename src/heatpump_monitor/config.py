@@ -21,6 +21,7 @@ from .sources.gateway import GatewayAddress, parse_gateways
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DATA_DIR = "data"
 DEFAULT_STORE_PATH = "data/heatpump.sqlite3"
 DEFAULT_INFLUXDB_URL = "http://influxdb:8086"
 MAX_INTERVAL = 86_400
@@ -53,7 +54,13 @@ class Settings(BaseSettings):
     influxdb_database: str = ""
     influxdb_username: str = ""
     influxdb_password: SecretStr = SecretStr("")
-    store_path: str = DEFAULT_STORE_PATH
+    data_dir: str = DEFAULT_DATA_DIR
+    store_path: str = ""  # default: <DATA_DIR>/heatpump.sqlite3
+    spool_max_mb: str = "256"
+    spool_path: str = ""  # default: <DATA_DIR>/spool-<api|mqtt>.sqlite3
+    metrics_host: str = "127.0.0.1"
+    metrics_port: str = "0"
+    log_format: str = "text"
     store_unknown_registers: str = "false"
     config_file: str = "config.yaml"
     write_buffer_max: str = "10000"
@@ -84,6 +91,31 @@ class Settings(BaseSettings):
         if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
             raise _bad(info.field_name.upper(), v, "a port number from 1 to 65535")
         return v.strip()
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, v: str) -> str:
+        if not v.strip().isdigit() or not 0 <= int(v) <= 65535:
+            raise _bad("METRICS_PORT", v, "a port number from 1 to 65535, or 0 for no metrics/health server")
+        return str(int(v))
+
+    @field_validator("spool_max_mb")
+    @classmethod
+    def _spool_mb(cls, v: str) -> str:
+        try:
+            mb = float(v)
+        except ValueError:
+            mb = -1.0
+        if not 0 <= mb <= 1_000_000:
+            raise _bad("SPOOL_MAX_MB", v, "megabytes >= 0 (0: no disk spool, polls wait in memory)")
+        return repr(mb)
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        if v.strip().lower() not in ("text", "json"):
+            raise _bad("LOG_FORMAT", v, "text or json")
+        return v.strip().lower()
 
     @field_validator("store_unknown_registers", "mqtt_tls")
     @classmethod
@@ -202,6 +234,15 @@ class CollectorConfig:
     log_level: str
     heartbeat_file: str = ""  # touched after every tick; `heatpump-monitor healthcheck` reads it
     mqtt: MqttSettings | None = None
+    spool_path: str = ""  # empty: no disk spool (SPOOL_MAX_MB=0); waiting polls kept in memory
+    spool_max_bytes: int = 256_000_000
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: no /metrics, /healthz, /readyz server
+    log_format: str = "text"
+
+    @property
+    def source(self) -> str:
+        return "api" if self.mqtt is None else "mqtt"
 
     @property
     def http_timeout_s(self) -> float:
@@ -232,7 +273,7 @@ def store_config(s: Settings) -> StoreConfig:
                            token=s.influxdb_token, org=s.influxdb_org, bucket=s.influxdb_bucket)
     if s.influxdb_url:
         raise ConfigError("INFLUXDB_TOKEN environment variable must be set")
-    return StoreConfig(kind="embedded", path=s.store_path)
+    return StoreConfig(kind="embedded", path=s.store_path.strip() or str(Path(s.data_dir) / "heatpump.sqlite3"))
 
 
 def load_store_config(env: Mapping[str, str] | None = None) -> StoreConfig:
@@ -302,6 +343,10 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
 
 def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
             mqtt: MqttSettings | None = None) -> CollectorConfig:
+    spool_mb = float(s.spool_max_mb)
+    spool_path = ""
+    if spool_mb > 0:
+        spool_path = s.spool_path.strip() or str(Path(s.data_dir) / f"spool-{'api' if mqtt is None else 'mqtt'}.sqlite3")
     return CollectorConfig(
         gateways=gateways,
         interval_s=int(s.collection_interval),
@@ -313,6 +358,11 @@ def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, sourc
         log_level=s.log_level,
         heartbeat_file=s.heartbeat_file,
         mqtt=mqtt,
+        spool_path=spool_path,
+        spool_max_bytes=int(spool_mb * 1_000_000),
+        metrics_host=s.metrics_host.strip() or "127.0.0.1",
+        metrics_port=int(s.metrics_port),
+        log_format=s.log_format,
     )
 
 

@@ -1,36 +1,71 @@
-"""Logging set-up: one readable line per event, secrets masked as a last line of defence."""
+"""Logging set-up: one readable line per event (or one JSON object per line with
+``LOG_FORMAT=json``), secrets masked in the finished line as a last line of defence."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
-from typing import Iterable
+from datetime import datetime, timezone
+from typing import Iterable, TextIO
 
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 
-
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 3]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            msg = record.getMessage()
-            if any(s in msg for s in self.secrets):
-                for s in self.secrets:
-                    msg = msg.replace(s, "***")
-                record.msg, record.args = msg, None
-        return True
+#: environment variables whose values never appear in any output
+SECRET_VARS = ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+def env_secrets() -> list[str]:
+    return [os.environ.get(v, "") for v in SECRET_VARS]
+
+
+class _Redacting(logging.Formatter):
+    """Masks every secret in the finished text: message, arguments and tracebacks alike."""
+
+    def __init__(self, secrets: Iterable[str], fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            if s in text:
+                text = text.replace(s, "***")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+class TextFormatter(_Redacting):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__(secrets, FORMAT)
+
+
+class JsonFormatter(_Redacting):
+    """One JSON object per line: time (UTC, ms), level, logger, message, and exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return self.redact(json.dumps(doc, ensure_ascii=False))
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "text",
+                  stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr) at ``level``; ``fmt`` is ``text`` or ``json``; ``secrets`` never printed."""
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(RedactSecrets(secrets))
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else TextFormatter(secrets))
     root.addHandler(handler)
     root.setLevel(level)
     # libraries: only their warnings; their request lines would drown ours

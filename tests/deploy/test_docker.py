@@ -61,7 +61,8 @@ def test_dashboard_service_reads_the_same_bucket(name):
     collector = c["services"].get("collector") or c["services"]["collector-api"]
     for k in ("INFLUXDB_URL", "INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET"):
         assert env[k] == env_list(collector)[k]
-    assert "/healthz" in " ".join(dash["healthcheck"]["test"])
+    assert dash["healthcheck"]["test"] == ["CMD", "heatpump-monitor", "healthcheck", "--url",
+                                         "http://127.0.0.1:8050/readyz"]
     from heatpump_monitor.cli import build_parser
 
     assert build_parser().parse_args(dash["command"].split()[1:]).func.__name__ == "cmd_serve"
@@ -142,3 +143,30 @@ def test_mqtt_settings_of_the_compose_file_load():
     cfg = load_mqtt_config(env)
     assert (cfg.mqtt.broker, cfg.mqtt.mac, cfg.mqtt.gateway_name, cfg.store.kind) == (
         "mosquitto", "cd4dee258efa", "192.168.1.100", "influxdb2")
+
+
+@pytest.mark.parametrize("name,services", [("docker-compose.yml", ["collector"]),
+                                           ("docker-compose.both.yml", ["collector-api", "collector-mqtt"])])
+def test_collectors_keep_their_spool_on_a_named_volume(name, services):
+    c = compose(name)
+    seen = set()
+    for s in services:
+        vols = [v for v in c["services"][s].get("volumes", []) if v.endswith(":/app/data")]
+        assert len(vols) == 1, s
+        volume = vols[0].split(":")[0]
+        assert volume in c["volumes"] and volume not in seen
+        seen.add(volume)
+
+
+def test_image_serves_readiness_on_metrics_port_for_its_healthcheck():
+    """The image's HEALTHCHECK (`heatpump-monitor healthcheck`) asks /readyz on METRICS_PORT,
+    which the image sets; the data directory is the volume."""
+    text = (ROOT / "Dockerfile").read_text()
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("WORKDIR")[0]))
+    assert env["METRICS_PORT"] == "8051" and env["METRICS_HOST"] == "0.0.0.0"
+    assert env["DATA_DIR"] == "/app/data"
+    assert 'VOLUME ["/app/data"]' in text and re.search(r"EXPOSE .*8051", text)
+    from heatpump_monitor.config import load_collector_config
+
+    cfg = load_collector_config({"H66_IP": "h66", "CONFIG_FILE": "", **env})
+    assert cfg.metrics_port == 8051 and cfg.spool_path == "/app/data/spool-api.sqlite3"

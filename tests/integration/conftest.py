@@ -28,8 +28,12 @@ class CollectorProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path, argv: list[str] | None = None) -> None:
         self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "H66_", "HEATPUMP_"))}
-        full_env.update({"CONFIG_FILE": "", "PYTHONUNBUFFERED": "1", **env})
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(
+            ("INFLUXDB_", "H66_", "HEATPUMP_", "SPOOL_", "METRICS_", "DATA_DIR", "STORE_PATH", "LOG_FORMAT"))}
+        # the spool lives in the test's own directory, shared by every process of one test
+        # (a restarted collector finds what the killed one left)
+        full_env.update({"CONFIG_FILE": "", "PYTHONUNBUFFERED": "1",
+                         "DATA_DIR": str(log_path.parent / "data"), **env})
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(argv or [sys.executable, str(ROOT / "collector" / "api_collector.py")],
                                      env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)

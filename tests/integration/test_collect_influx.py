@@ -93,7 +93,7 @@ def test_influxdb1_wrong_password_named_and_never_logged(simulator, collector, t
         c.wait_for("Failed to write to")
         assert c.terminate()[0] == 0
         assert password not in c.log
-        assert "polls are kept and retried" in c.log
+        assert "polls wait in the spool" in c.log
     finally:
         db.stop()
 

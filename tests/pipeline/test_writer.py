@@ -1,9 +1,11 @@
-"""The writer keeps what could not be written, retries it with the next write, bounds memory."""
+"""The writer keeps what could not be written in the spool, retries it oldest first, and replays
+a backlog in batches without holding up new submissions."""
 
 import asyncio
 import logging
 
 from heatpump_monitor.model import Snapshot
+from heatpump_monitor.pipeline.spool import DiskSpool, MemorySpool
 from heatpump_monitor.pipeline.writer import Writer
 from heatpump_monitor.sinks.base import SinkError
 
@@ -14,12 +16,12 @@ class FlakySink:
     def __init__(self):
         self.down = False
         self.points = {}
-        self.calls = 0
+        self.batches = []
 
     async def write(self, snapshots):
-        self.calls += 1
         if self.down:
             raise SinkError("server unreachable: connection refused")
+        self.batches.append([s.time_ms for s in snapshots])
         for s in snapshots:
             self.points[(s.gateway, s.time_ms)] = dict(s.values)
 
@@ -34,15 +36,15 @@ def snap(t, gw="g1"):
     return Snapshot(gateway=gw, brand="thermia", source="api", time_ms=t, values={"outdoor_temp": t / 1000})
 
 
-def test_failed_writes_are_kept_and_retried_in_order(caplog):
+def test_failed_writes_are_kept_and_retried_in_order(caplog, tmp_path):
     async def go():
         sink = FlakySink()
-        w = Writer(sink, max_pending=100)
+        w = Writer(sink, DiskSpool(tmp_path / "spool.sqlite3", 10_000_000))
         sink.down = True
         for t in (1000, 2000, 3000):
             w.submit([snap(t)])
             assert await w.flush() is False
-        assert [s.time_ms for s in w.pending] == [1000, 2000, 3000]
+        assert [e.snapshot.time_ms for e in w.spool.head(10)] == [1000, 2000, 3000]
         sink.down = False
         w.submit([snap(4000)])
         assert await w.flush() is True
@@ -51,7 +53,8 @@ def test_failed_writes_are_kept_and_retried_in_order(caplog):
     with caplog.at_level(logging.INFO):
         sink, w = asyncio.run(go())
     assert sorted(sink.points) == [("g1", 1000), ("g1", 2000), ("g1", 3000), ("g1", 4000)]
-    assert not w.pending and w.stored == 4 and w.dropped == 0
+    assert sink.batches == [[1000, 2000, 3000, 4000]]  # oldest first, one batch
+    assert w.pending == 0 and w.stored == 4 and w.dropped == 0 and w.spool.bytes == 0
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     # one line for the outage (same cause each time), not one per attempt
     assert len(errors) == 1 and "connection refused" in errors[0] and "test sink" in errors[0]
@@ -61,20 +64,22 @@ def test_failed_writes_are_kept_and_retried_in_order(caplog):
     assert len(stored) == 4
 
 
-def test_bound_drops_oldest_loudly(caplog):
+def test_memory_spool_bound_drops_oldest_loudly_and_counts(caplog):
     async def go():
         sink = FlakySink()
         sink.down = True
-        w = Writer(sink, max_pending=3)
+        w = Writer(sink, MemorySpool(3))
         w.submit([snap(t) for t in (1000, 2000, 3000, 4000, 5000)])
+        await w.flush()
         return w
 
     with caplog.at_level(logging.ERROR):
         w = asyncio.run(go())
-    assert [s.time_ms for s in w.pending] == [3000, 4000, 5000]
+    assert [e.snapshot.time_ms for e in w.spool.head(10)] == [3000, 4000, 5000]
     assert w.dropped == 2
-    drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-    assert len(drops) == 2 and "data lost" in drops[0] and "1970-01-01T00:00:01.000Z" in drops[0]
+    drops = [r.getMessage() for r in caplog.records if "DATA LOST" in r.getMessage()]
+    assert len(drops) == 1
+    assert "2 oldest" in drops[0] and "1970-01-01T00:00:01.000Z to 1970-01-01T00:00:02.000Z" in drops[0]
 
 
 def test_run_writes_submitted_snapshots_until_stopped():
@@ -94,3 +99,97 @@ def test_run_writes_submitted_snapshots_until_stopped():
 
     sink = asyncio.run(go())
     assert set(sink.points) == {("g1", 1000), ("g2", 1000)}
+
+
+def test_backlog_replayed_in_time_order_batches_while_new_polls_arrive(tmp_path):
+    """A restarted writer finds a backlog: it is written first, in batches of max_batch,
+    oldest first; a poll submitted during the replay is stored after it, nothing is lost."""
+    path = tmp_path / "spool.sqlite3"
+    old = DiskSpool(path, 10_000_000)
+    old.append([snap(t * 1000) for t in range(1, 26)])
+    old.close()
+
+    class SlowSink(FlakySink):
+        async def write(self, snapshots):
+            await asyncio.sleep(0.01)  # yields: polling would run here
+            await super().write(snapshots)
+
+    async def go():
+        sink = SlowSink()
+        w = Writer(sink, DiskSpool(path, 10_000_000), max_batch=10)
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        await asyncio.sleep(0)  # the replay starts
+        w.submit([snap(99_000, "g2")])
+        for _ in range(300):
+            if len(sink.points) == 26:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 2)
+        return sink, w
+
+    sink, w = asyncio.run(go())
+    assert len(sink.points) == 26 and w.pending == 0
+    order = [t for b in sink.batches for t in b]
+    assert order[:25] == [t * 1000 for t in range(1, 26)] and order[-1] == 99_000
+    assert max(len(b) for b in sink.batches) == 10 and len(sink.batches) >= 3
+
+
+def test_backlog_is_retried_on_a_timer_without_new_polls(tmp_path):
+    """All gateways down and the sink back: the backlog does not wait for the next poll."""
+    async def go():
+        sink = FlakySink()
+        sink.down = True
+        w = Writer(sink, MemorySpool(100), retry_s=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        w.submit([snap(1000)])
+        await asyncio.sleep(0.1)
+        assert not sink.points
+        sink.down = False  # no submit from here on
+        for _ in range(200):
+            if sink.points:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 1)
+        return sink
+
+    assert set(asyncio.run(go()).points) == {("g1", 1000)}
+
+
+def test_submits_of_one_loop_turn_are_one_spool_append():
+    class CountingSpool(MemorySpool):
+        appends = 0
+
+        def append(self, snapshots):
+            CountingSpool.appends += 1
+            super().append(snapshots)
+
+    async def go():
+        w = Writer(FlakySink(), CountingSpool(100))
+        for t in range(50):  # e.g. a burst of MQTT messages in round mode
+            w.submit([snap(t * 1000)])
+        assert w.pending == 50
+        await asyncio.sleep(0)
+        return w
+
+    w = asyncio.run(go())
+    assert CountingSpool.appends == 1 and w.spool.depth == 50
+
+
+def test_observer_sees_every_write_attempt():
+    seen = []
+
+    async def go():
+        sink = FlakySink()
+        w = Writer(sink, observer=lambda s, n, ok: seen.append((n, ok)))
+        sink.down = True
+        w.submit([snap(1000), snap(2000)])
+        await w.flush()
+        sink.down = False
+        await w.flush()
+
+    asyncio.run(go())
+    assert seen == [(2, False), (2, True)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,6 +44,7 @@ class Stats:
     polls_failed: int = 0
     polls_empty: int = 0
     values_rejected: int = 0
+    failures: Counter[str] = field(default_factory=Counter)  # failed polls by cause kind
 
 
 class ApiCollector:
@@ -62,7 +64,11 @@ class ApiCollector:
             for g in self.gateways:
                 g.provider = provider
         self._unknown_logged: set[tuple[str, str]] = set()
+        self.clock = clock
+        self.interval_s = interval_s
         self.ticker = Ticker(interval_s, clock, heartbeat_file)
+        #: gateway name -> clock() time of its last successful poll (metrics, /readyz)
+        self.last_success: dict[str, float] = {}
 
     # ------------------------------------------------------------------ one gateway, one tick
 
@@ -73,9 +79,10 @@ class ApiCollector:
         try:
             raw = await self.client.fetch_alldata(gw.address)
         except FetchError as exc:
-            return self._failed(gw, str(exc))
+            return self._failed(gw, str(exc), exc.kind)
         if not raw:
             self.stats.polls_empty += 1
+            self.stats.failures["empty"] += 1
             log.warning("No data received from API (gateway %s answered {})", gw.address.name)
             return None
         decoded = gw.provider.decode_poll(raw, store_unknown=self.store_unknown)
@@ -93,18 +100,21 @@ class ApiCollector:
                 log.warning("Dropped value of register %s from %s: %r is invalid (%s); "
                             "the rest of the poll is kept", idx, gw.address.name, _clip(value), cause)
         if not decoded.values:
-            return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)")
+            return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)",
+                                "no_valid_values")
         if gw.last_error:
             log.info("Gateway %s answers again", gw.address.name)
             gw.last_error = ""
         gw.polls_ok += 1
         self.stats.polls_ok += 1
+        self.last_success[gw.address.name] = self.clock()
         return Snapshot(gateway=gw.address.name, brand=gw.provider.brand, source=self.source,
                         time_ms=tick_ms, values=decoded.values)
 
-    def _failed(self, gw: GatewayState, cause: str) -> None:
+    def _failed(self, gw: GatewayState, cause: str, kind: str) -> None:
         gw.polls_failed += 1
         self.stats.polls_failed += 1
+        self.stats.failures[kind] += 1
         gw.last_error = cause
         log.error("Failed to fetch data from API: %s (gateway %s)", cause, gw.address.name)
         return None

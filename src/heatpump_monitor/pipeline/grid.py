@@ -56,6 +56,7 @@ class Ticker:
         self.heartbeat = Path(heartbeat_file) if heartbeat_file else None
         self.ticks = 0
         self.missed = 0
+        self.last_beat: float | None = None  # clock() after the last completed tick (liveness)
 
     async def run(self, stop: asyncio.Event, on_tick: Callable[[int], Awaitable[None]], what: str) -> None:
         tick = next_tick(int(self.clock() * 1000), self.interval_ms)
@@ -73,6 +74,7 @@ class Ticker:
                             "(%d skipped in all)", missed, what, iso_ms(tick), self.missed)
 
     def _beat(self) -> None:
+        self.last_beat = self.clock()
         if self.heartbeat is None:
             return
         try:

@@ -34,16 +34,26 @@ class MqttCollector:
                                        names=names, store_unknown=store_unknown)
         self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs)
         self.ticker = Ticker(interval_s, clock, heartbeat_file)
+        self.interval_s = interval_s
+        #: gateway name -> clock() time of its last snapshot (metrics, /readyz)
+        self.last_success: dict[str, float] = {}
+
+    def _emitted(self, snapshots: list) -> None:
+        now = self.clock()
+        for s in snapshots:
+            self.last_success[s.gateway] = now
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         single = self.snapshotter.accept(topic, payload, int(self.clock() * 1000))
         if single is not None and self.settings.timestamp_mode == "round":
+            self._emitted([single])
             self.writer.submit([single])
 
     async def _on_tick(self, tick_ms: int) -> None:
         if self.settings.timestamp_mode == "snapshot":
             snapshots = self.snapshotter.tick(tick_ms, int(self.clock() * 1000))
             if snapshots:
+                self._emitted(snapshots)
                 self.writer.submit(snapshots)
         else:  # round: nothing to emit; still tracks silent gateways for the log
             self.snapshotter.tick(tick_ms, int(self.clock() * 1000))

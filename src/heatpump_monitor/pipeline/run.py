@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..config import CollectorConfig
+from ..model import iso_ms
 from ..sinks import SinkError, make_sink
 from ..sources.api import ApiClient
 from ..providers import load_provider
 from ..signals import on_stop_signals
 from .collector import ApiCollector, FatalError
 from .mqtt_collector import MqttCollector
+from .spool import DiskSpool, MemorySpool, Spool, SpoolError
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from ..health.server import HealthServer
 
 log = logging.getLogger("heatpump_monitor")
 
@@ -40,14 +46,22 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
                  __version__, m.broker, m.port, " (TLS)" if m.tls else "", m.mac or "any (+/HP/+)",
                  m.timestamp_mode, cfg.interval_s)
     log.info("Heat pump brand: %s (from %s)", cfg.brand, cfg.brand_source)
+    try:
+        spool = open_spool(cfg)
+    except SpoolError as exc:
+        log.error("%s: set DATA_DIR (or SPOOL_PATH) to a writable directory, or SPOOL_MAX_MB=0 to keep "
+                  "waiting polls in memory only", exc)
+        return 1
     sink = make_sink(cfg.store)
     log.info("Storing to %s", sink.description)
+    sink_error = ""
     try:
         await sink.check()
     except SinkError as exc:
-        log.error("Store not usable yet: %s; collecting anyway, polls are kept and retried", exc)
+        sink_error = str(exc)
+        log.error("Store not usable yet: %s; collecting anyway, polls wait in the spool", exc)
 
-    writer = Writer(sink, cfg.write_buffer_max)
+    writer = Writer(sink, spool)
     client: ApiClient | None = None
     collector: ApiCollector | MqttCollector
     if cfg.mqtt is None:
@@ -57,6 +71,7 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     else:
         collector = MqttCollector(cfg.mqtt, load_provider(cfg.brand), cfg.interval_s, writer,
                                   store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
+    health_server = _start_health_server(cfg, collector, writer, sink_error)
     writer_task = asyncio.create_task(writer.run(stop), name="writer")
     collect_task = asyncio.create_task(collector.run(stop), name="collector")
     stop_task = asyncio.create_task(stop.wait())
@@ -81,14 +96,52 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
                 await asyncio.wait_for(writer.flush(), SHUTDOWN_BUDGET_S / 2)
         except asyncio.TimeoutError:
             writer_task.cancel()
-        if writer.pending:
-            log.error("Exiting with %d poll(s) not written to %s: they are lost",
-                      len(writer.pending), sink.description)
+        writer.persist()
+        if writer.pending and isinstance(spool, DiskSpool):
+            log.warning("Exiting with %d poll(s) not yet written to %s: they wait in the spool %s "
+                        "and are written at the next start", writer.pending, sink.description, spool.path)
+        elif writer.pending:
+            log.error("Exiting with %d poll(s) not written to %s: they are lost (SPOOL_MAX_MB=0)",
+                      writer.pending, sink.description)
+        spool.close()
+        if health_server is not None:
+            await health_server.stop()
         if client is not None:
             await client.aclose()
         await sink.close()
         log.info("Stopped: %s, %d poll(s) stored", collector.summary(), writer.stored)
     return rc
+
+
+def open_spool(cfg: CollectorConfig) -> Spool:
+    """The disk spool at ``cfg.spool_path`` (memory when SPOOL_MAX_MB=0); says what it holds."""
+    if not cfg.spool_path:
+        spool: Spool = MemorySpool(cfg.write_buffer_max)
+        log.warning("No disk spool (SPOOL_MAX_MB=0): polls waiting for the store are kept in memory "
+                    "(at most %d) and lost if the collector stops", cfg.write_buffer_max)
+        return spool
+    disk = DiskSpool(cfg.spool_path, cfg.spool_max_bytes)
+    if disk.depth:
+        oldest = disk.oldest_ms()
+        log.warning("Spool %s holds %d poll(s) (%.1f MB) not yet stored, oldest from %s: writing them first",
+                    disk.path, disk.depth, disk.bytes / 1e6, iso_ms(oldest) if oldest is not None else "?")
+    else:
+        log.info("Spool: %s", disk.description)
+    return disk
+
+
+def _start_health_server(cfg: CollectorConfig, collector: ApiCollector | MqttCollector, writer: Writer,
+                         sink_error: str) -> HealthServer | None:
+    if not cfg.metrics_port:
+        return None
+    from ..health.metrics import CollectorMetrics
+    from ..health.server import Health, HealthServer, create_health_app
+
+    metrics = CollectorMetrics(collector, writer, cfg.source, cfg.brand)
+    health = Health(collector, writer)
+    health.sink_check_error = sink_error
+    server = HealthServer(create_health_app(health, metrics), cfg.metrics_host, cfg.metrics_port)
+    return server if server.start() else None
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:

@@ -1,7 +1,10 @@
-"""Hands snapshots to the sink without ever blocking polling; keeps what could not be written.
+"""Hands snapshots to the sink without ever blocking polling; loses nothing the spool can hold.
 
-A write failure keeps the snapshots in a bounded in-memory buffer and retries them with the
-next write. When the bound is hit the oldest snapshot is dropped with a loud warning.
+``submit`` puts snapshots in the spool (on disk by default) before any write is attempted. The
+writer task then writes the spool's oldest entries to the sink in batches and removes them once
+the sink acknowledged them. When the sink is down, entries wait in the spool and are retried
+every few seconds and with every new poll; when it is back, the backlog is replayed in time
+order, one batch at a time, while polling goes on.
 """
 
 from __future__ import annotations
@@ -9,93 +12,146 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..model import Snapshot
 from ..sinks.base import Sink, SinkError
+from .spool import MemorySpool, Spool
 
 log = logging.getLogger("heatpump_monitor.writer")
 
-MAX_BATCH = 5000
+MAX_BATCH = 2000
+RETRY_S = 5.0
 REMIND_EVERY_S = 300.0
+
+#: called after every write attempt with (seconds, number of snapshots, succeeded)
+WriteObserver = Callable[[float, int, bool], None]
 
 
 class Writer:
-    def __init__(self, sink: Sink, max_pending: int = 10_000) -> None:
+    def __init__(self, sink: Sink, spool: Spool | None = None, *, max_batch: int = MAX_BATCH,
+                 retry_s: float = RETRY_S, observer: WriteObserver | None = None) -> None:
         self.sink = sink
-        self.max_pending = max_pending
-        self.pending: deque[Snapshot] = deque()
-        self.dropped = 0
+        self.spool: Spool = spool if spool is not None else MemorySpool(10_000)
+        self.max_batch = max_batch
+        self.retry_s = retry_s
+        self.observer = observer
         self.stored = 0
         self.failing_since: float | None = None
-        self._last_cause = ""
+        self.last_cause = ""
+        self.last_ok_wall: float | None = None  # time.time() of the last acknowledged write
         self._last_remind = 0.0
+        self._staged: list[Snapshot] = []
         self._wake = asyncio.Event()
         self._busy = asyncio.Lock()
 
+    @property
+    def pending(self) -> int:
+        """Snapshots not yet acknowledged by the sink."""
+        return self.spool.depth + len(self._staged)
+
+    @property
+    def dropped(self) -> int:
+        return self.spool.dropped
+
     def submit(self, snapshots: Sequence[Snapshot]) -> None:
-        for s in snapshots:
-            if len(self.pending) >= self.max_pending:
-                old = self.pending.popleft()
-                self.dropped += 1
-                log.error("Write buffer full (%d polls): dropped the poll of %s at %s - data lost "
-                          "(%d dropped so far)", self.max_pending, old.gateway, old.iso_time, self.dropped)
-            self.pending.append(s)
+        """Queue snapshots; they reach the spool within this turn of the event loop (every
+        submit of one turn is one spool transaction, e.g. a burst of MQTT messages)."""
+        if not snapshots:
+            return
+        if not self._staged:
+            try:
+                asyncio.get_running_loop().call_soon(self.persist)
+            except RuntimeError:  # no loop (tests, shutdown): persist now
+                self._staged.extend(snapshots)
+                self.persist()
+                return
+        self._staged.extend(snapshots)
+
+    def persist(self) -> None:
+        """Move submitted snapshots into the spool and wake the writer task."""
+        if self._staged:
+            staged, self._staged = self._staged, []
+            self.spool.append(staged)
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write whatever is pending each time something is submitted, until ``stop``."""
+        """Write whatever the spool holds, until ``stop``: at once when something is submitted,
+        and every ``retry_s`` while a backlog is waiting."""
+        self._wake.set()  # a spool left over from the last run is written first
         while not stop.is_set():
+            timeout = self.retry_s if self.pending else None
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
             self._wake.clear()
-            if self.pending:
+            if self.pending and not stop.is_set():
                 await self.flush()
 
     async def flush(self) -> bool:
-        """Try to write everything pending, oldest first. True when nothing is left."""
+        """Write everything pending, oldest first, batch by batch. True when nothing is left."""
         async with self._busy:
-            while self.pending:
-                batch = list(self.pending)[:MAX_BATCH]
+            self.persist()
+            replayed = batches = 0
+            recovering = self.failing_since is not None
+            while True:
+                batch = self.spool.head(self.max_batch)
+                if not batch:
+                    break
+                snapshots = [e.snapshot for e in batch]
+                start = time.perf_counter()
                 try:
-                    await self.sink.write(batch)
+                    await self.sink.write(snapshots)
                 except SinkError as exc:
+                    self._observe(start, len(batch), False)
                     self._failed(str(exc))
                     return False
                 except Exception as exc:  # a sink bug must not kill collection
+                    self._observe(start, len(batch), False)
                     log.exception("Unexpected error writing to %s", self.sink.description)
                     self._failed(f"unexpected {type(exc).__name__}")
                     return False
-                for _ in batch:
-                    self.pending.popleft()
+                self._observe(start, len(batch), True)
+                self.spool.ack(batch)
                 self.stored += len(batch)
-                self._succeeded(batch)
+                replayed += len(batch)
+                batches += 1
+                self.last_ok_wall = time.time()
+                self._succeeded(snapshots)
+                if self.spool.depth:
+                    await asyncio.sleep(0)  # let polling run between batches of a replay
+                self.persist()
+            if recovering and batches > 1:
+                log.info("Backlog written: %d poll(s) in all", replayed)
             return True
+
+    def _observe(self, start: float, n: int, ok: bool) -> None:
+        if self.observer is not None:
+            self.observer(time.perf_counter() - start, n, ok)
 
     def _failed(self, cause: str) -> None:
         now = time.monotonic()
-        if self.failing_since is None or cause != self._last_cause:
-            log.error("Failed to write to %s: %s; keeping %d poll(s) to retry with the next write",
-                      self.sink.description, cause, len(self.pending))
+        if self.failing_since is None or cause != self.last_cause:
+            log.error("Failed to write to %s: %s; keeping %d poll(s) in the spool to retry",
+                      self.sink.description, cause, self.pending)
             self._last_remind = now
             if self.failing_since is None:
                 self.failing_since = now
         elif now - self._last_remind >= REMIND_EVERY_S:
-            log.error("Still failing to write to %s: %s; %d poll(s) waiting",
-                      self.sink.description, cause, len(self.pending))
+            log.error("Still failing to write to %s: %s; %d poll(s) waiting in the spool",
+                      self.sink.description, cause, self.pending)
             self._last_remind = now
-        self._last_cause = cause
+        self.last_cause = cause
 
     def _succeeded(self, batch: list[Snapshot]) -> None:
         if self.failing_since is not None:
-            log.warning("Writing to %s works again after %.0f s; wrote %d waiting poll(s)",
-                        self.sink.description, time.monotonic() - self.failing_since, len(batch))
+            log.warning("Writing to %s works again after %.0f s; writing %d waiting poll(s)",
+                        self.sink.description, time.monotonic() - self.failing_since,
+                        len(batch) + self.pending)
             self.failing_since = None
-            self._last_cause = ""
+            self.last_cause = ""
         for s in batch[-200:] if len(batch) > 200 else batch:
             log.info("Stored %d metrics with timestamp %s from %s", len(s.values), s.iso_time, s.gateway)
         if len(batch) > 200:

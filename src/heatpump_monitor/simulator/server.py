@@ -93,6 +93,8 @@ class SimGateway:
     hang_seconds: float = 60.0  # how long the "timeout" fault hangs
     firmware: str = ""  # H1ver after the two controller-family characters
     requests: int = field(default=0, init=False)  # gateway requests answered (for tests)
+    #: wall-clock times of the good /api/alldata answers (tests: which ticks must be stored)
+    answered: list[float] = field(default_factory=list, init=False, repr=False)
     _closing: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,6 +191,7 @@ def create_app(gateway: SimGateway) -> Starlette:
         if fault == "invalid_json":
             body = json.dumps(data)
             return Response(body[: max(1, len(body) // 2)], media_type="application/json")
+        gateway.answered.append(time.time())
         return JSONResponse(data)
 
     async def status(request: Request) -> Response:

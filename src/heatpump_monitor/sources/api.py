@@ -20,8 +20,17 @@ from .gateway import GatewayAddress
 MAX_BODY_BYTES = 1_000_000
 
 
+#: Short, fixed failure kinds (the ``cause`` label of the collector's poll metrics).
+FAILURE_KINDS = ("timeout", "connect", "http_status", "too_large", "invalid_json", "not_object",
+                 "request", "no_brand")
+
+
 class FetchError(Exception):
-    pass
+    """A failed fetch. ``str()`` names the cause for the log; ``kind`` is one of FAILURE_KINDS."""
+
+    def __init__(self, message: str, kind: str = "request") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -36,9 +45,9 @@ def parse_alldata(body: bytes, content_type: str = "") -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         kind = content_type.split(";")[0].strip() or "unknown content type"
         snippet = _short(body[:200].decode("utf-8", "replace"))
-        raise FetchError(f"response is not valid JSON ({kind}: {snippet!r})") from None
+        raise FetchError(f"response is not valid JSON ({kind}: {snippet!r})", "invalid_json") from None
     if not isinstance(doc, dict):
-        raise FetchError(f"JSON is {type(doc).__name__ if doc is not None else 'null'}, expected an object of register values")
+        raise FetchError(f"JSON is {type(doc).__name__ if doc is not None else 'null'}, expected an object of register values", "not_object")
     return doc
 
 
@@ -73,25 +82,25 @@ class ApiClient:
             async with asyncio.timeout(self.timeout_s):
                 return await self._get_json(self._client_for(gw.base_url), url)
         except TimeoutError:
-            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)") from None
+            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)", "timeout") from None
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> dict[str, Any]:
         try:
             async with client.stream("GET", url, timeout=self.timeout_s) as resp:
                 if resp.status_code != 200:
-                    raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}")
+                    raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}", "http_status")
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > MAX_BODY_BYTES:
-                        raise FetchError(f"response from {url} larger than {MAX_BODY_BYTES // 1000} KB, cut off")
+                        raise FetchError(f"response from {url} larger than {MAX_BODY_BYTES // 1000} KB, cut off", "too_large")
                     chunks.append(chunk)
                 return parse_alldata(b"".join(chunks), resp.headers.get("content-type", ""))
         except httpx.TimeoutException:
-            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)") from None
+            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)", "timeout") from None
         except httpx.ConnectError as exc:
-            raise FetchError(f"cannot connect to {url}: {_cause(exc)}") from None
+            raise FetchError(f"cannot connect to {url}: {_cause(exc)}", "connect") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
 
@@ -104,7 +113,7 @@ class ApiClient:
         status = doc.get("status", doc)
         code = status.get("H1ver") if isinstance(status, dict) else None
         if not isinstance(code, (str, int)) or not str(code).strip():
-            raise FetchError(f"{gw.base_url}/status has no status.H1ver")
+            raise FetchError(f"{gw.base_url}/status has no status.H1ver", "no_brand")
         return str(code).strip()
 
     async def aclose(self) -> None:

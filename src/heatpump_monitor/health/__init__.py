@@ -1,0 +1,1 @@
+"""Operational health of a running collector: Prometheus metrics, liveness and readiness."""

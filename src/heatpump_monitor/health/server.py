@@ -1,0 +1,138 @@
+"""The collector's small HTTP server (``METRICS_PORT``): ``/metrics``, ``/healthz``, ``/readyz``.
+
+* ``/healthz`` (liveness): the event loop answers and the tick loop completed a tick recently.
+* ``/readyz`` (readiness): the sink took the last write (or passed its start-up check) and a
+  gateway was polled successfully recently.
+
+"Recently" is ``max(3 x interval, 90 s)``, as for the heartbeat file. Runs on uvicorn in the
+collector's own event loop, so a blocked loop also fails the health check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import Callable, Iterator
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..model import iso_ms
+from ..pipeline.writer import Writer
+from .metrics import CollectorMetrics, RunningCollector
+
+log = logging.getLogger("heatpump_monitor.health")
+
+
+class Health:
+    """Liveness and readiness of one running collector."""
+
+    def __init__(self, collector: RunningCollector, writer: Writer, clock: Callable[[], float] = time.time) -> None:
+        self.collector = collector
+        self.writer = writer
+        self.clock = clock
+        self.started = clock()
+        self.sink_check_error = ""  # set by the runner when the start-up check failed
+
+    @property
+    def limit_s(self) -> float:
+        return max(3 * self.collector.interval_s, 90)
+
+    def live(self) -> tuple[bool, dict]:
+        beat = self.collector.ticker.last_beat
+        now = self.clock()
+        age = now - (beat if beat is not None else self.started)
+        doc = {"live": age <= self.limit_s, "ticks": self.collector.ticker.ticks,
+               "last_tick_age_s": None if beat is None else round(age, 1)}
+        if not doc["live"]:
+            doc["cause"] = f"no tick completed for {age:.0f} s (limit {self.limit_s:.0f} s)"
+        return doc["live"], doc
+
+    def ready(self) -> tuple[bool, dict]:
+        w = self.writer
+        causes = []
+        if w.failing_since is not None:
+            causes.append(f"sink {w.sink.description} failing: {w.last_cause}")
+        elif w.last_ok_wall is None and self.sink_check_error:
+            causes.append(f"sink {w.sink.description} not usable: {self.sink_check_error}")
+        last = max(self.collector.last_success.values(), default=None)
+        now = self.clock()
+        if last is None:
+            causes.append("no successful poll yet")
+        elif now - last > self.limit_s:
+            causes.append(f"last successful poll {now - last:.0f} s ago (limit {self.limit_s:.0f} s)")
+        doc: dict = {"ready": not causes, "sink": w.sink.description,
+                     "last_success": None if last is None else iso_ms(int(last * 1000)),
+                     "spool_entries": w.pending}
+        if causes:
+            doc["cause"] = "; ".join(causes)
+        return not causes, doc
+
+
+def create_health_app(health: Health, metrics: CollectorMetrics) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        ok, doc = health.live()
+        return JSONResponse(doc, status_code=200 if ok else 503)
+
+    async def readyz(request: Request) -> Response:
+        ok, doc = health.ready()
+        return JSONResponse(doc, status_code=200 if ok else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+                             Route("/metrics", metrics_endpoint)])
+
+
+class QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to whoever runs the event loop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HealthServer:
+    """uvicorn serving the health app on a socket bound up front (so a taken port is one clear
+    error line, and collection goes on without the server)."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self.app, self.host, self.port = app, host, port
+        self._server: QuietServer | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> bool:
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            family, _, _, _, addr = infos[0]
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+        except OSError as exc:
+            log.error("Cannot serve /metrics, /healthz, /readyz on %s:%d (%s); collecting without them",
+                      self.host, self.port, exc.strerror or exc)
+            return False
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        self._server = QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="health-server")
+        log.info("Metrics and health checks at http://%s:%d/metrics, /healthz, /readyz",
+                 self.host, self.port)
+        return True
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(self._task, 2)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - stopping; nothing to save
+            self._task.cancel()

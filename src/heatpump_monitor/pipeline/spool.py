@@ -1,0 +1,350 @@
+"""The spool: where every decoded snapshot waits until the sink has acknowledged it.
+
+:class:`DiskSpool` (the default) is a small SQLite file in the data directory. A snapshot is
+appended (and synced to disk) before any write to the sink is attempted, and removed only after
+the sink acknowledged it, so a sink outage, ``kill -9`` or a reboot loses nothing: the next run
+writes what is pending first. Entries come out oldest first. When the file's bound
+(``SPOOL_MAX_MB``) is reached, the oldest entries are dropped with a loud, counted error.
+
+:class:`MemorySpool` has the same interface without the disk (``SPOOL_MAX_MB=0``, tests).
+Replaying an entry twice is harmless: every sink overwrites the same (gateway, source, time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from ..model import Snapshot, iso_ms
+
+log = logging.getLogger("heatpump_monitor.spool")
+
+#: at most one "spool full" line per this many seconds (each one carries the counts)
+DROP_LOG_EVERY_S = 60.0
+#: give the file's space back once a backlog of at least this many entries has been written
+COMPACT_AFTER = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: int
+    snapshot: Snapshot
+
+
+class Spool(Protocol):
+    description: str
+    dropped: int
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+    def append(self, snapshots: Sequence[Snapshot]) -> None: ...
+
+    def head(self, n: int) -> list[Entry]:
+        """The ``n`` oldest entries, oldest first."""
+
+    def ack(self, entries: Sequence[Entry]) -> None:
+        """Remove entries returned by :meth:`head` (the sink has them)."""
+
+    def close(self) -> None: ...
+
+
+def encode(s: Snapshot) -> bytes:
+    return json.dumps([s.gateway, s.brand, s.source, s.time_ms, s.values],
+                      separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(data: bytes) -> Snapshot:
+    gateway, brand, source, time_ms, values = json.loads(data)
+    return Snapshot(gateway=gateway, brand=brand, source=source, time_ms=int(time_ms), values=values)
+
+
+class _DropLog:
+    """Counts dropped entries; logs the first drop at once, then at most once a minute."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.dropped = 0
+        self._unlogged = 0
+        self._first = self._last = 0
+        self._logged_at = 0.0
+
+    def dropped_range(self, count: int, first_ms: int, last_ms: int) -> None:
+        if count <= 0:
+            return
+        self.dropped += count
+        if self._unlogged == 0:
+            self._first = first_ms
+        self._unlogged += count
+        self._last = last_ms
+        now = time.monotonic()
+        if self._logged_at == 0.0 or now - self._logged_at >= DROP_LOG_EVERY_S:
+            log.error("%s full: dropped the %d oldest poll(s) (%s to %s) - DATA LOST; %d dropped since start",
+                      self.what, self._unlogged, iso_ms(self._first), iso_ms(self._last), self.dropped)
+            self._unlogged = 0
+            self._logged_at = now
+
+
+class MemorySpool:
+    """Bounded by a number of entries; lost when the process ends."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(1, max_entries)
+        self.description = f"memory (at most {self.max_entries} polls, lost on exit)"
+        self._items: deque[Entry] = deque()
+        self._next = 1
+        self._drops = _DropLog(f"Write buffer ({self.max_entries} polls)")
+
+    @property
+    def dropped(self) -> int:
+        return self._drops.dropped
+
+    @property
+    def depth(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        return 0
+
+    def append(self, snapshots: Sequence[Snapshot]) -> None:
+        for s in snapshots:
+            self._items.append(Entry(self._next, s))
+            self._next += 1
+        excess = len(self._items) - self.max_entries
+        if excess > 0:
+            gone = [self._items.popleft() for _ in range(excess)]
+            self._drops.dropped_range(excess, gone[0].snapshot.time_ms, gone[-1].snapshot.time_ms)
+
+    def head(self, n: int) -> list[Entry]:
+        return [self._items[i] for i in range(min(n, len(self._items)))]
+
+    def ack(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        last = max(e.key for e in entries)
+        while self._items and self._items[0].key <= last:
+            self._items.popleft()
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- append order = collection order
+    time_ms INTEGER NOT NULL,
+    size    INTEGER NOT NULL,
+    data    BLOB    NOT NULL
+)
+"""
+
+
+class SpoolError(Exception):
+    """The spool file cannot be opened (permissions, not a directory, ...)."""
+
+
+class DiskSpool:
+    """SQLite (WAL, ``synchronous=FULL``): an appended entry is on disk when ``append`` returns.
+
+    Everything runs on the caller's thread (the collector's event loop); one append per tick is
+    one transaction. If the disk fails (full, read-only), entries are kept in memory instead,
+    with one error line, so collection goes on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.description = f"{self.path} (at most {max_bytes / 1e6:g} MB)"
+        self._drops = _DropLog(f"Spool {self.path} (SPOOL_MAX_MB={max_bytes / 1e6:g})")
+        self._mem: deque[Entry] = deque()  # used only while the disk fails
+        self._mem_key = 0
+        self._disk_error = ""
+        self._peak = 0  # largest depth since the spool was last empty
+        self._db = self._open()
+        self._depth, self._bytes = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool").fetchone()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or "not a database" not in str(exc) and "malformed" not in str(exc):
+                raise SpoolError(f"cannot open spool {self.path}: {exc}") from None
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.rename(aside)
+            log.error("Spool %s is damaged (%s): moved it to %s and started an empty one - "
+                      "its polls are not replayed", self.path, exc, aside)
+            db = self._connect()
+        except OSError as exc:
+            raise SpoolError(f"cannot open spool {self.path}: {exc.strerror or exc}") from None
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(_SCHEMA)
+            db.execute("SELECT COUNT(*) FROM spool").fetchone()  # reads the file: fails if damaged
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @property
+    def dropped(self) -> int:
+        return self._drops.dropped
+
+    @property
+    def depth(self) -> int:
+        return self._depth + len(self._mem)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def oldest_ms(self) -> int | None:
+        row = self._db.execute("SELECT time_ms FROM spool ORDER BY id LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def append(self, snapshots: Sequence[Snapshot]) -> None:
+        if not snapshots:
+            return
+        rows = [(s.time_ms, data) for s in snapshots if (data := self._encode(s)) is not None]
+        size = sum(len(d) for _, d in rows)
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._make_room(size)
+                self._db.executemany("INSERT INTO spool (time_ms, size, data) VALUES (?, ?, ?)",
+                                     [(t, len(d), d) for t, d in rows])
+        except sqlite3.Error as exc:
+            self._disk_failed(exc, snapshots)
+            return
+        self._depth += len(rows)
+        self._bytes += size
+        self._peak = max(self._peak, self._depth)
+        if self._disk_error:
+            log.warning("Spool %s works again", self.path)
+            self._disk_error = ""
+
+    @staticmethod
+    def _encode(s: Snapshot) -> bytes | None:
+        try:
+            return encode(s)
+        except (TypeError, ValueError) as exc:  # a value that is not a finite number: a bug upstream
+            log.error("Not spooling the poll of %s at %s: %s", s.gateway, s.iso_time, exc)
+            return None
+
+    def _make_room(self, size: int) -> None:
+        excess = self._bytes + size - self.max_bytes
+        if excess <= 0:
+            return
+        freed = count = 0
+        last_id = first_ms = last_ms = 0
+        for row_id, row_size, t in self._db.execute("SELECT id, size, time_ms FROM spool ORDER BY id"):
+            if count == 0:
+                first_ms = t
+            freed += row_size
+            count += 1
+            last_id, last_ms = row_id, t
+            if freed >= excess:
+                break
+        if count:
+            self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
+            self._depth -= count
+            self._bytes -= freed
+            self._drops.dropped_range(count, first_ms, last_ms)
+
+    def _disk_failed(self, exc: sqlite3.Error, snapshots: Sequence[Snapshot]) -> None:
+        cause = str(exc)
+        if cause != self._disk_error:
+            log.error("Cannot append to spool %s (%s): keeping polls in memory until it works again "
+                      "(they are lost if the collector stops before they are written)", self.path, cause)
+            self._disk_error = cause
+        for s in snapshots:
+            self._mem_key -= 1
+            self._mem.append(Entry(self._mem_key, s))
+
+    def head(self, n: int) -> list[Entry]:
+        entries: list[Entry] = []
+        try:
+            rows = self._db.execute("SELECT id, data FROM spool ORDER BY id LIMIT ?", (n,)).fetchall()
+        except sqlite3.Error as exc:
+            log.error("Cannot read spool %s: %s", self.path, exc)
+            rows = []
+        bad: list[int] = []
+        for row_id, data in rows:
+            try:
+                entries.append(Entry(row_id, decode(data)))
+            except (ValueError, TypeError) as exc:
+                log.error("Spool %s entry %d is unreadable (%s): removed", self.path, row_id, exc)
+                bad.append(row_id)
+        if bad:
+            self._delete_ids(bad)
+        for e in list(self._mem)[: n - len(entries)]:
+            entries.append(e)
+        return entries
+
+    def ack(self, entries: Sequence[Entry]) -> None:
+        on_disk = [e.key for e in entries if e.key > 0]
+        in_mem = {e.key for e in entries if e.key < 0}
+        while self._mem and self._mem[0].key in in_mem:
+            self._mem.popleft()
+        if on_disk:
+            # head() returns the oldest rows and appends only add larger ids, so every id up to
+            # the largest acknowledged one was either written now or dropped before
+            self._delete_upto(max(on_disk))
+        if self.depth == 0:
+            if self._peak >= COMPACT_AFTER:
+                self._compact()
+            self._peak = 0
+
+    def _delete_upto(self, last_id: int) -> None:
+        try:
+            with self._db:
+                cur = self._db.execute("DELETE FROM spool WHERE id <= ? RETURNING size", (last_id,))
+                sizes = [r[0] for r in cur.fetchall()]
+        except sqlite3.Error as exc:  # the rows stay and are written again later: harmless
+            log.error("Cannot remove written polls from spool %s: %s", self.path, exc)
+            return
+        self._depth -= len(sizes)
+        self._bytes -= sum(sizes)
+
+    def _delete_ids(self, ids: list[int]) -> None:
+        try:
+            with self._db:
+                cur = self._db.execute(
+                    f"DELETE FROM spool WHERE id IN ({','.join('?' * len(ids))}) RETURNING size", ids)
+                sizes = [r[0] for r in cur.fetchall()]
+        except sqlite3.Error:
+            return
+        self._depth -= len(sizes)
+        self._bytes -= sum(sizes)
+
+    def _compact(self) -> None:
+        """Give the space of a drained backlog back to the file system."""
+        try:
+            self._db.executescript("PRAGMA incremental_vacuum;")  # runs to the end (execute: 1 page)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+
+    def close(self) -> None:
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass

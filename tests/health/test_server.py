@@ -1,0 +1,154 @@
+"""Liveness, readiness and the Prometheus metrics of a running collector (app level, fake clock)."""
+
+import asyncio
+from collections import Counter
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from heatpump_monitor.health.metrics import CollectorMetrics
+from heatpump_monitor.health.server import Health, create_health_app
+from heatpump_monitor.model import Snapshot
+from heatpump_monitor.pipeline.grid import Ticker
+from heatpump_monitor.pipeline.spool import MemorySpool
+from heatpump_monitor.pipeline.writer import Writer
+from heatpump_monitor.sinks.base import SinkError
+
+NOW = 1_800_000_000.0
+
+
+class Sink:
+    description = "InfluxDB 1.x at http://db:8086 (database hp)"
+
+    def __init__(self):
+        self.down = False
+
+    async def write(self, snapshots):
+        if self.down:
+            raise SinkError("server unreachable: connection refused")
+
+    async def check(self):
+        pass
+
+    async def close(self):
+        pass
+
+
+class Clock:
+    def __init__(self):
+        self.t = NOW
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def parts():
+    clock = Clock()
+    ticker = Ticker(30, clock)
+    collector = SimpleNamespace(
+        ticker=ticker, interval_s=30, last_success={},
+        stats=SimpleNamespace(polls_ok=0, failures=Counter(), values_rejected=0))
+    sink = Sink()
+    writer = Writer(sink, MemorySpool(100))
+    metrics = CollectorMetrics(collector, writer, "api", "nibe")
+    health = Health(collector, writer, clock)
+    app = create_health_app(health, metrics)
+    return SimpleNamespace(clock=clock, collector=collector, sink=sink, writer=writer, health=health, app=app)
+
+
+def get(app, path):
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            return await c.get(path)
+    return asyncio.run(go())
+
+
+def samples(text):
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def snap(t):
+    return Snapshot("g1", "nibe", "api", t, {"outdoor_temp": 1.0})
+
+
+def test_not_ready_before_the_first_poll_then_ready(parts):
+    r = get(parts.app, "/readyz")
+    assert r.status_code == 503 and r.json()["cause"] == "no successful poll yet"
+    parts.collector.last_success["g1"] = NOW - 10
+    r = get(parts.app, "/readyz")
+    assert r.status_code == 200 and r.json()["ready"] is True
+    assert r.json()["last_success"] == "2027-01-15T07:59:50.000Z"
+
+
+def test_not_ready_when_the_last_poll_is_too_old(parts):
+    parts.collector.last_success["g1"] = NOW - 91  # limit: max(3 x 30 s, 90 s)
+    r = get(parts.app, "/readyz")
+    assert r.status_code == 503 and "last successful poll 91 s ago (limit 90 s)" in r.json()["cause"]
+
+
+def test_not_ready_while_the_sink_fails_and_the_cause_is_named(parts):
+    parts.collector.last_success["g1"] = NOW
+    parts.sink.down = True
+    parts.writer.submit([snap(1000)])
+    asyncio.run(parts.writer.flush())
+    r = get(parts.app, "/readyz")
+    assert r.status_code == 503
+    assert r.json()["cause"] == ("sink InfluxDB 1.x at http://db:8086 (database hp) failing: "
+                                 "server unreachable: connection refused")
+    assert r.json()["spool_entries"] == 1
+    parts.sink.down = False
+    asyncio.run(parts.writer.flush())
+    assert get(parts.app, "/readyz").status_code == 200
+
+
+def test_start_up_check_failure_counts_until_a_write_succeeds(parts):
+    parts.collector.last_success["g1"] = NOW
+    parts.health.sink_check_error = "database 'hp' not found"
+    assert "not usable: database 'hp' not found" in get(parts.app, "/readyz").json()["cause"]
+    parts.writer.submit([snap(1000)])
+    asyncio.run(parts.writer.flush())
+    assert get(parts.app, "/readyz").status_code == 200
+
+
+def test_live_while_ticks_complete(parts):
+    assert get(parts.app, "/healthz").status_code == 200  # just started
+    parts.clock.t = NOW + 100
+    r = get(parts.app, "/healthz")
+    assert r.status_code == 503 and "no tick completed for 100 s" in r.json()["cause"]
+    parts.collector.ticker._beat()
+    assert get(parts.app, "/healthz").json() == {"live": True, "ticks": 0, "last_tick_age_s": 0.0}
+
+
+def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
+    c, w = parts.collector, parts.writer
+    c.stats.polls_ok = 7
+    c.stats.failures.update({"timeout": 2, "invalid_json": 1})
+    c.ticker.ticks, c.ticker.missed = 10, 1
+    c.last_success["g1"] = NOW - 5
+    parts.sink.down = True
+    w.submit([snap(1000), snap(2000)])
+    asyncio.run(w.flush())
+    parts.sink.down = False
+    w.submit([snap(3000)])
+    asyncio.run(w.flush())
+    w.submit([snap(4000)])
+    parts.sink.down = True
+    asyncio.run(w.flush())
+    r = get(parts.app, "/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    m = samples(r.text)
+    assert m[("heatpump_polls_total", (("result", "ok"),))] == 7
+    assert m[("heatpump_polls_total", (("result", "timeout"),))] == 2
+    assert m[("heatpump_polls_total", (("result", "invalid_json"),))] == 1
+    assert m[("heatpump_ticks_total", ())] == 10 and m[("heatpump_ticks_missed_total", ())] == 1
+    assert m[("heatpump_snapshots_stored_total", ())] == 3
+    assert m[("heatpump_spool_entries", ())] == 1 and m[("heatpump_sink_up", ())] == 0
+    assert m[("heatpump_sink_write_seconds_count", (("result", "ok"),))] == 1
+    assert m[("heatpump_sink_write_seconds_count", (("result", "failed"),))] == 2
+    assert m[("heatpump_last_success_timestamp_seconds", (("gateway", "g1"),))] == NOW - 5
+    info = [k for k in m if k[0] == "heatpump_collector_info"]
+    assert dict(info[0][1])["brand"] == "nibe" and dict(info[0][1])["source"] == "api"

@@ -1,0 +1,48 @@
+"""Log formats (text, JSON lines) and the last-line-of-defence secret masking."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from heatpump_monitor import logs
+
+
+@pytest.fixture
+def capture():
+    buf = io.StringIO()
+    yield buf
+    for h in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(h)
+
+
+def test_json_lines_have_time_level_logger_message(capture):
+    logs.setup_logging("INFO", fmt="json", stream=capture)
+    logging.getLogger("heatpump_monitor.collector").warning("Gateway %s answers again", "h66")
+    doc = json.loads(capture.getvalue())
+    assert doc["level"] == "WARNING" and doc["logger"] == "heatpump_monitor.collector"
+    assert doc["message"] == "Gateway h66 answers again" and doc["time"].endswith("Z")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_secrets_masked_in_arguments_and_tracebacks(capture, fmt):
+    secret = "s3cret-token-abc"
+    logs.setup_logging("INFO", secrets=[secret, ""], fmt=fmt, stream=capture)
+    log = logging.getLogger("x")
+    log.error("url %s", f"http://u:{secret}@db")
+    try:
+        raise ValueError(f"bad token {secret}")
+    except ValueError:
+        log.exception("failed")
+    out = capture.getvalue()
+    assert secret not in out and out.count("***") >= 2 and "ValueError" in out
+    if fmt == "json":
+        assert len([json.loads(line) for line in out.splitlines()]) == 2
+
+
+def test_env_secrets_names_every_password_variable(monkeypatch):
+    for var in logs.SECRET_VARS:
+        monkeypatch.setenv(var, f"value-of-{var}")
+    assert set(logs.env_secrets()) == {f"value-of-{v}" for v in
+                                       ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")}
