@@ -39,6 +39,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             # one brand: as configured; several: detected from each gateway's /status
             "HEATPUMP_BRAND": brands[0] if len(set(brands)) == 1 else "auto",
             "STORE_PATH": str(store),
+            "DATA_DIR": str(store.parent),  # the spool sits next to the store
             "CONFIG_FILE": "",
         }
         try:

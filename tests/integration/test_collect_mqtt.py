@@ -182,3 +182,39 @@ def test_broker_down_at_start_then_restarted_midway(broker, mqtt_sim, collector,
     # held values keep the snapshots going through the short outage: no tick lost at all
     assert ticks == list(range(ticks[0], ticks[-1] + 1, 1000))
     assert all(v == full_values(sim) for _, _, v in rows(store)[-2:])
+
+
+def test_broker_outage_loses_only_the_outage_ticks(broker, mqtt_sim, collector, tmp_path):
+    """The broker is down longer than MQTT_SILENT_LIMIT: the collector stops emitting (held
+    values are not passed off as fresh), resumes after the reconnect, and every missing tick
+    lies inside the outage."""
+    store = tmp_path / "s.sqlite3"
+    # a running clock, 10 simulated minutes per second: values change, so the gateway publishes
+    sim = mqtt_sim(broker.port, max_delay=0.3, clock=time.time, time_scale=600)
+    mac = sim.gateways[0].mac
+    c = collector(mqtt_env(broker, H66_MAC=mac, STORE_PATH=str(store), MQTT_SILENT_LIMIT="2"),
+                  name="outage", argv=MQTT_CMD)
+    c.wait_for("Connected to MQTT broker")
+    c.wait_for("Stored ", count=3)
+    down_ms = time.time() * 1000
+    broker.stop()
+    c.wait_for("Lost the MQTT broker")
+    c.wait_for(r"Gateway .* silent for \d+ s")
+    time.sleep(1.5)
+    broker.start()
+    c.wait_for("Connected to MQTT broker", count=2, timeout=40)
+    deadline = time.monotonic() + 40  # until snapshots flow again (the simulator reconnects too)
+    while time.monotonic() < deadline and not any(t > time.time() * 1000 - 1500 for _, t, _ in rows(store)):
+        time.sleep(0.3)
+    back_ms = time.time() * 1000
+    stored_before = len(rows(store))
+    while time.monotonic() < deadline and len(rows(store)) < stored_before + 2:
+        time.sleep(0.3)
+    assert c.terminate()[0] == 0
+
+    ticks = [t for _, t, _ in rows(store)]
+    missing = sorted(set(range(ticks[0], ticks[-1] + 1, 1000)) - set(ticks))
+    assert missing, "the outage outlasted the silent limit: some ticks must be missing"
+    assert all(down_ms - 1000 <= m <= back_ms for m in missing), (down_ms, back_ms, missing)
+    assert ticks[-1] > back_ms - 1500  # collection resumed
+    assert "Traceback" not in c.log

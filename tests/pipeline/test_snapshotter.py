@@ -59,6 +59,20 @@ def test_silent_gateway_not_emitted_warned_once_then_resumes(caplog):
     assert s.live_macs() == [MAC]
 
 
+def test_silent_macs_are_asked_again_and_a_configured_one_until_heard():
+    s = make()
+    assert s.silent_macs(MAC) == [MAC]  # configured, never heard from
+    assert s.silent_macs() == []
+    s.accept(f"{MAC}/HP/0007", b"12", T0)
+    s.accept("aabbccddeeff/HP/0007", b"34", T0 + 200_000)
+    assert s.silent_macs(MAC) == []
+    s.tick(T0 + 330_000, T0 + 330_000)  # MAC silent for 330 s > 300 s; the other for 130 s
+    assert s.silent_macs(MAC) == [MAC] and s.silent_macs() == [MAC]
+    s.accept(f"{MAC}/HP/0007", b"13", T0 + 331_000)
+    s.tick(T0 + 360_000, T0 + 360_000)
+    assert s.silent_macs(MAC) == []
+
+
 @pytest.mark.parametrize("topic,payload,cause", [
     (f"{MAC}/HP/0007", b"", "empty payload"),
     (f"{MAC}/HP/0007", b"abc", "not an integer ('abc')"),

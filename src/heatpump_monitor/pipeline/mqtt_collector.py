@@ -32,7 +32,8 @@ class MqttCollector:
         names = {settings.mac: settings.gateway_name} if settings.mac and settings.gateway_name else {}
         self.snapshotter = Snapshotter(provider, interval_s * 1000, settings.silent_limit_s * 1000,
                                        names=names, store_unknown=store_unknown)
-        self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs)
+        self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs,
+                                 lambda: self.snapshotter.silent_macs(settings.mac))
         self.ticker = Ticker(interval_s, clock, heartbeat_file)
         self.interval_s = interval_s
         #: gateway name -> clock() time of its last snapshot (metrics, /readyz)

@@ -138,5 +138,12 @@ class Snapshotter:
         self.stats.snapshots += len(out)
         return out
 
+    def silent_macs(self, configured: str = "") -> list[str]:
+        """Gateways gone silent, plus ``configured`` when it was never heard from."""
+        macs = [mac for mac, gw in self.gateways.items() if gw.silent]
+        if configured and configured not in self.gateways:
+            macs.append(configured)
+        return macs
+
     def live_macs(self) -> list[str]:
         return [mac for mac, gw in self.gateways.items() if not gw.silent]

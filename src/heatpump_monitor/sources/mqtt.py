@@ -3,7 +3,8 @@
 Reconnects with capped exponential backoff when the broker is down or restarts, and logs one
 line per state change (not per attempt). Asks gateways for all their registers (``GETALL`` on
 ``<mac>/HP/CMD``) on every connect and every ``getall_interval_s``; when no MAC is configured it
-does so for each MAC seen.
+does so for each MAC seen. A gateway gone silent (e.g. it reconnected to a restarted broker after
+our GETALL, and publishes only changes) is asked again every ``min(30 s, silent limit)``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ log = logging.getLogger("heatpump_monitor.mqtt")
 
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
+SILENT_ASK_MAX_S = 30.0
 
 
 class MqttSource:
     def __init__(self, settings: MqttSettings, on_message: Callable[[str, bytes], None],
-                 macs_to_query: Callable[[], list[str]]) -> None:
+                 macs_to_query: Callable[[], list[str]],
+                 silent_macs: Callable[[], list[str]] = lambda: []) -> None:
         self.s = settings
         self.on_message = on_message
         self.macs_to_query = macs_to_query  # MACs seen so far (used when none is configured)
+        self.silent_macs = silent_macs  # gateways to ask again: silent, or configured and never seen
         self.topic = f"{settings.mac}/HP/+" if settings.mac else "+/HP/+"
         self.connected = False
         self.connects = 0
@@ -62,7 +66,8 @@ class MqttSource:
                     self._asked.clear()
                     await self._getall(client, initial=True)
                     tasks = {asyncio.create_task(self._read(client)), asyncio.create_task(stop.wait()),
-                             asyncio.create_task(self._getall_every(client))}
+                             asyncio.create_task(self._getall_every(client)),
+                             asyncio.create_task(self._ask_silent(client))}
                     try:
                         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     finally:
@@ -111,6 +116,18 @@ class MqttSource:
             self._asked.clear()
             try:
                 await self._getall(client, initial=True)
+            except aiomqtt.MqttError:
+                return  # the connection loop handles it
+
+
+    async def _ask_silent(self, client: aiomqtt.Client) -> None:
+        every = min(SILENT_ASK_MAX_S, float(self.s.silent_limit_s))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                for mac in self.silent_macs():
+                    await client.publish(f"{mac}/HP/CMD", b"GETALL")
+                    log.debug("Sent GETALL to silent gateway %s", mac)
             except aiomqtt.MqttError:
                 return  # the connection loop handles it
 
