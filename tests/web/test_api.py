@@ -9,6 +9,9 @@ import asyncio
 import gzip
 import itertools
 import re
+import socket
+import threading
+import time
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator
@@ -38,6 +41,7 @@ SPIKE_HI, SPIKE_LO = (100, 25.5), (500, -30.5)
 TH, IV, NI = "gw-thermia", "10.0.0.7:80", "gw-nibe"
 PASSWORD = "Dash-Pw-9931-secret"
 INFLUX_PASSWORD = "Influx-Pw-5512-secret"
+INFLUX_TOKEN = "Influx-Token-7731-secret"
 
 
 def thermia_values(i: int) -> dict[str, float]:
@@ -276,6 +280,7 @@ BAD_SERIES = [
     ({"start": ""}, "empty"),
     ({"start": "-5"}, "out of range"),
     ({"start": "99999999999999999"}, "ISO-8601"),
+    ({"start": "".join(chr(0x0660 + int(d)) for d in str(T0))}, "ISO-8601"),  # T0 in Arabic-Indic digits
     ({"start": str(T0 + 1000), "end": str(T0)}, "before"),
     ({"start": str(T0), "end": str(T0)}, "before"),
     ({"start": "1970-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"}, "too long"),
@@ -389,6 +394,139 @@ def test_influx_unreachable_is_503_without_the_password():
         assert INFLUX_PASSWORD not in body and PASSWORD not in body
 
 
+# -- readiness ------------------------------------------------------------------------------
+
+
+def ready(resp: httpx.Response, status: int) -> dict:
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    assert resp.headers["content-type"].startswith("application/json")
+    doc = resp.json()
+    assert doc["ready"] is (status == 200)
+    if status != 200:
+        assert isinstance(doc["cause"], str) and 0 < len(doc["cause"]) <= 303, doc
+    return doc
+
+
+def test_readyz_on_a_working_embedded_store(client, store_path):
+    doc = ready(client.get("/readyz"), 200)
+    assert doc == {"ready": True, "store": f"the embedded store at {store_path.resolve()}"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/readyz" not in paths and "/healthz" not in paths
+
+
+def test_readyz_503_when_the_embedded_store_is_missing_or_not_a_store(tmp_path):
+    missing = tmp_path / "none.sqlite3"
+    with dashboard(embedded(missing)) as c:
+        doc = ready(c.get("/readyz"), 503)
+        assert "does not exist" in doc["cause"] and doc["store"] == f"the embedded store at {missing}"
+        # the collector creates it: ready from then on, without a restart
+        sink = EmbeddedSink(missing)
+        sink.write_sync(snapshots()[:5])
+        asyncio.run(sink.close())
+        ready(c.get("/readyz"), 200)
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database\n" * 500)
+    with dashboard(embedded(garbage)) as c:
+        assert "not a database" in ready(c.get("/readyz"), 503)["cause"]
+
+
+@pytest.mark.parametrize("kind", ["influxdb1", "influxdb2"])
+def test_readyz_503_when_influxdb_is_down_without_secrets(kind):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    if kind == "influxdb1":
+        store = StoreConfig(kind=kind, url=url, database="hp", username="reader", password=SecretStr(INFLUX_PASSWORD))
+    else:
+        store = StoreConfig(kind=kind, url=url, bucket="hp", org="home", token=SecretStr(INFLUX_TOKEN))
+    with dashboard(store, auth=("admin", PASSWORD)) as c:
+        resp = c.get("/readyz")  # no credentials: open like /healthz
+        doc = ready(resp, 503)
+        assert "unreachable" in doc["cause"] and "refused" in doc["cause"].lower(), doc
+        assert doc["store"].startswith("InfluxDB") and url in doc["store"]
+        again = c.get("/readyz", auth=("admin", PASSWORD))
+        ready(again, 503)
+    for r in (resp, again):
+        for secret in (INFLUX_PASSWORD, INFLUX_TOKEN, PASSWORD):
+            assert secret not in r.text and secret not in str(r.headers)
+
+
+def test_readyz_503_when_the_store_hangs():
+    """An InfluxDB that takes connections but never answers: 503 after the readiness timeout
+    (not after the reader's own 30 s), and every request answered meanwhile."""
+    hung = socket.create_server(("127.0.0.1", 0), backlog=16)  # accepts nothing: requests wait
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    store = StoreConfig(kind="influxdb1", url=url, database="hp")
+    try:
+        with dashboard(store, ready_timeout_s=0.5) as c:
+            for _ in range(3):
+                assert ready(c.get("/readyz"), 503)["cause"] == "no answer within 0.5 s"
+            assert c.get("/healthz").text == "ok"
+            hung.close()  # refuses from now on; the hung probe ends with a reset
+            deadline = time.monotonic() + 20
+            while True:
+                doc = ready(c.get("/readyz"), 503)
+                if "unreachable" in doc["cause"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert "unreachable" in doc["cause"], doc
+    finally:
+        hung.close()
+
+
+def test_readyz_with_a_reader_factory():
+    """A custom reader (create_app(factory)): its description; a factory that fails is 503."""
+
+    class Reader:
+        description = "a test reader"
+
+        def snapshots(self, gateway, start_ms, end_ms, source=None):
+            return iter(())
+
+        def close(self):
+            pass
+
+    def broken():
+        raise RuntimeError(f"cannot connect with {PASSWORD}")
+
+    with dashboard(Reader) as c:
+        assert ready(c.get("/readyz"), 200) == {"ready": True, "store": "a test reader"}
+    with dashboard(broken, auth=("admin", PASSWORD)) as c:
+        resp = c.get("/readyz")
+        assert ready(resp, 503)["cause"] == "cannot connect with ***"
+        assert PASSWORD not in resp.text
+
+
+def test_readyz_runs_one_probe_at_a_time_on_a_hung_store():
+    """Requests while a probe hangs wait for that probe (one thread held, not one per request);
+    a fresh reader per probe, closed after it; ready again once the store answers."""
+    release = threading.Event()
+    made, closed = [], []
+
+    class Reader:
+        def snapshots(self, gateway, start_ms, end_ms, source=None):
+            assert (gateway, start_ms, end_ms) == ("", 0, 1)
+            release.wait(30)
+            return iter(())
+
+        def close(self):
+            closed.append(self)
+
+    def factory():
+        made.append(Reader())
+        return made[-1]
+
+    try:
+        with dashboard(factory, ready_timeout_s=0.2) as c:
+            for _ in range(4):
+                assert ready(c.get("/readyz"), 503)["cause"] == "no answer within 0.2 s"
+            assert len(made) == 1 and not closed
+            release.set()
+            ready(c.get("/readyz"), 200)  # the hung probe's answer (or a new probe's)
+            ready(c.get("/readyz"), 200)
+            assert 1 <= len(made) <= 3 and closed == made
+    finally:
+        release.set()
+
+
 # -- auth -----------------------------------------------------------------------------------
 
 
@@ -409,7 +547,9 @@ def test_basic_auth(store_path):
             seen += [resp, ok, bad_header]
         health = c.get("/healthz")
         assert health.status_code == 200 and health.text == "ok"
-        seen.append(health)
+        readiness = c.get("/readyz")
+        assert readiness.status_code == 200 and readiness.json()["ready"] is True
+        seen += [health, readiness]
     for resp in seen:
         assert PASSWORD not in resp.text and PASSWORD not in str(resp.headers)
 
@@ -585,3 +725,13 @@ def test_influx_missing_database_is_503(influxdb1):
     with dashboard(store) as c:
         msg = err(c.get("/api/v1/gateways"), 503)
     assert "web_does_not_exist" in msg and "not found" in msg
+
+
+@pytest.mark.realserver
+def test_influx_readyz(influx_client, influxdb1):
+    doc = ready(influx_client.get("/readyz"), 200)
+    assert doc["store"].startswith("InfluxDB 1.x at http://127.0.0.1:")
+    store = StoreConfig(kind="influxdb1", url=influxdb1.url, database="web_does_not_exist")
+    with dashboard(store) as c:
+        cause = ready(c.get("/readyz"), 503)["cause"]
+    assert "web_does_not_exist" in cause and "not found" in cause

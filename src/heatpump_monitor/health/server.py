@@ -11,11 +11,9 @@ collector's own event loop, so a blocked loop also fails the health check.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..asgi import QuietServer, bind
 from ..model import iso_ms
 from ..pipeline.writer import Writer
 from .metrics import CollectorMetrics, RunningCollector
@@ -92,14 +91,6 @@ def create_health_app(health: Health, metrics: CollectorMetrics) -> Starlette:
                              Route("/metrics", metrics_endpoint)])
 
 
-class QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves SIGINT/SIGTERM to whoever runs the event loop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class HealthServer:
     """uvicorn serving the health app on a socket bound up front (so a taken port is one clear
     error line, and collection goes on without the server)."""
@@ -111,11 +102,7 @@ class HealthServer:
 
     def start(self) -> bool:
         try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-            family, _, _, _, addr = infos[0]
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
+            sock = bind(self.host, self.port)
         except OSError as exc:
             log.error("Cannot serve /metrics, /healthz, /readyz on %s:%d (%s); collecting without them",
                       self.host, self.port, exc.strerror or exc)

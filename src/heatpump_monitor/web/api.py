@@ -10,6 +10,7 @@ the configured ones once more).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -51,8 +52,10 @@ DEFAULT_SPAN_MS = 86_400_000
 TIME_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 ALARM_LOOKBACK_MS = 30 * 86_400_000
 
+STORE_UNREADABLE = "the store cannot be read: "
+
 _FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_EPOCH_RE = re.compile(r"-?\d{1,16}")
+_EPOCH_RE = re.compile(r"-?[0-9]{1,16}")  # ASCII digits: int() would take any script's
 
 
 class ApiError(Exception):
@@ -105,6 +108,10 @@ class ReaderPool:
             yield reader
         finally:
             self._idle.put(reader)
+
+    def make(self) -> Any:
+        """A new reader outside the pool (the caller closes it)."""
+        return self._factory()
 
     def close(self) -> None:
         with self._lock:
@@ -166,9 +173,31 @@ class Store:
         except ApiError:
             raise
         except Exception as exc:  # a reader's error, a closed database, a bug: never a 500
-            cause = " ".join(str(exc).split()) or type(exc).__name__
-            self._log_failure(method, self.scrub(cause), exc)
-            raise ApiError(503, f"the store cannot be read: {self.scrub(cause)}") from None
+            raise self._failure(method, exc) from None
+
+    def probe(self) -> None:
+        """One cheap read with a reader of its own, made for it and closed after it (so a
+        probe neither waits for nor holds one of the pool's, and sees the store as a new
+        request would): the snapshots of no gateway in the first millisecond of 1970 - an
+        index lookup in SQLite, a query on no shard in InfluxDB, but a file that opens as the
+        store, a database that exists, credentials that are accepted. Failures -> ApiError(503)."""
+        reader = None
+        try:
+            reader = self.pool.make()
+            list(reader.snapshots("", 0, 1))
+        except Exception as exc:
+            raise self._failure("probe", exc) from None
+        finally:
+            if reader is not None:
+                try:
+                    reader.close()
+                except Exception:  # pragma: no cover - closing is best effort
+                    log.debug("closing the probe's reader failed", exc_info=True)
+
+    def _failure(self, method: str, exc: BaseException) -> ApiError:
+        cause = self.scrub(" ".join(str(exc).split()) or type(exc).__name__)
+        self._log_failure(method, cause, exc)
+        return ApiError(503, STORE_UNREADABLE + cause)
 
     def _log_failure(self, method: str, cause: str, exc: BaseException) -> None:
         """A warning per distinct cause, repeated at most once a minute (pages poll)."""
@@ -235,6 +264,46 @@ class Store:
 
     def close(self) -> None:
         self.pool.close()
+
+
+class ReadyCheck:
+    """``/readyz``: does the store answer :meth:`Store.probe` within ``timeout_s``?
+
+    At most one probe runs at a time: a request while one is running waits for that one, so
+    a hung store holds one thread, not one per request (a thread cannot be cancelled; it ends
+    when the reader gives up, e.g. the InfluxDB client's own timeout)."""
+
+    def __init__(self, store: Store, timeout_s: float = 5.0) -> None:
+        if not timeout_s > 0:
+            raise ValueError("the readiness timeout must be > 0")
+        self.store = store
+        self.timeout_s = float(timeout_s)
+        self._running: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> str | None:
+        """None when ready, else the cause (no secret: the configured ones are masked)."""
+        task = self._running
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(run_in_threadpool(self.store.probe))
+            # retrieved here too, so a probe that ends after every waiter gave up is not
+            # reported as "exception never retrieved"
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._running = task
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.timeout_s)
+        except asyncio.TimeoutError:
+            cause = f"no answer within {self.timeout_s:g} s"
+            self.store._log_failure("probe", cause, TimeoutError(cause))
+            return cause
+        except ApiError as exc:
+            return _cut(exc.message.removeprefix(STORE_UNREADABLE))
+        except Exception as exc:  # pragma: no cover - probe() turns everything into ApiError
+            return _cut(self.store.scrub(f"{type(exc).__name__}: {exc}"))
+        return None
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_store_error(exc: BaseException) -> bool:

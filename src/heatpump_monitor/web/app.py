@@ -7,7 +7,11 @@
   is served from the installed ``plotly`` Python package (``plotly/package_data``), never
   copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
   they are cached for a year; plotly.js is gzip-compressed once and kept in memory.
-* ``/healthz``: ``ok``, without authentication.
+* ``/healthz`` (liveness): ``ok``, without authentication.
+* ``/readyz`` (readiness), without authentication: 200 ``{"ready": true, "store": ...}`` when
+  the store answers one cheap read within ``ready_timeout_s``, else 503 ``{"ready": false,
+  "store": ..., "cause": ...}`` (InfluxDB down, embedded store missing or unreadable, a hung
+  store). Neither is in the OpenAPI document.
 
 Every other route asks for HTTP basic auth when ``auth=(user, password)`` is given. Errors are
 ``{"error": "..."}``: 400 bad parameter, 401 login, 404 unknown gateway/route, 503 store.
@@ -41,12 +45,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import StoreConfig
+from ..errors import display_url
 from ..providers import BRANDS
-from .api import DERIVED_FIELDS, ApiError, Store, field_catalog, gateway_json, load_or_none, make_router
+from .api import (DERIVED_FIELDS, ApiError, Json, ReadyCheck, Store, field_catalog, gateway_json, load_or_none,
+                  make_router)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DERIVED_FIELDS", "create_app"]
+__all__ = ["DERIVED_FIELDS", "create_app", "store_description"]
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -54,7 +60,7 @@ TEMPLATE_DIR = HERE / "templates"
 OWN_ASSETS = {"app.js": "text/javascript; charset=utf-8", "docs.js": "text/javascript; charset=utf-8",
               "style.css": "text/css; charset=utf-8"}
 PLOTLY = "plotly.min.js"
-OPEN_PATHS = ("/healthz",)
+OPEN_PATHS = ("/healthz", "/readyz")
 # app.js first: it starts the data requests while plotly.js (4.8 MB) is still being parsed
 PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", PLOTLY), "docs": ("docs.js",)}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -216,6 +222,18 @@ def _json_for_script(doc: Any) -> str:
 # -- app ------------------------------------------------------------------------------------
 
 
+def store_description(store: StoreConfig | Any) -> str:
+    """What the dashboard reads, for the start-up line and /readyz (never a secret)."""
+    if not isinstance(store, StoreConfig):
+        return getattr(store, "description", None) or "a custom reader"
+    if store.kind == "embedded":
+        return f"the embedded store at {Path(store.path).resolve()}"
+    if store.kind == "influxdb1":
+        user = f", user {store.username}" if store.username else ""
+        return f"InfluxDB 1.x at {display_url(store.url)} (database {store.database}{user})"
+    return f"InfluxDB 2.x at {display_url(store.url)} (bucket {store.bucket}, InfluxQL v1 API)"
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for e in exc.errors():
@@ -242,12 +260,14 @@ def create_app(
     gateways_ttl_s: float = 10.0,
     clock: Callable[[], float] = time.time,
     title: str = "heatpump-monitor",
+    ready_timeout_s: float = 5.0,
 ) -> FastAPI:
     """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
     callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
-    ``close()``). ``auth=(user, password)`` turns on HTTP basic auth (all but /healthz).
-    ``stale_after_s``: data older than this is shown as a warning (default: three poll
-    intervals of the gateway, at least 90 s). Readers are only opened on the first request."""
+    ``close()``). ``auth=(user, password)`` turns on HTTP basic auth (all but /healthz and
+    /readyz). ``stale_after_s``: data older than this is shown as a warning (default: three
+    poll intervals of the gateway, at least 90 s). ``ready_timeout_s``: /readyz answers 503
+    when the store has not answered within this. Readers are only opened on the first request."""
     secret_values: list[str] = []
     if isinstance(store, StoreConfig):
         from ..readers import make_reader
@@ -264,6 +284,8 @@ def create_app(
             raise ValueError("auth needs a non-empty username and password")
         secret_values.append(auth[1])
     data = Store(factory, secrets=secret_values, pool_size=pool_size, gateways_ttl_s=gateways_ttl_s, clock=clock)
+    ready_check = ReadyCheck(data, ready_timeout_s)
+    description = data.scrub(store_description(store))
     assets = Assets()
     page_tpl = _template("page.html")
     # every brand's registers (unit, kind, description): the pages label and filter with them
@@ -331,6 +353,13 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        cause = await ready_check()
+        if cause is None:
+            return Json({"ready": True, "store": description})
+        return Json({"ready": False, "store": description, "cause": cause}, status_code=503)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(request: Request, name: str) -> Response:

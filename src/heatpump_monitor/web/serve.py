@@ -8,48 +8,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import uvicorn
 
+from ..asgi import QuietServer, bind
 from ..config import StoreConfig
-from ..errors import display_url
 from ..threads import LoopThread
-from .app import create_app
+from .app import create_app, store_description
 
 __all__ = ["DashboardThread", "running_dashboard", "serve", "store_description"]
-
-
-def store_description(store: StoreConfig | Any) -> str:
-    """What the dashboard reads, for the start-up line (never a secret)."""
-    if not isinstance(store, StoreConfig):
-        return getattr(store, "description", None) or "a custom reader"
-    if store.kind == "embedded":
-        return f"the embedded store at {Path(store.path).resolve()}"
-    if store.kind == "influxdb1":
-        user = f", user {store.username}" if store.username else ""
-        return f"InfluxDB 1.x at {display_url(store.url)} (database {store.database}{user})"
-    return f"InfluxDB 2.x at {display_url(store.url)} (bucket {store.bucket}, InfluxQL v1 API)"
 
 
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, reuse_port=False)
-
-
-class _QuietServer(uvicorn.Server):
-    """Leaves signal handling to whoever runs the loop (demo, tests)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _config(app: Any) -> uvicorn.Config:
@@ -66,7 +39,7 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
         log.error("Cannot start the dashboard: %s", exc)
         return 1
     try:
-        sock = _bind(host, port)
+        sock = bind(host, port)
     except OSError as exc:
         log.error("Cannot listen on %s:%d: %s", host, port, os.strerror(exc.errno) if exc.errno else exc)
         return 1
@@ -105,8 +78,8 @@ async def running_dashboard(store_config: StoreConfig | Callable[[], Any], host:
     """Serve the dashboard in the current event loop; yields its base URL (``http://host:port/``;
     ``port=0``: a free port). ``app_options`` go to :func:`create_app`."""
     app = create_app(store_config, auth=auth, **app_options)
-    sock = _bind(host, port)
-    server = _QuietServer(_config(app))
+    sock = bind(host, port)
+    server = QuietServer(_config(app))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
