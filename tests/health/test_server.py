@@ -59,10 +59,10 @@ def parts():
     return SimpleNamespace(clock=clock, collector=collector, sink=sink, writer=writer, health=health, app=app)
 
 
-def get(app, path):
+def get(app, path, method="GET"):
     async def go():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            return await c.get(path)
+            return await c.request(method, path)
     return asyncio.run(go())
 
 
@@ -81,6 +81,7 @@ def test_not_ready_before_the_first_poll_then_ready(parts):
     parts.collector.last_success["g1"] = NOW - 10
     r = get(parts.app, "/readyz")
     assert r.status_code == 200 and r.json()["ready"] is True
+    assert get(parts.app, "/readyz", "HEAD").status_code == 200
     assert r.json()["last_success"] == "2027-01-15T07:59:50.000Z"
 
 

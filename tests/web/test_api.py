@@ -549,6 +549,8 @@ def test_basic_auth(store_path):
         assert health.status_code == 200 and health.text == "ok"
         readiness = c.get("/readyz")
         assert readiness.status_code == 200 and readiness.json()["ready"] is True
+        # monitors that probe with HEAD get the same answer, without a body
+        assert c.head("/healthz").status_code == 200 and c.head("/readyz").status_code == 200
         seen += [health, readiness]
     for resp in seen:
         assert PASSWORD not in resp.text and PASSWORD not in str(resp.headers)

@@ -350,11 +350,11 @@ def create_app(
 
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock))
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
     async def readyz() -> JSONResponse:
         cause = await ready_check()
         if cause is None:
