@@ -147,6 +147,7 @@ def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
     assert m[("heatpump_polls_total", (("result", "invalid_json"),))] == 1
     assert m[("heatpump_ticks_total", ())] == 10 and m[("heatpump_ticks_missed_total", ())] == 1
     assert m[("heatpump_snapshots_stored_total", ())] == 3
+    assert m[("heatpump_snapshots_rejected_total", ())] == 0
     assert m[("heatpump_spool_entries", ())] == 1 and m[("heatpump_sink_up", ())] == 0
     assert m[("heatpump_sink_write_seconds_count", (("result", "ok"),))] == 1
     assert m[("heatpump_sink_write_seconds_count", (("result", "failed"),))] == 2

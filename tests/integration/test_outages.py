@@ -168,3 +168,24 @@ def test_collector_killed_with_sigkill_then_restarted_replays_its_spool(simulato
         assert "Traceback" not in second.log
     finally:
         db.stop()
+
+
+def test_refused_data_is_set_aside_and_collection_goes_on(simulator, collector, influxdb1, tmp_path):
+    """An older collector wrote integers into the measurement: InfluxDB refuses our floats with
+    a field type conflict. The collector names it, sets those polls aside and is not stuck."""
+    create_database(influxdb1.url, "hp_conflict")
+    old = httpx.post(f"{influxdb1.url}/write", params={"db": "hp_conflict", "precision": "s"}, trust_env=False,
+                     content=f"heatpump,gateway=old outdoor_temp=5i {int(time.time()) - 60}")
+    assert old.status_code == 204, old.text
+    sim = simulator(["nibe"], frozen=True)
+    port = free_port()
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "nibe",
+                   "INFLUXDB_URL": influxdb1.url, "INFLUXDB_DATABASE": "hp_conflict", "METRICS_PORT": str(port)})
+    m = wait_metric(port, lambda m: m["heatpump_snapshots_rejected_total"] >= 3)
+    assert m["heatpump_spool_entries"] <= 1  # not piling up behind the refused polls
+    assert c.terminate()[0] == 0
+    assert c.log.count("refused the poll of") == 1  # one line per cause
+    assert "field type conflict" in c.log and "refused by the store" in c.log
+    with sqlite3.connect(tmp_path / "data" / "spool-api.sqlite3") as db:
+        causes = [c for (c,) in db.execute("SELECT cause FROM rejected")]
+    assert len(causes) >= 3 and all("HTTP 400" in c for c in causes)

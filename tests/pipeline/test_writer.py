@@ -193,3 +193,52 @@ def test_observer_sees_every_write_attempt():
 
     asyncio.run(go())
     assert seen == [(2, False), (2, True)]
+
+
+class PickySink(FlakySink):
+    """Refuses (HTTP 400-like) any batch holding a poll with a negative value."""
+
+    async def write(self, snapshots):
+        bad = [s for s in snapshots if s.values["outdoor_temp"] < 0]
+        if bad:
+            raise SinkError("InfluxDB write failed: HTTP 400 field type conflict", rejected=True)
+        await super().write(snapshots)
+
+
+def test_refused_polls_are_set_aside_and_do_not_block_the_rest(tmp_path, caplog):
+    spool = DiskSpool(tmp_path / "s.sqlite3", 10_000_000)
+    poison = {7000, 13000}
+
+    def value(t):
+        return -1.0 if t in poison else t / 1000
+
+    async def go():
+        sink = PickySink()
+        w = Writer(sink, spool, max_batch=8)
+        w.submit([Snapshot("g1", "thermia", "api", t, {"outdoor_temp": value(t)})
+                  for t in range(1000, 21000, 1000)])
+        assert await w.flush() is True
+        return sink, w
+
+    with caplog.at_level(logging.ERROR):
+        sink, w = asyncio.run(go())
+    assert sorted(t for _, t in sink.points) == [t for t in range(1000, 21000, 1000) if t not in poison]
+    assert w.pending == 0 and w.rejected == 2 and w.stored == 18
+    assert [(s.time_ms, c) for s, c in spool.rejected()] == [
+        (7000, "InfluxDB write failed: HTTP 400 field type conflict"),
+        (13000, "InfluxDB write failed: HTTP 400 field type conflict")]
+    refused = [r.getMessage() for r in caplog.records if "refused the poll" in r.getMessage()]
+    assert len(refused) == 1 and "1970-01-01T00:00:07.000Z" in refused[0]  # same cause: one line
+
+
+def test_unreachable_store_is_never_mistaken_for_refused_data(tmp_path):
+    async def go():
+        sink = FlakySink()
+        sink.down = True
+        w = Writer(sink, DiskSpool(tmp_path / "s.sqlite3", 10_000_000))
+        w.submit([snap(1000), snap(2000)])
+        assert await w.flush() is False
+        return w
+
+    w = asyncio.run(go())
+    assert w.pending == 2 and w.rejected == 0 and w.spool.rejected() == []

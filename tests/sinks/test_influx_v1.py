@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import logging
 
+import httpx
 import pytest
 
 from heatpump_monitor.model import Snapshot
@@ -192,3 +193,19 @@ def test_auth_right_password_writes_and_user_without_privilege_gets_403(influx_a
             run(sink(username="reader", password="reader-pw-55"), method, *args)
         assert str(err.value).startswith("InfluxDB user 'reader' may not write database 'secured' (HTTP 403)")
         assert "reader-pw-55" not in str(err.value)
+
+
+@pytest.mark.realserver
+def test_field_type_conflict_is_refused_data_not_an_outage(influxdb1, db):
+    """InfluxDB 1.x answers 400 when a field already has another type (e.g. integers written by
+    an older collector): the write is marked ``rejected`` so the writer sets it aside."""
+    resp = httpx.post(f"{influxdb1.url}/write", params={"db": db, "precision": "ms"}, trust_env=False,
+                      content=f"heatpump,gateway=old outdoor_temp=5i {T0 - 60_000}")
+    assert resp.status_code == 204, resp.text
+    with pytest.raises(SinkError) as err:
+        run(InfluxV1Sink(influxdb1.url, db), "write", SNAPS[:1])
+    assert err.value.rejected is True
+    assert "HTTP 400" in str(err.value) and "conflict" in str(err.value)
+    with pytest.raises(SinkError) as err:
+        run(InfluxV1Sink(influxdb1.url, "no_such_db"), "write", SNAPS[:1])
+    assert err.value.rejected is False

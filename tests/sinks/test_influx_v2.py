@@ -253,3 +253,12 @@ def test_check_reports_the_same_errors_as_write():
     with FakeInflux2(400, {"code": "invalid", "message": "unable to parse 'x': missing fields"}) as fake:
         with pytest.raises(SinkError, match=r"^InfluxDB write failed: HTTP 400 unable to parse"):
             run(sink_at(fake.url), "check")
+
+
+@pytest.mark.parametrize("status,rejected", [(400, True), (413, True), (422, True), (401, False),
+                                             (404, False), (500, False), (503, False)])
+def test_refused_data_is_told_apart_from_an_unusable_store(status, rejected):
+    with FakeInflux2(status, {"code": "invalid", "message": "partial write: field type conflict"}) as fake:
+        with pytest.raises(SinkError) as err:
+            run(sink_at(fake.url), "write", polls("api"))
+    assert err.value.rejected is rejected

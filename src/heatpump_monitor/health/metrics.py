@@ -76,6 +76,8 @@ class CollectorMetrics(Collector):
                                   value=w.stored)
         yield CounterMetricFamily("heatpump_snapshots_dropped", "Snapshots dropped because the spool was full",
                                   value=w.dropped)
+        yield CounterMetricFamily("heatpump_snapshots_rejected", "Snapshots the sink refused (set aside, not retried)",
+                                  value=w.rejected)
         yield GaugeMetricFamily("heatpump_spool_entries", "Snapshots waiting in the spool", value=w.pending)
         yield GaugeMetricFamily("heatpump_spool_bytes", "Bytes of snapshots waiting in the spool",
                                 value=w.spool.bytes)

@@ -108,7 +108,7 @@ class HealthServer:
                       self.host, self.port, exc.strerror or exc)
             return False
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(self.app, log_config=None, log_level="warning", access_log=False, lifespan="off")
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="health-server")
         log.info("Metrics and health checks at http://%s:%d/metrics, /healthz, /readyz",

@@ -109,7 +109,8 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
         if client is not None:
             await client.aclose()
         await sink.close()
-        log.info("Stopped: %s, %d poll(s) stored", collector.summary(), writer.stored)
+        refused = f", {writer.rejected} refused by the store" if writer.rejected else ""
+        log.info("Stopped: %s, %d poll(s) stored%s", collector.summary(), writer.stored, refused)
     return rc
 
 

@@ -30,6 +30,8 @@ log = logging.getLogger("heatpump_monitor.spool")
 DROP_LOG_EVERY_S = 60.0
 #: give the file's space back once a backlog of at least this many entries has been written
 COMPACT_AFTER = 1000
+#: polls the store refused, kept aside (oldest removed beyond this many)
+REJECTED_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,9 @@ class Spool(Protocol):
 
     def ack(self, entries: Sequence[Entry]) -> None:
         """Remove entries returned by :meth:`head` (the sink has them)."""
+
+    def reject(self, entry: Entry, cause: str) -> None:
+        """The sink refused this entry's data: set it aside (never retried) with the cause."""
 
     def close(self) -> None: ...
 
@@ -104,6 +109,7 @@ class MemorySpool:
         self._items: deque[Entry] = deque()
         self._next = 1
         self._drops = _DropLog(f"Write buffer ({self.max_entries} polls)")
+        self.rejected: list[tuple[Snapshot, str]] = []  # the newest REJECTED_MAX, for inspection
 
     @property
     def dropped(self) -> int:
@@ -136,6 +142,14 @@ class MemorySpool:
         while self._items and self._items[0].key <= last:
             self._items.popleft()
 
+    def reject(self, entry: Entry, cause: str) -> None:
+        self.rejected.append((entry.snapshot, cause))
+        del self.rejected[:-REJECTED_MAX]
+        try:
+            self._items.remove(entry)
+        except ValueError:
+            pass
+
     def close(self) -> None:
         pass
 
@@ -146,7 +160,14 @@ CREATE TABLE IF NOT EXISTS spool (
     time_ms INTEGER NOT NULL,
     size    INTEGER NOT NULL,
     data    BLOB    NOT NULL
-)
+);
+-- polls the store refused (HTTP 400/413/422): kept for inspection, never retried
+CREATE TABLE IF NOT EXISTS rejected (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ms INTEGER NOT NULL,
+    cause   TEXT    NOT NULL,
+    data    BLOB    NOT NULL
+);
 """
 
 
@@ -197,7 +218,7 @@ class DiskSpool:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM spool").fetchone()  # reads the file: fails if damaged
         except BaseException:
             db.close()
@@ -312,6 +333,28 @@ class DiskSpool:
             if self._peak >= COMPACT_AFTER:
                 self._compact()
             self._peak = 0
+
+    def reject(self, entry: Entry, cause: str) -> None:
+        if entry.key < 0:
+            try:
+                self._mem.remove(entry)
+            except ValueError:
+                pass
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT INTO rejected (time_ms, cause, data) "
+                                 "SELECT time_ms, ?, data FROM spool WHERE id = ?", (cause, entry.key))
+                self._db.execute("DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?",
+                                 (REJECTED_MAX,))
+        except sqlite3.Error as exc:
+            log.error("Cannot set aside a refused poll in spool %s: %s", self.path, exc)
+        self._delete_ids([entry.key])
+
+    def rejected(self) -> list[tuple[Snapshot, str]]:
+        """The polls the store refused, oldest first, with the cause."""
+        return [(decode(d), c) for d, c in self._db.execute("SELECT data, cause FROM rejected ORDER BY id")]
 
     def _delete_upto(self, last_id: int) -> None:
         try:

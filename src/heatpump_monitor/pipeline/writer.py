@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from ..model import Snapshot
 from ..sinks.base import Sink, SinkError
-from .spool import MemorySpool, Spool
+from .spool import Entry, MemorySpool, Spool
 
 log = logging.getLogger("heatpump_monitor.writer")
 
@@ -41,6 +41,9 @@ class Writer:
         self.last_cause = ""
         self.last_ok_wall: float | None = None  # time.time() of the last acknowledged write
         self._last_remind = 0.0
+        self.rejected = 0  # polls the store refused (set aside, not retried)
+        self._last_reject_cause = ""
+        self._last_reject_log = 0.0
         self._staged: list[Snapshot] = []
         self._wake = asyncio.Event()
         self._busy = asyncio.Lock()
@@ -100,23 +103,19 @@ class Writer:
                 batch = self.spool.head(self.max_batch)
                 if not batch:
                     break
-                snapshots = [e.snapshot for e in batch]
-                start = time.perf_counter()
                 try:
-                    await self.sink.write(snapshots)
+                    written = await self._write(batch)
                 except SinkError as exc:
-                    self._observe(start, len(batch), False)
                     self._failed(str(exc))
                     return False
                 except Exception as exc:  # a sink bug must not kill collection
-                    self._observe(start, len(batch), False)
                     log.exception("Unexpected error writing to %s", self.sink.description)
                     self._failed(f"unexpected {type(exc).__name__}")
                     return False
-                self._observe(start, len(batch), True)
+                snapshots = [e.snapshot for e in written]
                 self.spool.ack(batch)
-                self.stored += len(batch)
-                replayed += len(batch)
+                self.stored += len(written)
+                replayed += len(written)
                 batches += 1
                 self.last_ok_wall = time.time()
                 self._succeeded(snapshots)
@@ -126,6 +125,39 @@ class Writer:
             if recovering and batches > 1:
                 log.info("Backlog written: %d poll(s) in all", replayed)
             return True
+
+    async def _write(self, batch: list[Entry]) -> list[Entry]:
+        """Write ``batch``; the entries written. When the store refuses the data itself, the
+        batch is halved until the refused polls are found; they are set aside in the spool
+        (never retried, so they cannot block everything behind them) and the rest is written."""
+        start = time.perf_counter()
+        try:
+            await self.sink.write([e.snapshot for e in batch])
+        except SinkError as exc:
+            self._observe(start, len(batch), False)
+            if not exc.rejected:
+                raise
+            if len(batch) == 1:
+                self._set_aside(batch[0], str(exc))
+                return []
+            mid = len(batch) // 2
+            return await self._write(batch[:mid]) + await self._write(batch[mid:])
+        except BaseException:
+            self._observe(start, len(batch), False)
+            raise
+        self._observe(start, len(batch), True)
+        return batch
+
+    def _set_aside(self, entry: Entry, cause: str) -> None:
+        self.rejected += 1
+        self.spool.reject(entry, cause)
+        now = time.monotonic()
+        if cause != self._last_reject_cause or now - self._last_reject_log >= REMIND_EVERY_S:
+            s = entry.snapshot
+            log.error("%s refused the poll of %s at %s: %s; set aside in the spool's rejected table, "
+                      "not retried (%d refused so far)", self.sink.description, s.gateway, s.iso_time,
+                      cause, self.rejected)
+            self._last_reject_cause, self._last_reject_log = cause, now
 
     def _observe(self, start: float, n: int, ok: bool) -> None:
         if self.observer is not None:

@@ -7,8 +7,20 @@ from typing import Protocol, Sequence
 from ..model import Snapshot
 
 
+#: HTTP statuses by which a store refuses the data itself (retrying the same data cannot help)
+REJECTED_STATUSES = frozenset({400, 413, 422})
+
+
 class SinkError(Exception):
-    """A write failed. The message names the cause in plain words and never holds a secret."""
+    """A write failed. The message names the cause in plain words and never holds a secret.
+
+    ``rejected``: the store refused the data itself (bad request, field type conflict, too
+    large), as opposed to being unreachable or misconfigured; the writer then isolates the
+    refused polls and sets them aside instead of retrying them forever."""
+
+    def __init__(self, message: str, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 class Sink(Protocol):

@@ -23,7 +23,7 @@ import httpx
 
 from ..errors import display_url, short_body, socket_cause
 from ..model import Snapshot
-from .base import SinkError
+from .base import REJECTED_STATUSES, SinkError
 from .lineproto import to_lines
 
 
@@ -127,7 +127,8 @@ class InfluxV1Sink:
                 f"database '{self.database}' not found (HTTP 404): create it with CREATE DATABASE {self.database}"
             )
         what = "write" if action == "write" else "query"
-        raise SinkError(f"InfluxDB {what} failed: HTTP {code} {msg}".rstrip())
+        raise SinkError(f"InfluxDB {what} failed: HTTP {code} {msg}".rstrip(),
+                        rejected=action == "write" and code in REJECTED_STATUSES)
 
     def _short(self, text: str) -> str:
         return self._scrub(short_body(text))

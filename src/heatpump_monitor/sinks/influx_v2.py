@@ -38,7 +38,7 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from ..model import Snapshot
-from .base import SinkError
+from .base import REJECTED_STATUSES, SinkError
 from ..errors import display_url, exception_chain, short_body, socket_cause
 from .lineproto import to_lines
 
@@ -109,7 +109,8 @@ class InfluxV2Sink:
                 text = getattr(exc, "body", None) or getattr(exc, "message", "") or ""
                 if is_check and status == 400 and _EMPTY_WRITE_OK in str(text).lower():
                     return
-                raise SinkError(self._scrub(self._http_message(status, str(text)))) from None
+                raise SinkError(self._scrub(self._http_message(status, str(text))),
+                                rejected=not is_check and status in REJECTED_STATUSES) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise SinkError(self._unreachable(_network_cause(exc, self.timeout_s))) from None
             except ValueError as exc:  # the library refuses e.g. an empty org before sending
