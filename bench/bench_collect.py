@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,38 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port_block, raise_fd_limit, wait_listening  # bench/_common.py
+
 BIN = Path(sys.executable).parent / "heatpump-monitor"
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port_block(n: int) -> int:
-    """A first port with n free ports after it."""
-    for base in range(20000, 60000 - n, 1000):
-        ok = True
-        for p in range(base, base + n):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
-
-
-def wait_listening(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"simulator port {port} not listening")
 
 
 def rss_peak_mb(pid: int) -> float:

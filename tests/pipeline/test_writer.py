@@ -242,3 +242,39 @@ def test_unreachable_store_is_never_mistaken_for_refused_data(tmp_path):
 
     w = asyncio.run(go())
     assert w.pending == 2 and w.rejected == 0 and w.spool.rejected() == []
+
+
+def test_a_failing_sink_is_retried_on_the_timer_not_in_a_loop():
+    """While the sink fails, new polls do not trigger attempts: one attempt per retry_s."""
+    async def go():
+        sink = FlakySink()
+        sink.down = True
+        attempts = []
+        w = Writer(sink, MemorySpool(1000), retry_s=0.5, observer=lambda s, n, ok: attempts.append(ok))
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        for t in range(12):  # a poll every 0.1 s for 1.2 s
+            w.submit([snap(t * 1000)])
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 2)
+        return attempts, w
+
+    attempts, w = asyncio.run(go())
+    assert 1 <= len(attempts) <= 4 and not any(attempts)  # about 1.2 s / 0.5 s, not hundreds
+    assert w.pending == 12
+
+
+def test_large_batches_get_one_summary_line(caplog):
+    async def go():
+        w = Writer(FlakySink())
+        w.submit([snap(1000, f"g{i}") for i in range(30)])
+        await w.flush()
+        w.submit([snap(2000, "g1")])
+        await w.flush()
+
+    with caplog.at_level(logging.INFO, logger="heatpump_monitor.writer"):
+        asyncio.run(go())
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["Stored 30 polls (30 metrics) with timestamp 1970-01-01T00:00:01.000Z from 30 gateway(s)",
+                     "Stored 1 metrics with timestamp 1970-01-01T00:00:02.000Z from g1"]

@@ -14,13 +14,15 @@ import logging
 import time
 from typing import Callable, Sequence
 
-from ..model import Snapshot
+from ..model import Snapshot, iso_ms
 from ..sinks.base import Sink, SinkError
 from .spool import Entry, MemorySpool, Spool
 
 log = logging.getLogger("heatpump_monitor.writer")
 
 MAX_BATCH = 2000
+#: up to this many polls in one write, each gets its own "Stored ..." line at INFO
+PER_POLL_LINES_MAX = 10
 RETRY_S = 5.0
 REMIND_EVERY_S = 300.0
 
@@ -76,17 +78,18 @@ class Writer:
         if self._staged:
             staged, self._staged = self._staged, []
             self.spool.append(staged)
-        self._wake.set()
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write whatever the spool holds, until ``stop``: at once when something is submitted,
-        and every ``retry_s`` while a backlog is waiting."""
+        """Write whatever the spool holds, until ``stop``: at once when something is submitted
+        while the sink works; every ``retry_s`` (and only then) while it fails."""
         self._wake.set()  # a spool left over from the last run is written first
         while not stop.is_set():
-            timeout = self.retry_s if self.pending else None
-            waiter = asyncio.ensure_future(self._wake.wait())
+            failing = self.failing_since is not None
+            waiter = asyncio.ensure_future(stop.wait() if failing else self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, stopper}, timeout=self.retry_s if self.pending else None,
+                               return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
             self._wake.clear()
@@ -179,12 +182,19 @@ class Writer:
 
     def _succeeded(self, batch: list[Snapshot]) -> None:
         if self.failing_since is not None:
-            log.warning("Writing to %s works again after %.0f s; writing %d waiting poll(s)",
+            log.warning("Writing to %s works again after %.0f s; wrote %d poll(s), %d still waiting",
                         self.sink.description, time.monotonic() - self.failing_since,
-                        len(batch) + self.pending)
+                        len(batch), self.pending)
             self.failing_since = None
             self.last_cause = ""
-        for s in batch[-200:] if len(batch) > 200 else batch:
-            log.info("Stored %d metrics with timestamp %s from %s", len(s.values), s.iso_time, s.gateway)
-        if len(batch) > 200:
-            log.info("Stored %d polls in all (only the newest 200 listed)", len(batch))
+        # the spec's line for every poll; a large batch (many gateways, a replay) gets one
+        # summary line instead, the per-poll lines at DEBUG
+        level = logging.INFO if len(batch) <= PER_POLL_LINES_MAX else logging.DEBUG
+        if log.isEnabledFor(level):
+            for s in batch:
+                log.log(level, "Stored %d metrics with timestamp %s from %s", len(s.values), s.iso_time, s.gateway)
+        if len(batch) > PER_POLL_LINES_MAX:
+            first, last = min(s.time_ms for s in batch), max(s.time_ms for s in batch)
+            span = iso_ms(first) if first == last else f"{iso_ms(first)} to {iso_ms(last)}"
+            log.info("Stored %d polls (%d metrics) with timestamp %s from %d gateway(s)", len(batch),
+                     sum(len(s.values) for s in batch), span, len({s.gateway for s in batch}))
