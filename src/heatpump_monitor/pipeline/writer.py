@@ -20,7 +20,7 @@ from .spool import Entry, MemorySpool, Spool
 
 log = logging.getLogger("heatpump_monitor.writer")
 
-MAX_BATCH = 2000
+MAX_BATCH = 1000  # also bounds the memory a replay takes (~8 MB of decoded polls)
 #: up to this many polls in one write, each gets its own "Stored ..." line at INFO
 PER_POLL_LINES_MAX = 10
 RETRY_S = 5.0
