@@ -105,11 +105,14 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
 def test_damaged_file_is_moved_aside_and_collection_goes_on(tmp_path, caplog):
     path = tmp_path / "s.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
+    (tmp_path / "s.sqlite3-wal").write_bytes(b"old journal" * 100)
     with caplog.at_level(logging.ERROR):
         sp = DiskSpool(path, 1_000_000)
     sp.append([snap(1000)])
     assert sp.depth == 1
-    assert any(p.name.startswith("s.sqlite3.corrupt-") for p in tmp_path.iterdir())
+    names = {p.name.split("corrupt-")[0] + ("-wal" if p.name.endswith("-wal") else "")
+             for p in tmp_path.iterdir() if "corrupt-" in p.name}
+    assert names == {"s.sqlite3.", "s.sqlite3.-wal"}  # the damaged file and its journal, moved aside
     assert any("damaged" in r.getMessage() for r in caplog.records)
 
 
@@ -149,3 +152,14 @@ def test_file_shrinks_after_a_large_backlog_is_written(tmp_path):
         sp.ack(sp.head(500))
     small = path.stat().st_size + os.path.getsize(str(path) + "-wal")
     assert big > 1_000_000 and small < big / 10
+
+
+def test_memory_fallback_is_bounded_too(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(spool_mod, "MEMORY_FALLBACK_MAX", 3)
+    sp = DiskSpool(tmp_path / "s.sqlite3", 1_000_000)
+    sp._db = None  # every disk operation fails from here on
+    with caplog.at_level(logging.ERROR):
+        for t in range(1, 6):
+            sp._disk_failed(sqlite3.OperationalError("disk I/O error"), [snap(t * 1000)])
+    assert [e.snapshot.time_ms for e in sp._mem] == [3000, 4000, 5000] and sp.dropped == 2
+    assert any("DATA LOST" in r.getMessage() for r in caplog.records)

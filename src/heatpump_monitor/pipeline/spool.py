@@ -32,6 +32,8 @@ DROP_LOG_EVERY_S = 60.0
 COMPACT_AFTER = 1000
 #: polls the store refused, kept aside (oldest removed beyond this many)
 REJECTED_MAX = 10_000
+#: polls kept in memory while the spool's disk fails (oldest dropped beyond this many)
+MEMORY_FALLBACK_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,10 @@ class DiskSpool:
                 raise SpoolError(f"cannot open spool {self.path}: {exc}") from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
+            for extra in ("-wal", "-shm"):  # never let a new file pick up the old journal
+                old = self.path.with_name(self.path.name + extra)
+                if old.exists():
+                    old.rename(aside.with_name(aside.name + extra))
             log.error("Spool %s is damaged (%s): moved it to %s and started an empty one - "
                       "its polls are not replayed", self.path, exc, aside)
             db = self._connect()
@@ -299,6 +305,10 @@ class DiskSpool:
         for s in snapshots:
             self._mem_key -= 1
             self._mem.append(Entry(self._mem_key, s))
+        excess = len(self._mem) - MEMORY_FALLBACK_MAX
+        if excess > 0:
+            gone = [self._mem.popleft() for _ in range(excess)]
+            self._drops.dropped_range(excess, gone[0].snapshot.time_ms, gone[-1].snapshot.time_ms)
 
     def head(self, n: int) -> list[Entry]:
         entries: list[Entry] = []
