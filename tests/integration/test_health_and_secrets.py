@@ -172,3 +172,13 @@ def test_no_secret_in_any_output_of_a_run(simulator, collector, tmp_path):
     for secret in SECRETS:
         assert secret not in everything, f"secret {secret[:6]}... leaked"
         assert secret.lower() not in everything.lower()
+
+
+def test_unusable_data_directory_is_one_clear_line_and_exit_1(collector, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    c = collector({"H66_IP": "127.0.0.1:9", "DATA_DIR": str(blocker)})
+    assert c.proc.wait(30) == 1
+    errors = [line for line in c.log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert f"cannot open spool {blocker}/spool-api.sqlite3" in errors[0] and "SPOOL_MAX_MB=0" in errors[0]
