@@ -5,7 +5,6 @@ hold the password."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 
@@ -16,6 +15,7 @@ from heatpump_monitor.model import Snapshot
 from heatpump_monitor.sinks.base import SinkError
 from heatpump_monitor.sinks.influx_v1 import InfluxV1Sink
 from tests.servers import free_port, influx1_query, influx1_rows, start_influxdb1
+from tests.sinks import run
 
 T0 = 1764324030000  # 2025-11-28T10:00:30Z, on the 30 s grid
 WRONG_PASSWORD = "Wr0ng-Pa55-7731"
@@ -36,18 +36,6 @@ def db(influxdb1):
     name = f"hp_{next(_db_counter)}"
     influx1_query(influxdb1.url, None, f'CREATE DATABASE "{name}"')
     return name
-
-
-def run(sink: InfluxV1Sink, method: str, *args):
-    """Call one sink method in a fresh event loop and close the sink afterwards."""
-
-    async def go():
-        try:
-            return await getattr(sink, method)(*args)
-        finally:
-            await sink.close()
-
-    return asyncio.run(go())
 
 
 def select_all(url: str, db: str, auth=None) -> list[dict]:

@@ -5,7 +5,6 @@ The token never appears in a message or a log line."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
@@ -19,20 +18,11 @@ from heatpump_monitor.model import Snapshot
 from heatpump_monitor.sinks.base import SinkError
 from heatpump_monitor.sinks.influx_v2 import InfluxV2Sink
 from tests.servers import free_port, vm_export
+from tests.sinks import run
 
 T0 = 1764324030000  # 2025-11-28T10:00:30Z
 TOKEN = "tok-SECRET-4f9a2c71e0b3"
 
-
-
-def run(sink: InfluxV2Sink, method: str, *args):
-    async def go():
-        try:
-            return await getattr(sink, method)(*args)
-        finally:
-            await sink.close()
-
-    return asyncio.run(go())
 
 
 def sink_at(url: str, **kw) -> InfluxV2Sink:

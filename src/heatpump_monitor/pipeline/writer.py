@@ -85,13 +85,13 @@ class Writer:
         while the sink works; every ``retry_s`` (and only then) while it fails."""
         self._wake.set()  # a spool left over from the last run is written first
         while not stop.is_set():
-            failing = self.failing_since is not None
-            waiter = asyncio.ensure_future(stop.wait() if failing else self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=self.retry_s if self.pending else None,
+            waits = [asyncio.ensure_future(stop.wait())]
+            if self.failing_since is None:  # while the sink fails, only the timer retries
+                waits.append(asyncio.ensure_future(self._wake.wait()))
+            await asyncio.wait(waits, timeout=self.retry_s if self.pending else None,
                                return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            for w in waits:
+                w.cancel()
             self._wake.clear()
             if self.pending and not stop.is_set():
                 await self.flush()
