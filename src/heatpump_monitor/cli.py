@@ -124,6 +124,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
+    from .pipeline.grid import stale_limit_s
+
     url = args.url
     port = os.environ.get("METRICS_PORT", "0").strip()
     if not url and port.isdigit() and int(port) > 0:
@@ -148,7 +150,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"unhealthy: no heartbeat ({exc})", file=sys.stderr)
         return 1
-    limit = max(3 * interval, 90)
+    limit = stale_limit_s(interval)
     if age > limit:
         print(f"unhealthy: last tick {age:.0f} s ago (limit {limit} s)", file=sys.stderr)
         return 1

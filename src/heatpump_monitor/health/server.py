@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ..asgi import QuietServer, bind
 from ..model import iso_ms
+from ..pipeline.grid import stale_limit_s
 from ..pipeline.writer import Writer
 from .metrics import CollectorMetrics, RunningCollector
 
@@ -42,7 +43,7 @@ class Health:
 
     @property
     def limit_s(self) -> float:
-        return max(3 * self.collector.interval_s, 90)
+        return stale_limit_s(self.collector.interval_s)
 
     def live(self) -> tuple[bool, dict]:
         beat = self.collector.ticker.last_beat

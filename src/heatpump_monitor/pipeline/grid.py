@@ -46,6 +46,11 @@ async def sleep_until(tick_ms: int, stop: asyncio.Event, clock: Callable[[], flo
             continue
 
 
+def stale_limit_s(interval_s: int) -> int:
+    """How long without a tick (or a successful poll) before health checks fail."""
+    return max(3 * interval_s, 90)
+
+
 class Ticker:
     """Runs a callback at every tick of the grid; counts ticks and skipped ticks; touches the
     heartbeat file (read by ``heatpump-monitor healthcheck``) after each one."""
