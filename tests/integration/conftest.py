@@ -113,5 +113,11 @@ def addr(url: str) -> str:
     return url.removeprefix("http://")
 
 
+def sim_env(sim, **extra: str) -> dict[str, str]:
+    """The collector's environment for the simulator's first gateway, polled every second."""
+    gw = sim.gateways[0]
+    return {"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": gw.brand, **extra}
+
+
 def create_database(url: str, name: str) -> None:
     influx1_query(url, "", f'CREATE DATABASE "{name}"')

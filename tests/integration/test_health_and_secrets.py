@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ..servers import free_port, influx1_query, start_influxdb1
-from .conftest import addr, create_database, set_fault
+from .conftest import create_database, set_fault, sim_env
 
 pytestmark = pytest.mark.realserver
 
@@ -50,9 +50,8 @@ def test_collector_health_endpoints_docker_healthcheck_and_json_logs(simulator, 
         create_database(db.url, "hp")
         sim = simulator(["nibe"], frozen=True)
         port = free_port()
-        c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "nibe",
-                       "INFLUXDB_URL": db.url, "INFLUXDB_DATABASE": "hp", "METRICS_PORT": str(port),
-                       "LOG_FORMAT": "json"})
+        c = collector(sim_env(sim, INFLUXDB_URL=db.url, INFLUXDB_DATABASE="hp", METRICS_PORT=str(port),
+                              LOG_FORMAT="json"))
         base = f"http://127.0.0.1:{port}"
         ready = wait_status(base + "/readyz", 200).json()
         assert ready["ready"] is True and ready["sink"] == f"InfluxDB 1.x at {db.url} (database hp)"
@@ -105,8 +104,7 @@ def test_metrics_port_taken_is_one_error_and_collection_goes_on(simulator, colle
         taken.listen()
         port = taken.getsockname()[1]
         sim = simulator(["thermia"], frozen=True)
-        c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "METRICS_PORT": str(port),
-                       "STORE_PATH": str(tmp_path / "s.sqlite3")})
+        c = collector(sim_env(sim, METRICS_PORT=str(port), STORE_PATH=str(tmp_path / "s.sqlite3")))
         c.wait_for(f"Cannot serve /metrics, /healthz, /readyz on 127.0.0.1:{port} .*collecting without them")
         c.wait_for("Stored ", count=2)
         assert c.terminate()[0] == 0
@@ -133,8 +131,7 @@ def test_no_secret_in_any_output_of_a_run(simulator, collector, tmp_path):
         influx1_query(db.url, "", 'CREATE DATABASE "hp"', auth=(user, good_pw))
         sim = simulator(["ivt"], frozen=True)
         mport, dport = free_port(), free_port()
-        common = {"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "ivt",
-                  "LOG_LEVEL": "DEBUG", "MQTT_PASSWORD": MQTT_PASSWORD, "DASHBOARD_PASSWORD": DASH_PASSWORD}
+        common = sim_env(sim, LOG_LEVEL="DEBUG", MQTT_PASSWORD=MQTT_PASSWORD, DASHBOARD_PASSWORD=DASH_PASSWORD)
         wrong = collector({**common, "INFLUXDB_URL": db.url, "INFLUXDB_DATABASE": "hp", "INFLUXDB_USERNAME": user,
                            "INFLUXDB_PASSWORD": DB_PASSWORD, "METRICS_PORT": str(mport)}, name="wrong-pw")
         v2 = collector({**common, "INFLUXDB_URL": db.url, "INFLUXDB_TOKEN": TOKEN, "LOG_FORMAT": "json"},

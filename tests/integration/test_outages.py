@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from heatpump_monitor.pipeline.spool import decode
 
 from ..servers import free_port, influx1_query, influx1_rows, start_influxdb1, start_victoriametrics, vm_export
-from .conftest import addr, create_database
+from .conftest import addr, create_database, sim_env
 
 pytestmark = pytest.mark.realserver
 
@@ -73,8 +73,7 @@ def test_influxdb1_stopped_mid_run_then_restarted_loses_nothing(simulator, colle
         create_database(db.url, "hp")
         sim = simulator(["nibe"], frozen=True)
         port = free_port()
-        c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "nibe",
-                       "INFLUXDB_URL": db.url, "INFLUXDB_DATABASE": "hp", "METRICS_PORT": str(port)})
+        c = collector(sim_env(sim, INFLUXDB_URL=db.url, INFLUXDB_DATABASE="hp", METRICS_PORT=str(port)))
         wait_metric(port, lambda m: m["heatpump_snapshots_stored_total"] >= 3)
         db.stop()
         c.wait_for(r"Failed to write to InfluxDB 1.x .*connection refused; keeping \d+ poll")
@@ -101,8 +100,7 @@ def test_victoriametrics_stopped_mid_run_then_restarted_loses_nothing(simulator,
     try:
         sim = simulator(["ivt"], frozen=True)
         port = free_port()
-        c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "ivt",
-                       "INFLUXDB_URL": vm.url, "INFLUXDB_TOKEN": TOKEN, "METRICS_PORT": str(port)})
+        c = collector(sim_env(sim, INFLUXDB_URL=vm.url, INFLUXDB_TOKEN=TOKEN, METRICS_PORT=str(port)))
         wait_metric(port, lambda m: m["heatpump_snapshots_stored_total"] >= 3)
         vm.stop()
         c.wait_for("Failed to write to InfluxDB v2")
@@ -135,8 +133,7 @@ def test_collector_killed_with_sigkill_then_restarted_replays_its_spool(simulato
         create_database(db.url, "hp")
         sim = simulator(["thermia"], frozen=True)
         port = free_port()
-        env = {"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "thermia",
-               "INFLUXDB_URL": db.url, "INFLUXDB_DATABASE": "hp", "METRICS_PORT": str(port)}
+        env = sim_env(sim, INFLUXDB_URL=db.url, INFLUXDB_DATABASE="hp", METRICS_PORT=str(port))
         first = collector(env, name="first")
         wait_metric(port, lambda m: m["heatpump_snapshots_stored_total"] >= 2)
         db.stop()
@@ -179,8 +176,7 @@ def test_refused_data_is_set_aside_and_collection_goes_on(simulator, collector, 
     assert old.status_code == 204, old.text
     sim = simulator(["nibe"], frozen=True)
     port = free_port()
-    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "HEATPUMP_BRAND": "nibe",
-                   "INFLUXDB_URL": influxdb1.url, "INFLUXDB_DATABASE": "hp_conflict", "METRICS_PORT": str(port)})
+    c = collector(sim_env(sim, INFLUXDB_URL=influxdb1.url, INFLUXDB_DATABASE="hp_conflict", METRICS_PORT=str(port)))
     m = wait_metric(port, lambda m: m["heatpump_snapshots_rejected_total"] >= 3)
     assert m["heatpump_spool_entries"] <= 1  # not piling up behind the refused polls
     assert c.terminate()[0] == 0
