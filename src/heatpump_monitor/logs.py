@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Iterable, TextIO
@@ -71,3 +72,13 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "
     # libraries: only their warnings; their request lines would drown ours
     for name in ("httpx", "httpcore", "influxdb_client", "urllib3", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_NUMBERS = re.compile(r"'[^']*'|-?[0-9][0-9.]*")
+
+
+def cause_kind(cause: str) -> str:
+    """A cause without its numbers and quoted text, for "warn once per register and kind":
+    "-3276.8 °C outside plausible range -50..150" and "-999 °C outside plausible range -50..150"
+    are one kind of mistake, not two warnings."""
+    return _NUMBERS.sub("#", cause)

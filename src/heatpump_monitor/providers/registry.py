@@ -1,8 +1,10 @@
 """Registers as data: one YAML file per brand, loaded into :class:`Provider` objects.
 
 The decoding rule is the single small function :func:`decode_value`; everything brand specific
-(factor, signedness, mappings, plausible range, absent-sensor value, alarm texts) lives in
-``providers/data/<brand>.yaml``.
+(factor, width, signedness, mappings, plausible range, "no sensor" markers, alarm texts, and the
+source of each factor) lives in ``providers/data/<brand>.yaml``. What a register's index alone
+says (Husdata's H1 type table, by its first hex digit) is ``providers/data/h1-types.yaml``.
+A user's ``registers:`` section in ``CONFIG_FILE`` is applied on top (:mod:`.overrides`).
 """
 
 from __future__ import annotations
@@ -11,33 +13,26 @@ import math
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
 BRANDS = ("thermia", "ivt", "nibe")
 
-# Defaults by the first hex digit of the index (Husdata's convention). Only "0 = tenths of a
-# degree, signed" is certain; every register may override factor/signed/unit/range in its file.
-# kind, unit, factor (raw is divided by it), signed, min, max (real units)
-KIND_DEFAULTS: dict[str, tuple[str, str, int, bool, float | None, float | None]] = {
-    "0": ("temperature", "°C", 10, True, -50.0, 150.0),
-    "1": ("status", "", 1, False, 0.0, 1.0),
-    "2": ("setting", "", 1, False, None, None),
-    "3": ("percent", "%", 1, False, 0.0, 100.0),
-    "4": ("current", "A", 10, False, 0.0, 100.0),
-    "5": ("energy", "kWh", 1, False, 0.0, None),
-    "6": ("hours", "h", 1, False, 0.0, None),
-    "7": ("minutes", "min", 1, False, 0.0, None),
-    "8": ("degree_minutes", "°Cmin", 1, True, None, None),
-    "9": ("power", "kW", 10, False, 0.0, 100.0),
-    "A": ("alarm", "", 1, False, None, None),
-    "B": ("alarm", "", 1, False, None, None),
-    "C": ("power", "W", 1, False, 0.0, None),
-}
-_FALLBACK_KIND = ("number", "", 1, False, None, None)
+Size = Literal["s16", "u16", "u32"]
+SIZES: tuple[Size, ...] = ("s16", "u16", "u32")
 
-RAW_MIN, RAW_MAX = 0, 65535
+#: The raw integers a gateway may send, by register size. A 16-bit register arrives in either
+#: of two forms: older firmware wraps negatives to unsigned (-7 as 65529), current firmware sends
+#: signed JSON integers (-7), so both halves are accepted and mean the same bit pattern. Wide
+#: (32-bit) registers are counters: current firmware sends them whole (107260), never negative.
+RAW_DOMAIN: dict[str, tuple[int, int]] = {
+    "s16": (-32768, 65535),
+    "u16": (-32768, 65535),
+    "u32": (0, 2**32 - 1),
+}
+
+H1_SOURCE = "h1"  # the source key of Husdata's H1 type table (h1-types.yaml)
 
 
 class BadValue(ValueError):
@@ -51,13 +46,33 @@ class Register:
     kind: str
     unit: str = ""
     factor: int | float = 1  # the raw (signed) integer is divided by this
-    signed: bool = False
+    size: Size = "u16"
     writable: bool = False
     min: float | None = None  # plausible range in real units; outside it the value is dropped
     max: float | None = None
-    absent_at_or_below: float | None = None  # e.g. -48.0: an uninstalled sensor, not a reading
+    absent_at_or_below: float | None = None  # e.g. -48.0: an uninstalled IVT sensor, not a reading
+    absent_raw: tuple[int, ...] = ()  # e.g. 32758: an uninstalled NIBE sensor
     mapping: Mapping[int, str] | None = None  # e.g. operating mode numbers -> names
     description: str = ""
+    source: tuple[str, ...] = ()  # where the register is documented (keys of the sources table)
+    factor_source: str = H1_SOURCE  # where its factor comes from
+    #: which file set each field ("ivt.yaml", "h1-types.yaml", "config.yaml"), for `decode --explain`
+    origin: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # "no sensor" raw values may be written in either number form (57005 or -8531, 0xDEAD);
+        # keep them as the number signed_raw() gives, so one comparison finds them
+        if self.size != "u32" and self.absent_raw:
+            object.__setattr__(self, "absent_raw", tuple(
+                _as_number(self.size, v) for v in self.absent_raw if -32768 <= v <= 65535))
+
+    @property
+    def signed(self) -> bool:
+        return self.size == "s16"
+
+    @property
+    def wide(self) -> bool:
+        return self.size == "u32"
 
     def text(self, value: float) -> str | None:
         """The mapped text of a value (operating mode, program...), if any."""
@@ -66,24 +81,61 @@ class Register:
         return self.mapping.get(int(value))
 
 
-def decode_value(reg: Register, raw: int) -> float | None:
-    """Raw 16-bit gateway integer -> value in real units.
+def signed_raw(reg: Register, raw: int) -> int:
+    """The gateway's integer as the register's own number, whichever form the firmware used.
 
-    Signed registers wrap (raw > 32767 means raw - 65536), then the raw value is divided by the
-    register's factor. Returns ``None`` for an absent sensor. Raises :class:`BadValue` for a
-    raw value outside 0..65535 or a result outside the register's plausible range.
+    Raises :class:`BadValue` outside the register's raw domain (:data:`RAW_DOMAIN`). A 16-bit
+    value is reduced to its bit pattern (so -26 and 65510 are the same), then read signed or
+    unsigned as the register says; a wide counter is taken as it is.
     """
-    if raw < RAW_MIN or raw > RAW_MAX:
-        raise BadValue(f"raw value {raw} outside 0..65535")
-    signed = raw - 65536 if reg.signed and raw > 32767 else raw
-    value = signed / reg.factor if reg.factor != 1 else float(signed)
+    lo, hi = RAW_DOMAIN[reg.size]
+    if raw < lo or raw > hi:
+        raise BadValue(f"raw value {raw} outside {lo}..{hi} ({_SIZE_TEXT[reg.size]})")
+    return raw if reg.size == "u32" else _as_number(reg.size, raw)
+
+
+def _as_number(size: str, raw: int) -> int:
+    raw &= 0xFFFF
+    return raw - 65536 if size == "s16" and raw > 32767 else raw
+
+
+_SIZE_TEXT = {"s16": "16-bit register", "u16": "16-bit register", "u32": "32-bit counter"}
+
+
+def decode_value(reg: Register, raw: int) -> float | None:
+    """Raw gateway integer -> value in real units; ``None`` for "no sensor".
+
+    :func:`signed_raw` first (both number forms, wide counters), then a "no sensor" marker of
+    the raw number (NIBE's 32758, which as a temperature would read 3275.8 C and so must be
+    looked at before the range), then the division by the factor and :func:`checked`.
+    """
+    number = signed_raw(reg, raw)
+    if number in reg.absent_raw:
+        return None
+    return checked(reg, number / reg.factor if reg.factor != 1 else float(number))
+
+
+def scaled_value(reg: Register, value: float) -> float | None:
+    """A value that arrived already in real units (MQTT firmware that publishes ``54.0``):
+    the same "no sensor" and range checks as :func:`decode_value`, no raw domain, no factor."""
+    if not math.isfinite(value):
+        raise BadValue(f"{value} is not a number")
+    if reg.absent_raw and round(value * reg.factor) in reg.absent_raw:
+        return None
+    return checked(reg, float(value))
+
+
+def checked(reg: Register, value: float) -> float | None:
+    """Raises :class:`BadValue` outside the plausible range; ``None`` at or below the register's
+    "no sensor" temperature. The range comes first, so garbage (-3276.8 C) is flagged, not
+    taken for an unplugged sensor (about -48 to -50 C)."""
     if (reg.min is not None and value < reg.min) or (reg.max is not None and value > reg.max):
         raise BadValue(
             f"{value:g} {reg.unit} outside plausible range "
             f"{_fmt(reg.min)}..{_fmt(reg.max)}".replace("  ", " ")
         )
     if reg.absent_at_or_below is not None and value <= reg.absent_at_or_below:
-        return None  # checked after the range: garbage is flagged, not taken for "no sensor"
+        return None
     return value
 
 
@@ -99,11 +151,53 @@ def normalize_index(index: str) -> str | None:
     return up if all(c in "0123456789ABCDEF" for c in up) else None
 
 
+# ---------------------------------------------------------------- Husdata's H1 type table
+
+
+@dataclass(frozen=True)
+class TypeTable:
+    """Defaults by the first hex digit of an index (``h1-types.yaml``) and the sources every
+    brand file may cite."""
+
+    kinds: Mapping[str, Mapping[str, Any]]  # first digit -> register fields
+    sources: Mapping[str, str]  # key -> citation
+    fallback: Mapping[str, Any]
+
+    def defaults(self, index: str) -> Mapping[str, Any]:
+        return self.kinds.get(index[0], self.fallback)
+
+
+_TYPE_KEYS = {"kind", "unit", "factor", "size", "min", "max", "description", "source"}
+
+
+@cache
+def type_table() -> TypeTable:
+    doc = _read_data("h1-types.yaml")
+    kinds: dict[str, Mapping[str, Any]] = {}
+    for digit, d in (doc.get("types") or {}).items():
+        digit = str(digit).upper()
+        if len(digit) != 1 or digit not in "0123456789ABCDEF" or set(d) - _TYPE_KEYS:
+            raise ProviderError(f"h1-types.yaml: bad entry {digit!r}")
+        kinds[digit] = d
+    sources = {str(k): str(v) for k, v in (doc.get("sources") or {}).items()}
+    if H1_SOURCE not in sources:
+        raise ProviderError(f"h1-types.yaml: the source {H1_SOURCE!r} is not described")
+    return TypeTable(kinds=kinds, sources=sources, fallback=doc["fallback"])
+
+
+@cache
 def default_register(index: str) -> Register:
-    """A register described only by its index's first hex digit (used for unknown registers)."""
-    kind, unit, factor, signed, lo, hi = KIND_DEFAULTS.get(index[0], _FALLBACK_KIND)
-    return Register(index=index, name=f"reg_{index}", kind=kind, unit=unit, factor=factor,
-                    signed=signed, min=lo, max=hi)
+    """A register described only by its index's first hex digit (used for unknown registers,
+    which are stored as ``reg_<INDEX>``)."""
+    d = type_table().defaults(index)
+    return Register(index=index, name=f"reg_{index}", kind=d["kind"], unit=d.get("unit", ""),
+                    factor=d.get("factor", 1), size=d.get("size", "u16"), min=d.get("min"),
+                    max=d.get("max"), source=(H1_SOURCE,), factor_source=H1_SOURCE,
+                    origin=dict.fromkeys(("kind", "unit", "factor", "size", "min", "max"),
+                                         "h1-types.yaml"))
+
+
+# ---------------------------------------------------------------- decoding a whole answer
 
 
 @dataclass(slots=True)
@@ -123,57 +217,55 @@ class Provider:
     alarm_register: str | None = None
     alarms: Mapping[int, str] = field(default_factory=dict)
     notes: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)  # key -> citation (file's and H1's)
+    file: str = ""  # the data file, e.g. "ivt.yaml"
 
     def register(self, index: str) -> Register | None:
         idx = normalize_index(index)
         return self.registers.get(idx) if idx else None
 
     def by_name(self, name: str) -> Register | None:
-        for reg in self.registers.values():
-            if reg.name == name:
-                return reg
-        return None
+        return self._by_name.get(name)
 
     def alarm_text(self, code: int) -> str:
         if code == 0:
             return "no alarm"
         return self.alarms.get(code, f"alarm {code}")
 
-    def decode_poll(self, raw: Mapping[str, Any], store_unknown: bool = False) -> DecodedPoll:
+    def decode_poll(self, raw: Mapping[str, Any], store_unknown: bool = False,
+                    scaled: bool = False) -> DecodedPoll:
         """Decode one gateway answer (index -> raw integer). Never raises for bad data.
 
-        Bad values (not an integer, outside 0..65535, implausible) are listed in ``rejected``
-        and left out; the rest of the poll is kept.
+        Bad values (not an integer, outside the register's raw domain, implausible) are listed
+        in ``rejected`` and left out; the rest of the poll is kept. Registers the provider does
+        not know are listed in ``unknown`` and, with ``store_unknown``, decoded by their H1
+        type as ``reg_<INDEX>``. ``scaled``: the values are already in real units (numbers,
+        not raw integers), as some MQTT firmware publishes them.
         """
         out = DecodedPoll()
         lookup = self._lookup
         values = out.values
         for key, rawval in raw.items():
             reg = lookup.get(key)  # fast path: the gateway's spelling, upper or lower case
-            if reg is not None:
-                idx = reg.index
-            else:
+            if reg is None:
                 idx = normalize_index(key)
                 if idx is None:
                     out.rejected.append((str(key)[:40], rawval, "not a register index"))
                     continue
-                reg = self.registers.get(idx)
-            if type(rawval) is not int:  # bool, float, str, None, list... (bool is not int here)
-                out.rejected.append((idx, rawval, f"not an integer ({type(rawval).__name__})"))
-                continue
-            if reg is None:
-                out.unknown.append(idx)
-                if not store_unknown:
-                    continue
-                if not RAW_MIN <= rawval <= RAW_MAX:
-                    out.rejected.append((idx, rawval, f"raw value {rawval} outside 0..65535"))
-                    continue
-                out.values[f"reg_{idx}"] = float(rawval)
+                reg = self.registers.get(idx)  # mixed case, e.g. "1a0A"
+                if reg is None:
+                    out.unknown.append(idx)
+                    if not store_unknown:
+                        continue
+                    reg = default_register(idx)
+            kind = type(rawval)
+            if kind is not int and not (scaled and kind is float):  # bool, str, None, list...
+                out.rejected.append((reg.index, rawval, f"not an integer ({kind.__name__})"))
                 continue
             try:
-                value = decode_value(reg, rawval)
+                value = scaled_value(reg, rawval) if scaled else decode_value(reg, rawval)
             except BadValue as exc:
-                out.rejected.append((idx, rawval, str(exc)))
+                out.rejected.append((reg.index, rawval, str(exc)))
                 continue
             if value is None:
                 out.absent.append(reg.name)
@@ -189,6 +281,10 @@ class Provider:
             table[idx] = table[idx.lower()] = reg
         return table
 
+    @cached_property
+    def _by_name(self) -> dict[str, Register]:
+        return {reg.name: reg for reg in self.registers.values()}
+
 
 # ---------------------------------------------------------------- loading the data files
 
@@ -197,47 +293,101 @@ class ProviderError(ValueError):
     pass
 
 
-def _register_from_dict(d: Mapping[str, Any], brand: str) -> Register:
-    idx = normalize_index(str(d.get("index", "")))
-    if idx is None:
-        raise ProviderError(f"{brand}: bad register index {d.get('index')!r}")
-    kind, unit, factor, signed, lo, hi = KIND_DEFAULTS.get(idx[0], _FALLBACK_KIND)
-    known = {"index", "name", "kind", "unit", "factor", "signed", "writable", "min", "max",
-             "absent_at_or_below", "mapping", "description"}
-    extra = set(d) - known
+#: Keys a register line may carry (in a brand file and in a CONFIG_FILE override).
+REGISTER_KEYS = frozenset({
+    "index", "name", "kind", "unit", "factor", "size", "writable", "min", "max",
+    "absent_at_or_below", "absent_raw", "mapping", "description", "source", "factor_source",
+})
+
+
+def register_fields(d: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check the keys and types of one register line; returns the Register fields it sets.
+
+    Raises :class:`ProviderError` naming ``where`` (e.g. "ivt 0007") and the mistake."""
+    extra = set(d) - REGISTER_KEYS
     if extra:
-        raise ProviderError(f"{brand} {idx}: unknown keys {sorted(extra)}")
-    name = d.get("name")
-    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
-        raise ProviderError(f"{brand} {idx}: name must be snake_case, got {name!r}")
-    mapping = d.get("mapping")
-    if mapping is not None:
-        mapping = {int(k): str(v) for k, v in mapping.items()}
-    f = d.get("factor", factor)
-    if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < math.inf:
-        raise ProviderError(f"{brand} {idx}: factor must be a positive number")
-    return Register(
-        index=idx,
-        name=name,
-        kind=d.get("kind", kind),
-        unit=d.get("unit", unit),
-        factor=f,
-        signed=bool(d.get("signed", signed)),
-        writable=bool(d.get("writable", False)),
-        min=d.get("min", lo),
-        max=d.get("max", hi),
-        absent_at_or_below=d.get("absent_at_or_below"),
-        mapping=mapping,
-        description=d.get("description", ""),
-    )
+        raise ProviderError(f"{where}: unknown keys {sorted(map(str, extra))} "
+                            f"(accepted: {', '.join(sorted(REGISTER_KEYS - {'index'}))})")
+    out: dict[str, Any] = {}
+    for key, v in d.items():
+        if key == "index":
+            continue
+        if key == "name":
+            if not isinstance(v, str) or not v.isidentifier() or v != v.lower():
+                raise ProviderError(f"{where}: name must be snake_case, got {v!r}")
+        elif key == "factor":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+                raise ProviderError(f"{where}: factor must be a positive number, got {v!r}")
+        elif key == "size":
+            if v not in SIZES:
+                raise ProviderError(f"{where}: size must be one of {', '.join(SIZES)}, got {v!r}")
+        elif key in ("min", "max", "absent_at_or_below"):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v)):
+                raise ProviderError(f"{where}: {key} must be a number or null, got {v!r}")
+            v = None if v is None else float(v)
+        elif key == "absent_raw":
+            items = v if isinstance(v, list) else [v]
+            if v is not None and not all(type(i) is int for i in items):
+                raise ProviderError(f"{where}: absent_raw must be a raw integer or a list of them, got {v!r}")
+            v = () if v is None else tuple(items)
+        elif key == "mapping":
+            if v is not None:
+                if not isinstance(v, dict) or not all(type(k) is int and isinstance(t, str) for k, t in v.items()):
+                    raise ProviderError(f"{where}: mapping must map whole numbers to quoted texts, got {v!r}")
+                v = dict(v)
+        elif key == "writable":
+            if not isinstance(v, bool):
+                raise ProviderError(f"{where}: writable must be true or false, got {v!r}")
+        elif key == "source":
+            items = v if isinstance(v, list) else [v]
+            if not items or not all(isinstance(i, str) and i for i in items):
+                raise ProviderError(f"{where}: source must name a source or a list of them, got {v!r}")
+            v = tuple(items)
+        elif not isinstance(v, str):  # kind, unit, description, factor_source
+            raise ProviderError(f"{where}: {key} must be text, got {v!r}")
+        out[key] = v
+    lo, hi = out.get("min"), out.get("max")
+    if lo is not None and hi is not None and lo >= hi:
+        raise ProviderError(f"{where}: min {lo:g} must be below max {hi:g}")
+    return out
 
 
-def provider_from_dict(doc: Mapping[str, Any]) -> Provider:
+def _register_from_dict(d: Mapping[str, Any], brand: str, file: str, sources: Mapping[str, str]) -> Register:
+    idx = normalize_index(str(d.get("index", ""))) if isinstance(d.get("index"), str) else None
+    if idx is None:
+        raise ProviderError(f"{brand}: bad register index {d.get('index')!r} (four hex digits, quoted)")
+    where = f"{brand} {idx}"
+    fields = register_fields(d, where)
+    if "name" not in fields:
+        raise ProviderError(f"{where}: name must be snake_case, got None")
+    for key in ("source", "factor_source"):
+        if key not in fields:
+            raise ProviderError(f"{where}: {key} missing: every register says where it and its factor come from")
+    for key in (*fields["source"], fields["factor_source"]):
+        if key not in sources:
+            raise ProviderError(f"{where}: source {key!r} is not in the sources table")
+    defaults = type_table().defaults(idx)
+    factor = fields.get("factor", defaults.get("factor", 1))
+    if fields["factor_source"] == H1_SOURCE and factor != defaults.get("factor", 1):
+        raise ProviderError(f"{where}: factor {factor:g} is not the H1 type table's "
+                            f"{defaults.get('factor', 1):g}; name the source that gives it")
+    merged = {k: defaults[k] for k in ("kind", "unit", "factor", "size", "min", "max") if k in defaults}
+    merged.update(fields)
+    origin = {k: (file if k in fields else "h1-types.yaml") for k in
+              ("kind", "unit", "factor", "size", "min", "max")}
+    origin.update({k: file for k in fields})
+    return Register(index=idx, origin=origin, **merged)
+
+
+def provider_from_dict(doc: Mapping[str, Any], file: str = "") -> Provider:
     brand = doc["brand"]
+    file = file or f"{brand}.yaml"
+    sources = {**type_table().sources, **{str(k): str(v) for k, v in (doc.get("sources") or {}).items()}}
     regs: dict[str, Register] = {}
     names: set[str] = set()
     for d in doc.get("registers", []):
-        reg = _register_from_dict(d, brand)
+        reg = _register_from_dict(d, brand, file, sources)
         if reg.index in regs:
             raise ProviderError(f"{brand}: index {reg.index} listed twice")
         if reg.name in names:
@@ -257,16 +407,23 @@ def provider_from_dict(doc: Mapping[str, Any]) -> Provider:
         alarm_register=alarm_register,
         alarms={int(k): str(v) for k, v in (doc.get("alarms") or {}).items()},
         notes=doc.get("notes", ""),
+        sources=sources,
+        file=file,
     )
+
+
+def _read_data(name: str) -> dict[str, Any]:
+    text = resources.files("heatpump_monitor.providers").joinpath("data", name).read_text("utf-8")
+    return yaml.safe_load(text)
 
 
 @cache
 def load_provider(brand: str) -> Provider:
+    """The brand's registers as the package ships them (no user overrides)."""
     brand = brand.lower()
     if brand not in BRANDS:
         raise ProviderError(f"unknown brand {brand!r}; accepted: {', '.join(BRANDS)}")
-    text = resources.files("heatpump_monitor.providers").joinpath("data", f"{brand}.yaml").read_text("utf-8")
-    return provider_from_dict(yaml.safe_load(text))
+    return provider_from_dict(_read_data(f"{brand}.yaml"), f"{brand}.yaml")
 
 
 def brand_for_h1ver(code: str) -> str | None:
