@@ -138,6 +138,7 @@ def test_dashboard_defaults_and_auth_pair():
     ("H66_MAC", "zz:zz", "12 hex digits"),
     ("MQTT_TIMESTAMP_MODE", "exact", "snapshot or round"),
     ("MQTT_SILENT_LIMIT", "0", "a whole number of seconds >= 1"),
+    ("MQTT_PAYLOAD_SCALE", "x10", "auto, raw (540 is 54.0 C, like /api/alldata) or scaled"),
 ])
 def test_bad_mqtt_values_name_variable_value_and_accepted(var, value, accepted):
     from heatpump_monitor.config import load_mqtt_config
@@ -179,3 +180,64 @@ def test_bad_operational_values_are_named(var, value, accepted):
         cfg(H66_IP="h66", **{var: value})
     msg = str(e.value)
     assert var in msg and repr(value) in msg and accepted in msg
+
+
+def test_mqtt_payload_scale_default_and_values():
+    from heatpump_monitor.config import load_mqtt_config
+
+    assert load_mqtt_config({"CONFIG_FILE": ""}).mqtt.payload_scale == "auto"
+    for value in ("raw", "Scaled ", "AUTO"):
+        assert load_mqtt_config({"CONFIG_FILE": "", "MQTT_PAYLOAD_SCALE": value}).mqtt.payload_scale == value.strip().lower()
+
+
+# ------------------------------------------------------------------ CONFIG_FILE registers:
+
+
+def test_register_overrides_from_config_file(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text('brand: ivt\nregisters:\n  "6C56": {factor: 10}\n  nibe:\n    "9108": {unit: Hz}\n')
+    c = load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert c.registers.path == str(f)
+    assert dict(c.registers.common) == {"6C56": {"factor": 10}}
+    assert dict(c.registers.by_brand) == {"nibe": {"9108": {"unit": "Hz"}}}
+    assert not cfg(H66_IP="h").registers  # no file: no overrides
+
+
+def test_register_override_mistakes_are_one_line_each_and_refuse_to_start(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text('registers:\n  "0007": {factor: 0}\n  "6C70": {unit: h}\n  0010: {name: x}\n')
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f), "HEATPUMP_BRAND": "ivt"})
+    assert e.value.lines == [
+        f"{f}: registers 0007: factor must be a positive number, got 0",
+        f'{f}: registers 8: write the index in quotes, e.g. "0010" (YAML reads an unquoted number '
+        "with leading zeros differently)",
+    ]
+    f.write_text('registers:\n  "6C70": {unit: h}\n')  # parses; fails against the brand data
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f), "HEATPUMP_BRAND": "ivt"})
+    assert e.value.lines == [f"{f}: registers 6C70 (ivt): a register the ivt data lacks needs a name"]
+    # with HEATPUMP_BRAND=auto every brand is checked
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f), "HEATPUMP_BRAND": "auto"})
+    assert len(e.value.lines) == 3
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("brand: [", "Cannot read"),
+    ("- a\n- b\n", "expected a mapping such as 'brand: ivt'"),
+    (b"\xff\xfe", "Cannot read"),
+])
+def test_unreadable_config_file(tmp_path, text, message):
+    f = tmp_path / "config.yaml"
+    f.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert message in str(e.value) and str(f) in str(e.value)
+
+
+def test_unknown_config_file_keys_are_warned_not_fatal(tmp_path, caplog):
+    f = tmp_path / "config.yaml"
+    f.write_text("brand: ivt\nregister:\n  x: 1\n")  # a typo of registers:
+    c = load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert c.brand == "ivt" and "ignored key(s) register (known: brand, registers)" in caplog.text

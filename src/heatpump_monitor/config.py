@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .providers import BRANDS
+from .providers.overrides import NO_OVERRIDES, RegisterOverrides, check_overrides, parse_overrides
 from .sources.gateway import GatewayAddress, parse_gateways
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,11 @@ MAX_INTERVAL = 86_400
 
 
 class ConfigError(Exception):
-    """A configuration problem, worded for the user."""
+    """A configuration problem, worded for the user: one line per mistake (``lines``)."""
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines or [message]
 
 
 def _bad(var: str, value: object, accepted: str) -> ValueError:
@@ -84,6 +89,7 @@ class Settings(BaseSettings):
     mqtt_timestamp_mode: str = "snapshot"
     mqtt_getall_interval: str = "600"
     mqtt_silent_limit: str = "300"
+    mqtt_payload_scale: str = "auto"
 
     @field_validator("mqtt_port", "dashboard_port")
     @classmethod
@@ -137,6 +143,13 @@ class Settings(BaseSettings):
     def _mode(cls, v: str) -> str:
         if v.strip().lower() not in ("snapshot", "round"):
             raise _bad("MQTT_TIMESTAMP_MODE", v, "snapshot or round")
+        return v.strip().lower()
+
+    @field_validator("mqtt_payload_scale")
+    @classmethod
+    def _payload_scale(cls, v: str) -> str:
+        if v.strip().lower() not in ("auto", "raw", "scaled"):
+            raise _bad("MQTT_PAYLOAD_SCALE", v, "auto, raw (540 is 54.0 C, like /api/alldata) or scaled (54 is 54 C)")
         return v.strip().lower()
 
     @field_validator("mqtt_getall_interval", "mqtt_silent_limit")
@@ -220,6 +233,7 @@ class MqttSettings:
     timestamp_mode: Literal["snapshot", "round"]
     getall_interval_s: int
     silent_limit_s: int
+    payload_scale: Literal["auto", "raw", "scaled"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -239,6 +253,7 @@ class CollectorConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no /metrics, /healthz, /readyz server
     log_format: str = "text"
+    registers: RegisterOverrides = NO_OVERRIDES  # CONFIG_FILE's registers: section
 
     @property
     def source(self) -> str:
@@ -280,32 +295,60 @@ def load_store_config(env: Mapping[str, str] | None = None) -> StoreConfig:
     return store_config(_settings(env))
 
 
-def _brand_from_file(path: str) -> str | None:
+def read_config_file(path: str) -> dict:
+    """CONFIG_FILE as a mapping; {} when it does not exist (it is optional)."""
     p = Path(path)
-    if not p.is_file():
-        return None
+    if not path or not p.is_file():
+        return {}
     try:
         doc = yaml.safe_load(p.read_text("utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Invalid {path}: expected a mapping such as 'brand: ivt'")
-    brand = doc.get("brand")
-    if brand is None:
-        return None
-    b = str(brand).strip().lower()
-    if b not in (*BRANDS, "auto"):
-        raise ConfigError(f"Invalid brand {brand!r} in {path}: expected one of {', '.join(BRANDS)}, auto")
-    return b
+    unknown = sorted(str(k) for k in doc if k not in ("brand", "registers"))
+    if unknown:
+        log.warning("%s: ignored key(s) %s (known: brand, registers)", path, ", ".join(unknown))
+    return doc
 
 
-def _brand(s: Settings) -> tuple[str, str]:
+def _brand(s: Settings, doc: dict) -> tuple[str, str]:
     if s.heatpump_brand:
         return s.heatpump_brand, "HEATPUMP_BRAND"
-    file_brand = _brand_from_file(s.config_file)
-    if file_brand:
-        return file_brand, s.config_file
+    brand = doc.get("brand")
+    if brand is not None:
+        b = str(brand).strip().lower()
+        if b not in (*BRANDS, "auto"):
+            raise ConfigError(f"Invalid brand {brand!r} in {s.config_file}: expected one of {', '.join(BRANDS)}, auto")
+        return b, s.config_file
     return "thermia", "default"
+
+
+def configured_brand(env: Mapping[str, str] | None = None, path: str | None = None) -> str:
+    """HEATPUMP_BRAND, else CONFIG_FILE's (or ``path``'s) brand:, else "" (for the commands
+    that decode without a gateway to ask)."""
+    s = _settings(env)
+    doc = read_config_file(s.config_file if path is None else path)
+    return _brand(s, doc)[0] if (s.heatpump_brand or doc.get("brand") is not None) else ""
+
+
+def register_overrides(path: str, doc: dict, brand: str = "auto") -> RegisterOverrides:
+    """CONFIG_FILE's ``registers:`` section, checked against the brands it may apply to;
+    raises ConfigError with one line per mistake."""
+    overrides, errors = parse_overrides(doc.get("registers"), path)
+    if not errors:
+        errors = check_overrides(overrides, BRANDS if brand == "auto" else (brand,))
+    if errors:
+        raise ConfigError(f"{len(errors)} mistake(s) in {path}'s registers: section", errors)
+    return overrides
+
+
+def load_register_overrides(env: Mapping[str, str] | None = None, path: str | None = None,
+                            brand: str = "auto") -> RegisterOverrides:
+    """The overrides in CONFIG_FILE (or ``path``), for the commands that decode or show registers."""
+    s = _settings(env)
+    path = s.config_file if path is None else path
+    return register_overrides(path, read_config_file(path), brand)
 
 
 def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
@@ -317,14 +360,16 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
         gateways = parse_gateways(s.h66_ip)
     except ValueError as exc:
         raise ConfigError(f"Invalid H66_IP={s.h66_ip!r}: {exc}") from None
-    brand, source = _brand(s)
-    return _common(s, tuple(gateways), brand, source)
+    doc = read_config_file(s.config_file)
+    brand, source = _brand(s, doc)
+    return _common(s, tuple(gateways), brand, source, doc=doc)
 
 
 def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
     """Settings of the MQTT collector (``collect --source mqtt``, ``collector.py``)."""
     s = _settings(env)
-    brand, source = _brand(s)
+    doc = read_config_file(s.config_file)
+    brand, source = _brand(s, doc)
     if brand == "auto":
         raise ConfigError(f"Invalid HEATPUMP_BRAND='auto' (from {source}) for the MQTT collector: "
                           "expected one of thermia, ivt, nibe (auto detection needs the HTTP API)")
@@ -335,14 +380,15 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
         password=s.mqtt_password, client_id=s.mqtt_client_id, tls=s.mqtt_tls in _TRUE,
         ca_file=s.mqtt_ca_file, mac=s.h66_mac, gateway_name=s.gateway_name.strip(),
         timestamp_mode=s.mqtt_timestamp_mode,  # type: ignore[arg-type]
-        getall_interval_s=int(s.mqtt_getall_interval), silent_limit_s=int(s.mqtt_silent_limit))
+        getall_interval_s=int(s.mqtt_getall_interval), silent_limit_s=int(s.mqtt_silent_limit),
+        payload_scale=s.mqtt_payload_scale)  # type: ignore[arg-type]
     if not mqtt.broker:
         raise ConfigError("Invalid MQTT_BROKER='': expected the broker's host name or address")
-    return _common(s, (), brand, source, mqtt)
+    return _common(s, (), brand, source, mqtt, doc=doc)
 
 
 def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
-            mqtt: MqttSettings | None = None) -> CollectorConfig:
+            mqtt: MqttSettings | None = None, doc: dict | None = None) -> CollectorConfig:
     spool_mb = float(s.spool_max_mb)
     spool_path = ""
     if spool_mb > 0:
@@ -363,6 +409,7 @@ def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, sourc
         metrics_host=s.metrics_host.strip() or "127.0.0.1",
         metrics_port=int(s.metrics_port),
         log_format=s.log_format,
+        registers=register_overrides(s.config_file, doc or {}, brand),
     )
 
 

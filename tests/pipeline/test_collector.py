@@ -68,7 +68,7 @@ def test_bad_values_dropped_with_warning_naming_register_rest_kept(caplog):
     assert len(warns) == 3
     assert any("register 0001" in w and "not an integer (str)" in w for w in warns)
     assert any("register 0002" in w and "not an integer (float)" in w for w in warns)
-    assert any("register 0007" in w and "outside 0..65535" in w for w in warns)
+    assert any("register 0007" in w and "outside -32768..65535 (16-bit register)" in w for w in warns)
     assert c.stats.values_rejected == 6
 
 
@@ -121,7 +121,7 @@ def test_auto_brand_detection(caplog):
 
 
 def test_auto_brand_unknown_code_disables_gateway_then_fatal(caplog):
-    c = make({"gw": {"0007": 10}}, brand="auto", h1ver="1003")
+    c = make({"gw": {"0007": 10}}, brand="auto", h1ver="2003")
 
     async def go():
         stop = asyncio.Event()
@@ -131,7 +131,7 @@ def test_auto_brand_unknown_code_disables_gateway_then_fatal(caplog):
 
     with caplog.at_level(logging.ERROR), pytest.raises(FatalError) as e:
         asyncio.run(go())
-    assert "H1ver='1003' (IVT Rego 2000) is not supported" in str(e.value)
+    assert "H1ver='2003' (an unknown controller) is not supported" in str(e.value)
     assert "set HEATPUMP_BRAND to one of thermia, ivt, nibe" in caplog.text
 
 
@@ -142,3 +142,47 @@ def test_auto_brand_status_unreachable_retries_next_tick(caplog):
     assert "Cannot detect the brand of gateway gw" in caplog.text
     c.client.h1ver = "4012"
     assert poll_all(c, TICK + 30_000)[0].brand == "nibe"
+
+
+def test_both_number_forms_and_wide_counters_in_one_poll():
+    c = make({"new:80": {"0007": -26, "6C60": 107260, "8105": -120},
+              "old:80": {"0007": 65510, "6C60": 41724, "8105": 65416}})
+    new, old = poll_all(c)
+    assert new.values == {"outdoor_temp": -2.6, "compressor_hours": 107260.0, "degree_minutes": -120.0}
+    assert old.values == {"outdoor_temp": -2.6, "compressor_hours": 41724.0, "degree_minutes": -120.0}
+    assert c.stats.values_rejected == 0
+
+
+def test_absent_sensor_not_stored_said_once_per_gateway_not_a_bad_value(caplog):
+    c = make({"a:80": {"0007": -26, "0008": -483}, "b:80": {"0007": -26, "0008": 65053}}, brand="ivt")
+    with caplog.at_level(logging.INFO):
+        first = poll_all(c)
+        poll_all(c, TICK + 30_000)
+    assert [s.values for s in first] == [{"outdoor_temp": -2.6}] * 2
+    said = [r.getMessage() for r in caplog.records if "no sensor" in r.getMessage()]
+    assert len(said) == 2
+    assert "Gateway a:80: no sensor on indoor_temp (register 0008 sends -483" in said[0]
+    assert "Gateway b:80: no sensor on indoor_temp (register 0008 sends 65053" in said[1]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert c.stats.values_rejected == 0
+
+
+def test_register_overrides_from_the_configuration_are_used():
+    from heatpump_monitor.providers.overrides import parse_overrides
+
+    overrides, errors = parse_overrides({"6C56": {"factor": 10}, "6C70": {"name": "pool_pump_hours"}}, "cfg.yaml")
+    assert errors == []
+    gws = [parse_gateway("gw")]
+    c = ApiCollector(gws, "ivt", 30, Writer(NullSink()), FakeClient({"gw": {"6C56": 107260, "6C70": 5}}),
+                     registers=overrides)
+    assert poll_all(c)[0].values == {"compressor_hours_hot_water": 10726.0, "pool_pump_hours": 5.0}
+
+
+def test_one_warning_per_register_and_kind_not_per_value(caplog):
+    c = make({"gw": {"0007": 1600, "0009": 480}})
+    with caplog.at_level(logging.WARNING):
+        poll_all(c)
+        c.client.answers["gw"] = {"0007": 1700, "0009": 480}
+        poll_all(c, TICK + 30_000)
+    assert len(caplog.records) == 1 and "160 °C outside plausible range" in caplog.text
+    assert c.stats.values_rejected == 2

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from heatpump_monitor.pipeline.snapshotter import Snapshotter
+from heatpump_monitor.pipeline.snapshotter import ScaleGuess, Snapshotter
 from heatpump_monitor.providers import load_provider
 
 MAC = "cd4dee258efa"
@@ -13,6 +13,7 @@ I = 30_000
 
 
 def make(**kw):
+    kw.setdefault("payload_scale", "raw")  # integers like /api/alldata (auto mode: tested below)
     return Snapshotter(load_provider("thermia"), I, 300_000, **kw)
 
 
@@ -75,13 +76,19 @@ def test_silent_macs_are_asked_again_and_a_configured_one_until_heard():
 
 @pytest.mark.parametrize("topic,payload,cause", [
     (f"{MAC}/HP/0007", b"", "empty payload"),
-    (f"{MAC}/HP/0007", b"abc", "not an integer ('abc')"),
-    (f"{MAC}/HP/0007", b"27.5", "not an integer ('27.5')"),
-    (f"{MAC}/HP/0007", b"-1", "raw value -1 outside 0..65535"),
-    (f"{MAC}/HP/0007", b"70000", "raw value 70000 outside 0..65535"),
+    (f"{MAC}/HP/0007", b"abc", "not a number ('abc')"),
+    (f"{MAC}/HP/0007", b"27,5", "not a number ('27,5')"),
+    (f"{MAC}/HP/0007", b"nan", "not a number ('nan')"),
+    (f"{MAC}/HP/0007", b"1e3", "not a number ('1e3')"),
+    (f"{MAC}/HP/0007", b"--5", "not a number ('--5')"),
+    (f"{MAC}/HP/0007", b"12345678901", "not a number"),  # more digits than any register has
+    (f"{MAC}/HP/0007", b"-32769", "raw value -32769 outside -32768..65535 (16-bit register)"),
+    (f"{MAC}/HP/0007", b"70000", "raw value 70000 outside -32768..65535 (16-bit register)"),
+    (f"{MAC}/HP/6C60", b"-5", "raw value -5 outside 0..4294967295 (32-bit counter)"),
     (f"{MAC}/HP/0007", b"9" * 2000, "oversized payload (2000 bytes)"),
-    (f"{MAC}/HP/0007", b"\xff\xfe", "not an integer"),
+    (f"{MAC}/HP/0007", b"\xff\xfe", "not a number"),
     (f"{MAC}/HP/0007", b"32768", "outside plausible range"),  # -3276.8 °C
+    (f"{MAC}/HP/0007", b"540.0", "540 °C outside plausible range"),  # a decimal is already scaled
     (f"{MAC}/HP/XYZ1", b"1", "unexpected topic shape"),
     ("weird", b"1", "unexpected topic shape"),
     (f"{MAC}/XX/0007", b"1", "unexpected topic shape"),
@@ -116,12 +123,174 @@ def test_lower_case_index_and_unknown_register(caplog):
     assert caplog.text.count("Unknown register: EEEE") == 1
 
 
-def test_absent_sensor_removes_held_value():
-    s = Snapshotter(load_provider("ivt"), I, 300_000)
+@pytest.mark.parametrize("payload", [b"65046", b"-490", b"-48.3"])
+def test_absent_sensor_removes_held_value_and_is_said_once(caplog, payload):
+    s = Snapshotter(load_provider("ivt"), I, 300_000, payload_scale="raw")
     s.accept(f"{MAC}/HP/0008", b"215", T0)  # indoor 21.5
     s.accept(f"{MAC}/HP/0007", b"12", T0)
-    s.accept(f"{MAC}/HP/0008", b"65046", T0 + 1)  # -49.0: sensor unplugged
+    with caplog.at_level(logging.INFO):
+        assert s.accept(f"{MAC}/HP/0008", payload, T0 + 1) is None  # sensor unplugged
+        s.accept(f"{MAC}/HP/0008", payload, T0 + 2)
     assert s.tick(T0 + I, T0 + I)[0].values == {"outdoor_temp": 1.2}
+    said = [r for r in caplog.records if "no sensor" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.INFO
+    assert "indoor_temp" in said[0].getMessage() and "0008" in said[0].getMessage()
+    assert s.stats.rejected == 0  # "no sensor" is not a bad value
+
+
+def test_absent_sensor_said_once_per_gateway(caplog):
+    s = Snapshotter(load_provider("nibe"), I, 300_000, payload_scale="raw")
+    with caplog.at_level(logging.INFO):
+        for mac in (MAC, "aabbccddeeff", MAC):
+            s.accept(f"{mac}/HP/0011", b"32758", T0)  # NIBE: no pool sensor
+            s.accept(f"{mac}/HP/0007", b"-26", T0)
+    assert caplog.text.count("no sensor on pool") == 2
+    assert {x.gateway: x.values for x in s.tick(T0 + I, T0 + I)} == {
+        MAC: {"outdoor_temp": -2.6}, "aabbccddeeff": {"outdoor_temp": -2.6}}
+
+
+def test_one_warning_per_register_and_kind_of_mistake_not_per_value(caplog):
+    s = make()
+    with caplog.at_level(logging.WARNING):
+        for payload in (b"1600", b"1700", b"-900", b"abc", b"xyz"):
+            s.accept(f"{MAC}/HP/0007", payload, T0)
+        s.accept(f"{MAC}/HP/0009", b"1600", T0)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3, warnings  # 0007 out of range, 0007 not a number, 0009 out of range
+    assert s.stats.rejected == 6
+
+
+# ------------------------------------------------------------------ payload forms (firmware)
+
+
+@pytest.mark.parametrize(("mode", "payload", "value"), [
+    ("raw", b"540", 54.0), ("raw", b"-26", -2.6), ("raw", b"65510", -2.6), ("raw", b"54.0", 54.0),
+    ("raw", b"23.00", 23.0), ("raw", b" 215\n", 21.5),
+    ("scaled", b"54", 54.0), ("scaled", b"-2.6", -2.6), ("scaled", b"23.00", 23.0),
+    ("scaled", b"54.0", 54.0), ("scaled", b"-3", -3.0),
+    ("auto", b"54.0", 54.0), ("auto", b"-2.6", -2.6), ("auto", b"23.00", 23.0),
+])
+def test_every_payload_form(mode, payload, value):
+    s = make(payload_scale=mode)
+    single = s.accept(f"{MAC}/HP/0009", payload, T0)
+    assert single is not None and single.values == {"hot_water_top": value}
+    assert s.tick(T0 + I, T0 + I)[0].values == {"hot_water_top": value}
+
+
+@pytest.mark.parametrize(("mode", "payload", "cause"), [
+    ("scaled", b"540", "540 °C outside plausible range"),
+    ("raw", b"1501", "150.1 °C outside plausible range"),
+    ("scaled", b"151.0", "151 °C outside plausible range"),
+])
+def test_implausible_in_the_configured_form_is_dropped(caplog, mode, payload, cause):
+    s = make(payload_scale=mode)
+    with caplog.at_level(logging.WARNING):
+        assert s.accept(f"{MAC}/HP/0009", payload, T0) is None
+    assert cause in caplog.text and s.tick(T0 + I, T0 + I) == []
+
+
+@pytest.mark.parametrize("mode", ["raw", "scaled", "auto"])
+def test_registers_without_a_factor_are_the_same_in_every_form(mode):
+    s = make(payload_scale=mode)
+    s.accept(f"{MAC}/HP/1A01", b"1", T0)
+    s.accept(f"{MAC}/HP/6C60", b"107260", T0)
+    s.accept(f"{MAC}/HP/8105", b"-120", T0)
+    assert s.tick(T0 + I, T0 + I)[0].values == {"compressor": 1.0, "compressor_hours": 107260.0,
+                                                 "degree_minutes": -120.0}
+
+
+def test_auto_decides_raw_from_plausibility_and_says_so_once(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        assert s.accept(f"{MAC}/HP/0007", b"12", T0) is None      # 1.2 or 12 C: no vote, held
+        assert s.accept(f"{MAC}/HP/1A01", b"1", T0) is not None   # no factor: taken at once
+        assert s.accept(f"{MAC}/HP/0009", b"512", T0) is None     # 51.2 C, not 512 C: raw 1
+        assert s.tick(T0 + I, T0 + I)[0].values == {"compressor": 1.0}  # nothing guessed
+        assert s.accept(f"{MAC}/HP/0002", b"355", T0 + I + 1) is None  # raw 2
+        single = s.accept(f"{MAC}/HP/0206", b"550", T0 + I + 2)  # raw 3: decided
+        s.accept(f"{MAC}/HP/0007", b"13", T0 + I + 3)            # from now on: raw
+    assert single is not None and single.values == {
+        "outdoor_temp": 1.2, "hot_water_top": 51.2, "radiator_forward": 35.5, "heat_curve_max": 55.0}
+    assert s.tick(T0 + 2 * I, T0 + 2 * I)[0].values == {
+        "outdoor_temp": 1.3, "compressor": 1.0, "hot_water_top": 51.2, "radiator_forward": 35.5,
+        "heat_curve_max": 55.0}
+    said = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
+    assert len(said) == 1
+    assert "raw (x10, like /api/alldata)" in said[0] and "0009=512 is 51.2 °C, not 512" in said[0]
+    assert s.guesses[MAC].decided == "raw" and s.guesses[MAC].held == {}
+
+
+def test_auto_decides_scaled_from_a_decimal_and_releases_what_it_held(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        assert s.accept(f"{MAC}/HP/0007", b"12", T0) is None   # held
+        single = s.accept(f"{MAC}/HP/0009", b"51.2", T0 + 1)   # a decimal: scaled, decided
+        s.accept(f"{MAC}/HP/0002", b"35", T0 + 2)               # integers are now real units
+    assert single.values == {"hot_water_top": 51.2, "outdoor_temp": 12.0}
+    assert s.tick(T0 + I, T0 + I)[0].values == {"outdoor_temp": 12.0, "hot_water_top": 51.2,
+                                                 "radiator_forward": 35.0}
+    assert "already scaled (real units)" in caplog.text and "0009=51.2 is a decimal" in caplog.text
+
+
+def test_auto_integers_plausible_either_way_or_neither_way_do_not_vote():
+    s = make(payload_scale="auto")
+    for idx, payload in (("0007", b"12"), ("0008", b"21"), ("3104", b"5"), ("2204", b"3"),
+                         ("3109", b"2000"), ("0009", b"9999")):  # last two: garbage both ways
+        assert s.accept(f"{MAC}/HP/{idx}", payload, T0) is None
+    g = s.guesses[MAC]
+    assert (g.raw, g.scaled, g.decided) == (0, 0, "")
+    assert set(g.held) == {"0007", "0008", "3104", "2204", "3109", "0009"}
+    s.accept(f"{MAC}/HP/0009", b"-480", T0)  # -48.0 C raw (no sensor) but -480 C scaled: raw
+    assert (g.raw, g.held["0009"]) == (1, -480)  # the newest value per register is held
+
+
+def test_auto_mixed_evidence_needs_a_clear_majority():
+    s = make(payload_scale="auto")
+    g = s.guesses.setdefault(MAC, ScaleGuess())
+    reg = load_provider("thermia").register("0009")
+    for _ in range(2):
+        g.vote(reg, 512, False, T0)   # raw
+    g.vote(reg, 54.0, True, T0)        # a decimal: 3 scaled votes
+    assert (g.raw, g.scaled, g.decided) == (2, 3, "")  # 3 < 3 x 2: no decision yet
+    for _ in range(7):
+        g.vote(reg, 512, False, T0)
+    assert (g.raw, g.decided) == (9, "raw")  # 9 >= 3 x 3
+
+
+def test_auto_undecided_too_long_assumes_raw_and_warns(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0007", b"12", T0)
+        s.accept(f"{MAC}/HP/0007", b"13", T0 + 599_999)
+        assert s.guesses[MAC].decided == ""
+        single = s.accept(f"{MAC}/HP/0008", b"21", T0 + 600_000)
+    assert single.values == {"outdoor_temp": 1.3, "indoor_temp": 2.1}
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "Set MQTT_PAYLOAD_SCALE=raw or scaled" in warned[0].getMessage()
+    assert s.guesses[MAC].timed_out
+
+
+def test_auto_decides_per_gateway():
+    s = make(payload_scale="auto")
+    other = "aabbccddeeff"
+    for idx, payload in (("0009", b"512"), ("0002", b"355"), ("0206", b"550")):
+        s.accept(f"{MAC}/HP/{idx}", payload, T0)
+    s.accept(f"{other}/HP/0009", b"51.2", T0)
+    s.accept(f"{MAC}/HP/0007", b"12", T0 + 1)
+    s.accept(f"{other}/HP/0007", b"12", T0 + 1)
+    snaps = {x.gateway: x.values for x in s.tick(T0 + I, T0 + I)}
+    assert snaps[MAC]["outdoor_temp"] == 1.2 and snaps[other]["outdoor_temp"] == 12.0
+    assert (s.guesses[MAC].decided, s.guesses[other].decided) == ("raw", "scaled")
+
+
+def test_auto_held_garbage_is_dropped_when_decided(caplog):
+    s = make(payload_scale="auto")
+    s.accept(f"{MAC}/HP/0007", b"12", T0)
+    s.accept(f"{MAC}/HP/3104", b"5000", T0)   # 500 % raw, 5000 % scaled: garbage either way
+    with caplog.at_level(logging.WARNING):
+        s.accept(f"{MAC}/HP/0009", b"51.2", T0)  # decided: scaled
+    assert "register 3104" in caplog.text
+    assert s.tick(T0 + I, T0 + I)[0].values == {"outdoor_temp": 12.0, "hot_water_top": 51.2}
 
 
 def test_round_mode_snapshot_is_the_message_in_its_window():

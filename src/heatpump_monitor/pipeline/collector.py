@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..model import Snapshot
-from ..providers import CONTROLLER_FAMILIES, BRANDS, Provider, brand_for_h1ver, load_provider
+from ..providers import CONTROLLER_FAMILIES, BRANDS, Provider, brand_for_h1ver
+from ..providers.overrides import NO_OVERRIDES, Providers, RegisterOverrides
 from ..sources.api import ApiClient, FetchError
 from ..sources.gateway import GatewayAddress
+from ..logs import cause_kind
 from .grid import Ticker
 from .writer import Writer
 
@@ -33,6 +35,7 @@ class GatewayState:
     provider: Provider | None = None
     disabled: str = ""  # reason, when this gateway can never be decoded
     warned: set[tuple[str, str]] = field(default_factory=set)  # (register, cause) already warned
+    absent: set[str] = field(default_factory=set)  # registers already reported as "no sensor"
     polls_ok: int = 0
     polls_failed: int = 0
     last_error: str = ""
@@ -52,15 +55,17 @@ class ApiCollector:
 
     def __init__(self, gateways: list[GatewayAddress], brand: str, interval_s: int, writer: Writer,
                  client: ApiClient, store_unknown: bool = False,
-                 clock: Callable[[], float] = time.time, heartbeat_file: str = "") -> None:
+                 clock: Callable[[], float] = time.time, heartbeat_file: str = "",
+                 registers: RegisterOverrides = NO_OVERRIDES) -> None:
         self.writer = writer
+        self.providers = Providers(registers)  # the shipped data plus CONFIG_FILE's overrides
         self.client = client
         self.brand = brand
         self.store_unknown = store_unknown
         self.stats = Stats()
         self.gateways = [GatewayState(g) for g in gateways]
         if brand != "auto":
-            provider = load_provider(brand)
+            provider = self.providers.get(brand)
             for g in self.gateways:
                 g.provider = provider
         self._unknown_logged: set[tuple[str, str]] = set()
@@ -94,11 +99,18 @@ class ApiCollector:
                             gw.address.name, "; stored raw as reg_" + idx if self.store_unknown else "")
         for idx, value, cause in decoded.rejected:
             self.stats.values_rejected += 1
-            kind = cause.split(" ")[0]
+            kind = cause_kind(cause)
             if (idx, kind) not in gw.warned:
                 gw.warned.add((idx, kind))
                 log.warning("Dropped value of register %s from %s: %r is invalid (%s); "
                             "the rest of the poll is kept", idx, gw.address.name, _clip(value), cause)
+        for name in decoded.absent:
+            if name not in gw.absent:
+                gw.absent.add(name)
+                reg = gw.provider.by_name(name)
+                log.info("Gateway %s: no sensor on %s (register %s sends %r, the 'not installed' value); "
+                         "not stored", gw.address.name, name, reg.index if reg else "?",
+                         raw.get(reg.index, raw.get(reg.index.lower())) if reg else None)
         if not decoded.values:
             return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)",
                                 "no_valid_values")
@@ -135,7 +147,7 @@ class ApiCollector:
                            f"set HEATPUMP_BRAND to one of {', '.join(BRANDS)}")
             log.error("Gateway %s: %s. This gateway is not polled.", gw.address.name, gw.disabled)
             return False
-        gw.provider = load_provider(brand)
+        gw.provider = self.providers.get(brand)
         log.info("Gateway %s: detected brand %s from H1ver=%s", gw.address.name, brand, code)
         return True
 

@@ -31,7 +31,8 @@ class MqttCollector:
         self.clock = clock
         names = {settings.mac: settings.gateway_name} if settings.mac and settings.gateway_name else {}
         self.snapshotter = Snapshotter(provider, interval_s * 1000, settings.silent_limit_s * 1000,
-                                       names=names, store_unknown=store_unknown)
+                                       names=names, store_unknown=store_unknown,
+                                       payload_scale=settings.payload_scale)
         self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs,
                                  lambda: self.snapshotter.silent_macs(settings.mac))
         self.ticker = Ticker(interval_s, clock, heartbeat_file)

@@ -12,7 +12,7 @@ from ..config import CollectorConfig
 from ..model import iso_ms
 from ..sinks import SinkError, make_sink
 from ..sources.api import ApiClient
-from ..providers import load_provider
+from ..providers.overrides import Providers
 from ..signals import on_stop_signals
 from .collector import ApiCollector, FatalError
 from .mqtt_collector import MqttCollector
@@ -46,6 +46,9 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
                  __version__, m.broker, m.port, " (TLS)" if m.tls else "", m.mac or "any (+/HP/+)",
                  m.timestamp_mode, cfg.interval_s)
     log.info("Heat pump brand: %s (from %s)", cfg.brand, cfg.brand_source)
+    if cfg.registers:
+        n = len(cfg.registers.common) + sum(len(v) for v in cfg.registers.by_brand.values())
+        log.info("Register overrides: %d from %s (see `heatpump-monitor providers BRAND`)", n, cfg.registers.path)
     try:
         spool = open_spool(cfg)
     except SpoolError as exc:
@@ -67,9 +70,10 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     if cfg.mqtt is None:
         client = ApiClient(cfg.http_timeout_s)
         collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
-                                 store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
+                                 store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file,
+                                 registers=cfg.registers)
     else:
-        collector = MqttCollector(cfg.mqtt, load_provider(cfg.brand), cfg.interval_s, writer,
+        collector = MqttCollector(cfg.mqtt, Providers(cfg.registers).get(cfg.brand), cfg.interval_s, writer,
                                   store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
     health_server = _start_health_server(cfg, collector, writer, sink_error)
     writer_task = asyncio.create_task(writer.run(stop), name="writer")

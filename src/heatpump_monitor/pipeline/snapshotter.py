@@ -9,20 +9,101 @@ flat-lined invented data) until it publishes again.
 
 ``round`` mode instead turns each message into a one-field snapshot whose time is the message's
 arrival rounded down to the interval window: the old quick fix, kept to measure against.
+
+Payloads differ by firmware: some publish the raw integer like ``/api/alldata`` (``540`` for
+54.0 C), some the value already scaled (``54.0``, ``23.00``). A decimal payload is always taken as
+scaled. What an integer payload means is ``MQTT_PAYLOAD_SCALE``: ``raw``, ``scaled``, or ``auto``,
+which decides per gateway from plausibility (:class:`ScaleGuess`) and logs its decision once.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from typing import Literal
 
+from ..logs import cause_kind
 from ..model import Snapshot
-from ..providers import Provider, normalize_index
+from ..providers import BadValue, Provider, Register, decode_value, normalize_index
+from ..providers.registry import scaled_value
 
 log = logging.getLogger("heatpump_monitor.mqtt")
 
-MAX_PAYLOAD_BYTES = 32  # "65535" is 5 bytes; anything long is not a register value
+MAX_PAYLOAD_BYTES = 32  # "4294967295" is 10 bytes; anything long is not a register value
 IGNORED_TOPICS = {"CMD", "STATUS", "SET", "INFO", "LWT", "ONLINE", "AVAILABILITY"}
+_INTEGER = re.compile(r"-?[0-9]{1,10}")
+_DECIMAL = re.compile(r"-?[0-9]{1,10}\.[0-9]{1,6}")
+
+PayloadScale = Literal["auto", "raw", "scaled"]
+
+#: auto mode: agreeing registers needed to decide (and at least this many times the other side)
+VOTES_TO_DECIDE = 3
+#: a decimal payload on a scaled register proves the firmware scales: worth this many votes
+DECIMAL_VOTES = 3
+#: auto mode: undecided this long after the first ambiguous payload -> assume raw (the form
+#: /api/alldata uses), said in the log
+DECIDE_WITHIN_MS = 600_000
+
+
+@dataclass
+class ScaleGuess:
+    """auto mode, one gateway: are its integer payloads raw (x10) or already in real units?
+
+    A payload votes when only one reading is plausible: ``512`` on hot_water_top is 51.2 C raw
+    or 512 C scaled, so it votes raw; ``21`` on indoor_temp (2.1 C or 21 C) does not vote.
+    Until one side has :data:`VOTES_TO_DECIDE` votes and at least that many times the other's,
+    integer payloads of registers with a factor are held (the latest per register), not guessed.
+    """
+
+    raw: int = 0
+    scaled: int = 0
+    decided: str = ""  # "", "raw" or "scaled"
+    timed_out: bool = False  # decided "raw" for want of evidence
+    first_ms: int = -1
+    examples: list[str] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # index -> latest undecided integer
+
+    def vote(self, reg: Register, number: float, decimal: bool, now_ms: int) -> str:
+        """Count one payload; returns the decision ("" while undecided)."""
+        if self.first_ms < 0:
+            self.first_ms = now_ms
+        if decimal:
+            self.scaled += DECIMAL_VOTES
+            self._example(f"{reg.index}={number} is a decimal")
+        else:
+            as_raw, as_scaled = _plausible(decode_value, reg, number), _plausible(scaled_value, reg, number)
+            if as_raw and not as_scaled:
+                self.raw += 1
+                self._example(f"{reg.index}={number:g} is {number / reg.factor:g} {reg.unit}, not {number:g}".rstrip())
+            elif as_scaled and not as_raw:
+                self.scaled += 1
+                self._example(f"{reg.index}={number:g} is {number:g} {reg.unit}, not {number / reg.factor:g}".rstrip())
+        for side, other, name in ((self.raw, self.scaled, "raw"), (self.scaled, self.raw, "scaled")):
+            if side >= VOTES_TO_DECIDE and side >= VOTES_TO_DECIDE * other:
+                self.decided = name
+        if not self.decided and now_ms - self.first_ms >= DECIDE_WITHIN_MS:
+            self.decided, self.timed_out = "raw", True
+        return self.decided
+
+    def _example(self, text: str) -> None:
+        if len(self.examples) < 3:
+            self.examples.append(text)
+
+
+def _merged(a: Snapshot | None, b: Snapshot | None) -> Snapshot | None:
+    if a is None or b is None:
+        return a or b
+    a.values.update(b.values)
+    return a
+
+
+def _plausible(decode, reg: Register, number: float) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        decode(reg, number)
+    except (BadValue, TypeError):
+        return False
+    return True
 
 
 @dataclass
@@ -46,16 +127,20 @@ class Snapshotter:
     source = "mqtt"
 
     def __init__(self, provider: Provider, interval_ms: int, silent_limit_ms: int,
-                 names: dict[str, str] | None = None, store_unknown: bool = False) -> None:
+                 names: dict[str, str] | None = None, store_unknown: bool = False,
+                 payload_scale: PayloadScale = "auto") -> None:
         self.provider = provider
         self.interval_ms = interval_ms
         self.silent_limit_ms = silent_limit_ms
         self.names = names or {}  # mac -> GATEWAY_NAME
         self.store_unknown = store_unknown
+        self.payload_scale = payload_scale
         self.gateways: dict[str, GatewayValues] = {}
+        self.guesses: dict[str, ScaleGuess] = {}  # mac -> auto mode's guess
         self.stats = MqttStats()
         self._warned: set[tuple[str, str, str]] = set()
         self._unknown_logged: set[str] = set()
+        self._absent_logged: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ messages
 
@@ -78,20 +163,60 @@ class Snapshotter:
         text = payload.decode("ascii", "replace").strip()
         if not text:
             return self._reject(mac, idx, "empty payload")
-        try:
-            raw = int(text)
-        except ValueError:
-            return self._reject(mac, idx, f"not an integer ({text[:12]!r})")
-        decoded = self.provider.decode_poll({idx: raw}, store_unknown=self.store_unknown)
-        if decoded.unknown and idx not in self._unknown_logged:
-            self._unknown_logged.add(idx)
-            log.warning("Unknown register: %s (brand %s, gateway %s%s)", idx, self.provider.brand, mac,
-                        "; stored raw as reg_" + idx if self.store_unknown else "")
-        if decoded.rejected:
-            return self._reject(mac, idx, decoded.rejected[0][2])
+        number: int | float
+        if _INTEGER.fullmatch(text):
+            number, decimal = int(text), False
+        elif _DECIMAL.fullmatch(text):
+            number, decimal = float(text), True  # already in real units ("54.0", "23.00")
+        else:
+            return self._reject(mac, idx, f"not a number ({text[:12]!r})")
+        reg = self.provider.register(idx)
+        if self.payload_scale != "auto" or reg is None or reg.factor == 1:
+            return self._take(mac, {idx: number}, decimal or self.payload_scale == "scaled", now_ms)
+        guess = self.guesses.setdefault(mac, ScaleGuess())
+        if guess.decided:
+            return self._take(mac, {idx: number}, decimal or guess.decided == "scaled", now_ms)
+        # undecided: a decimal is scaled whatever integers mean; an integer waits for the decision
+        out = self._take(mac, {idx: number}, True, now_ms) if decimal else None
+        if not decimal:
+            guess.held[idx] = int(number)
+        if guess.vote(reg, number, decimal, now_ms):
+            self._log_decision(mac, guess)
+            held, guess.held = guess.held, {}
+            out = _merged(out, self._take(mac, held, guess.decided == "scaled", now_ms))
+        return out
+
+    def _log_decision(self, mac: str, guess: ScaleGuess) -> None:
+        if guess.timed_out:
+            log.warning("MQTT gateway %s: no payload told within %d min whether its integers are raw or "
+                        "scaled; taking them as raw (x10, like /api/alldata). Set MQTT_PAYLOAD_SCALE=raw "
+                        "or scaled to say", mac, DECIDE_WITHIN_MS // 60_000)
+            return
+        how = "raw (x10, like /api/alldata)" if guess.decided == "raw" else "already scaled (real units)"
+        log.info("MQTT gateway %s publishes %s integers: %s (MQTT_PAYLOAD_SCALE=auto, %d vote(s) to %d)",
+                 mac, how, "; ".join(guess.examples), max(guess.raw, guess.scaled), min(guess.raw, guess.scaled))
+
+    def _take(self, mac: str, numbers: dict[str, int | float], scaled: bool, now_ms: int) -> Snapshot | None:
+        """Decode one message's number (or numbers held for auto mode) into the gateway's values."""
+        decoded = self.provider.decode_poll(numbers, store_unknown=self.store_unknown, scaled=scaled)
+        for idx in decoded.unknown:
+            if idx not in self._unknown_logged:
+                self._unknown_logged.add(idx)
+                log.warning("Unknown register: %s (brand %s, gateway %s%s)", idx, self.provider.brand, mac,
+                            "; stored as reg_" + idx if self.store_unknown else "")
+        for idx, _, cause in decoded.rejected:
+            self._reject(mac, idx, cause)
+        if not decoded.values and not decoded.absent:
+            if not decoded.rejected:
+                self.stats.ignored += 1
+            return None
         gw = self._gateway(mac, now_ms)
         for name in decoded.absent:
             gw.values.pop(name, None)  # sensor not installed: no value, not a reading
+            if (mac, name) not in self._absent_logged:
+                self._absent_logged.add((mac, name))
+                log.info("Gateway %s: no sensor on %s (%s reads the 'not installed' value); not stored",
+                         gw.name, name, getattr(self.provider.by_name(name), "index", "?"))
         if not decoded.values:
             self.stats.ignored += 1
             return None
@@ -113,8 +238,7 @@ class Snapshotter:
 
     def _reject(self, mac: str, idx: str, cause: str, topic: str = "") -> None:
         self.stats.rejected += 1
-        kind = cause.split(" (")[0]
-        key = (mac, idx, kind)
+        key = (mac, idx, cause_kind(cause))
         if key not in self._warned:
             self._warned.add(key)
             where = f"topic {topic!r}" if topic else f"register {idx} from {mac}"
