@@ -8,14 +8,15 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .config import ConfigError, load_collector_config
 from .logs import env_secrets, setup_logging
-from .providers import BRANDS, default_register, load_provider, normalize_index
+from .providers import BRANDS, Provider, default_register, load_provider, normalize_index
 from .sources.api import FetchError, parse_alldata
 
 log = logging.getLogger("heatpump_monitor")
@@ -32,7 +33,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     try:
         cfg = load_mqtt_config() if args.source == "mqtt" else load_collector_config()
     except ConfigError as exc:
-        log.error("%s", exc)
+        for line in exc.lines:
+            log.error("%s", line)
         return 1
     logging.getLogger().setLevel(cfg.log_level)
     return asyncio.run(run_collector(cfg))
@@ -52,40 +54,134 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return sim_main(args)
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
-    """Decode a saved /api/alldata answer and print index, name, raw, value, unit."""
+def _effective_provider(args: argparse.Namespace) -> Provider:
+    """The brand's registers with CONFIG_FILE's (or --config's) overrides: what the collector uses."""
+    from .config import load_register_overrides
+    from .providers.overrides import apply_overrides
+
+    overrides = load_register_overrides(path=args.config, brand=args.brand)
+    provider, errors = apply_overrides(load_provider(args.brand), overrides)
+    if errors:  # load_register_overrides checked them already
+        raise ConfigError(errors[0], errors)
+    return provider
+
+
+def _brand_arg(args: argparse.Namespace) -> bool:
+    """--brand, else HEATPUMP_BRAND or CONFIG_FILE's brand:, else an error line."""
+    if args.brand:
+        return True
+    from .config import configured_brand
+
     try:
-        provider = load_provider(args.brand)
-        raw = parse_alldata(Path(args.file).read_bytes())
-    except (OSError, FetchError) as exc:
-        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        brand = configured_brand(path=args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    if brand not in BRANDS:
+        print(f"error: give --brand ({', '.join(BRANDS)})", file=sys.stderr)
+        return False
+    args.brand = brand
+    return True
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a saved /api/alldata answer: a table (or --json) of index, name, raw, value, unit;
+    --explain INDEX tells each step of one register."""
+    if not _brand_arg(args):
+        return 2
+    try:
+        provider = _effective_provider(args)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
         return 1
+    raw: dict[str, Any] = {}
+    explain_raw: Any = None
+    if args.explain and "=" in args.explain:
+        args.explain, text = args.explain.split("=", 1)
+        try:
+            explain_raw = json.loads(text)
+        except ValueError:
+            print(f"error: --explain {args.explain}={text}: the value must be a JSON number", file=sys.stderr)
+            return 2
+    if args.file:
+        try:
+            raw = parse_alldata(Path(args.file).read_bytes())
+        except (OSError, FetchError) as exc:
+            print(f"error: {args.file}: {exc}", file=sys.stderr)
+            return 1
+    elif not args.explain:
+        print("error: give the FILE holding the JSON of GET /api/alldata", file=sys.stderr)
+        return 2
+    if args.explain:
+        return _explain(provider, args.explain, raw, explain_raw, args.json)
     decoded = provider.decode_poll(raw, store_unknown=True)
     rejected = {idx: cause for idx, _, cause in decoded.rejected}
     absent = set(decoded.absent)
-    rows = [("index", "name", "raw", "value", "unit")]
+    rows = []
     for key in sorted(raw, key=lambda k: str(k).upper()):
         idx = normalize_index(str(key)) or str(key)
         reg = provider.register(idx)
-        name = reg.name if reg else f"reg_{idx} (unknown)"
+        shown = reg or (default_register(idx) if normalize_index(idx) else None)
+        row: dict[str, Any] = {"index": idx, "name": shown.name if shown else None, "known": reg is not None,
+                               "raw": raw[key], "value": None, "unit": shown.unit if shown else "",
+                               "status": "ok", "text": None, "cause": None}
         if idx in rejected:
-            value = f"DROPPED: {rejected[idx]}"
-        elif reg is None:
-            value = "-"
-        elif reg.name in absent:
+            row.update(status="dropped", cause=rejected[idx])
+        elif shown is not None and shown.name in absent:
+            row["status"] = "no sensor"
+        elif shown is not None:
+            v = decoded.values[shown.name]
+            text = shown.text(v)
+            if reg is not None and reg.index == provider.alarm_register and v == int(v):
+                text = provider.alarm_text(int(v))
+            row.update(value=v, text=text)
+        rows.append(row)
+    summary = {"decoded": sum(1 for r in rows if r["status"] == "ok" and r["known"]),
+               "unknown": len(decoded.unknown), "no_sensor": len(decoded.absent),
+               "dropped": len(decoded.rejected)}
+    if args.json:
+        print(json.dumps({"brand": provider.brand, "title": provider.title, "file": args.file,
+                          "registers": rows, "summary": summary}, ensure_ascii=False, indent=1))
+        return 0
+    table = [("index", "name", "raw", "value", "unit")]
+    for r in rows:
+        name = r["name"] if r["known"] else f"{r['name'] or '-'} (unknown, H1 type)"
+        if r["status"] == "dropped":
+            value = f"DROPPED: {r['cause']}"
+        elif r["status"] == "no sensor":
             value = "no sensor"
         else:
-            v = decoded.values[reg.name]
-            text = reg.text(v)
-            if reg.index == provider.alarm_register and v == int(v):
-                text = provider.alarm_text(int(v))
-            value = f"{v:g}" + (f" ({text})" if text else "")
-        unit = reg.unit if reg else (default_register(idx).unit if normalize_index(idx) else "")
-        rows.append((idx, name, json.dumps(raw[key]), value, unit))
-    _table(rows)
-    known = sum(1 for name in decoded.values if not name.startswith("reg_"))
-    print(f"\n{known} decoded, {len(decoded.unknown)} unknown, "
-          f"{len(decoded.absent)} without sensor, {len(decoded.rejected)} dropped ({provider.title})")
+            value = f"{r['value']:g}" + (f" ({r['text']})" if r["text"] else "")
+        table.append((r["index"], name, json.dumps(r["raw"]), value, r["unit"]))
+    _table(table)
+    print(f"\n{summary['decoded']} decoded, {summary['unknown']} unknown, {summary['no_sensor']} without sensor, "
+          f"{summary['dropped']} dropped ({provider.title})")
+    return 0
+
+
+def _explain(provider: Provider, index: str, raw: dict[str, Any], given: Any, as_json: bool) -> int:
+    from .providers.explain import explain
+
+    idx = normalize_index(index)
+    if idx is None:
+        print(f"error: --explain {index!r}: a register index is four hex digits, e.g. 0007", file=sys.stderr)
+        return 2
+    value = given
+    if value is None:
+        value = next((v for k, v in raw.items() if normalize_index(str(k)) == idx), None)
+    steps = explain(provider, idx, value, scaled=isinstance(value, float))
+    if as_json:
+        print(json.dumps({"brand": provider.brand, "index": idx, "raw": value,
+                          "steps": [s.as_dict() for s in steps]}, ensure_ascii=False, indent=1))
+        return 0
+    if value is None and raw:
+        print(f"({idx} is not in the answer: its definition only)")
+    for s in steps:
+        lines = [w for part in s.detail.split("\n") for w in textwrap.wrap(part, 96, subsequent_indent="  ")]
+        for i, line in enumerate(lines or [""]):
+            tail = f"   [{s.set_by}]" if s.set_by and i == len(lines) - 1 else ""
+            print(f"{s.step if i == 0 else '':<16}{line}{tail}")
     return 0
 
 
@@ -97,8 +193,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging("INFO", secrets=env_secrets(), fmt=_log_format())
     try:
         cfg = load_dashboard_config()
+        from .config import load_register_overrides
+        from .providers.overrides import use_overrides
+
+        use_overrides(load_register_overrides())  # units and names as the collector stores them
     except ConfigError as exc:
-        log.error("%s", exc)
+        for line in exc.lines:
+            log.error("%s", line)
         return 1
     auth = (cfg.auth[0], cfg.auth[1].get_secret_value()) if cfg.auth else None
     return serve(args.host or cfg.host, args.port or cfg.port, cfg.store, auth, log)
@@ -159,21 +260,44 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    brands = [args.brand] if args.brand else list(BRANDS)
-    for brand in brands:
-        p = load_provider(brand)
-        print(f"{brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
-        if args.brand:
-            rows = [("index", "name", "kind", "unit", "factor", "signed", "writable", "mapping")]
-            for r in p.registers.values():
-                mapping = ", ".join(f"{k}={v}" for k, v in (r.mapping or {}).items())
-                rows.append((r.index, r.name, r.kind, r.unit, f"{r.factor:g}", "yes" if r.signed else "",
-                             "rw" if r.writable else "", mapping))
-            _table(rows)
-            if p.alarms:
-                print("\nalarm texts (" + (p.alarm_register or "") + "):")
-                for code, text in p.alarms.items():
-                    print(f"  {code:>3}  {text}")
+    """Brands, or one brand's effective register table (with CONFIG_FILE's overrides)."""
+    if not args.brand:
+        for brand in BRANDS:
+            p = load_provider(brand)
+            print(f"{brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
+        return 0
+    try:
+        p = _effective_provider(args)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    print(f"{p.brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
+    rows = [("index", "name", "unit", "factor", "size", "range", "no sensor", "rw", "factor from", "mapping")]
+    overridden = []
+    for r in sorted(p.registers.values(), key=lambda r: r.index):
+        rng = "" if r.min is None and r.max is None else \
+            f"{'' if r.min is None else f'{r.min:g}'}..{'' if r.max is None else f'{r.max:g}'}"
+        absent = ", ".join([f"<={r.absent_at_or_below:g}"] if r.absent_at_or_below is not None else []
+                           + [f"raw {x}" for x in r.absent_raw])
+        mapping = ", ".join(f"{k}={v}" for k, v in (r.mapping or {}).items())
+        rows.append((r.index, r.name, r.unit, f"/{r.factor:g}", r.size, rng, absent,
+                     "rw" if r.writable else "", r.factor_source, mapping))
+        keys = sorted(k for k, f in r.origin.items() if f not in (p.file, "h1-types.yaml"))
+        if keys:
+            overridden.append(f"  {r.index} {r.name}: {', '.join(keys)} from {r.origin[keys[0]]}")
+    _table(rows)
+    if overridden:
+        print("\noverridden by your configuration:")
+        print("\n".join(overridden))
+    used = sorted({r.factor_source for r in p.registers.values()} | {s for r in p.registers.values() for s in r.source})
+    print("\nsources:")
+    for key in used:
+        print(f"  {key}: {' '.join(p.sources.get(key, '?').split())}")
+    if p.alarms:
+        print("\nalarm texts (" + (p.alarm_register or "") + "):")
+        for code, text in p.alarms.items():
+            print(f"  {code:>3}  {text}")
     return 0
 
 
@@ -216,8 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("decode", help="decode a saved /api/alldata JSON file and print a table")
-    p.add_argument("--brand", required=True, choices=BRANDS)
-    p.add_argument("file", help="file holding the JSON of GET /api/alldata")
+    p.add_argument("--brand", choices=BRANDS, help="default: HEATPUMP_BRAND or CONFIG_FILE's brand")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--explain", metavar="INDEX[=RAW]",
+                   help="each step of one register: raw -> number -> factor -> value -> range and "
+                        "no-sensor checks, and which file set each (RAW: a value to try instead of FILE's)")
+    p.add_argument("--config", default=None, help="the file with your registers: overrides (default $CONFIG_FILE or config.yaml)")
+    p.add_argument("file", nargs="?", help="file holding the JSON of GET /api/alldata")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("serve", help="the web dashboard and JSON API (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8050)")
@@ -237,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true", help="check /healthz (liveness) instead of /readyz")
     p.set_defaults(func=cmd_healthcheck)
 
-    p = sub.add_parser("providers", help="list brands, or one brand's registers")
+    p = sub.add_parser("providers", help="list brands, or one brand's registers (with your overrides)")
     p.add_argument("brand", nargs="?", choices=BRANDS)
+    p.add_argument("--config", default=None, help="the file with your registers: overrides (default $CONFIG_FILE or config.yaml)")
     p.set_defaults(func=cmd_providers)
     return parser
 

@@ -31,7 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..derived import DERIVED
 from ..model import Snapshot, iso_ms
-from ..providers import Provider, ProviderError, load_provider
+from ..providers import Provider, ProviderError
+from ..providers.overrides import effective_provider
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +316,9 @@ def _is_store_error(exc: BaseException) -> bool:
 
 
 def load_or_none(brand: str) -> Provider | None:
+    """The brand's registers, with CONFIG_FILE's overrides when ``serve`` loaded them."""
     try:
-        return load_provider(brand)
+        return effective_provider(brand)
     except (ProviderError, OSError, ValueError):
         return None
 
