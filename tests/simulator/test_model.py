@@ -9,7 +9,8 @@ import pytest
 
 from heatpump_monitor.providers import BRANDS, load_provider
 from heatpump_monitor.providers.registry import provider_from_dict
-from heatpump_monitor.simulator import PumpModel, RegisterRefused
+from heatpump_monitor.simulator import PumpModel, RegisterRefused, encode_value, raw_to_value
+from heatpump_monitor.simulator.model import FIRMWARES, WIDE_COUNTER_START, as_firmware
 
 JAN_15_0500 = datetime(2026, 1, 15, 5, 0, tzinfo=timezone.utc).timestamp()
 DAY = 86400
@@ -26,21 +27,78 @@ def day(m: PumpModel, step: int = 60, start: float = JAN_15_0500):
         yield start + i, m.values(start + i)
 
 
+def wide_counters(provider) -> list[str]:
+    """Indices of the read-only 32-bit registers (counters; a writable one is a setting)."""
+    return [idx for idx, reg in provider.registers.items() if reg.wide and not reg.writable]
+
+
 @pytest.mark.parametrize("brand", BRANDS)
-def test_raw_alldata_is_what_a_gateway_sends(brand):
-    m = model(brand)
+def test_raw_alldata_is_what_a_gateway_sends_current_firmware(brand):
+    """Current firmware: signed JSON integers for negatives, 32-bit counters whole."""
+    provider = load_provider(brand)
+    m = model(brand)  # firmware="current" is the default
+    assert m.firmware == "current"
     raw = m.raw_alldata()
-    assert set(raw) == set(load_provider(brand).registers)
+    assert set(raw) == set(provider.registers)
+    for idx, value in raw.items():
+        reg = provider.registers[idx]
+        assert INDEX.match(idx), idx
+        assert type(value) is int, (idx, value)
+        if reg.signed:
+            assert -32768 <= value <= 32767, (idx, value)
+        elif reg.wide:
+            assert 0 <= value <= 2**32 - 1, (idx, value)
+        else:
+            assert 0 <= value <= 65535, (idx, value)
+    assert raw["0007"] < 0  # 05:00 on a January morning: a negative outdoor temperature as is
+    counters = wide_counters(provider)
+    assert counters
+    for idx in counters:  # every counter starts above 65535 (WIDE_COUNTER_START)
+        assert raw[idx] > 65535, (idx, raw[idx])
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_raw_alldata_is_what_a_gateway_sends_old_firmware(brand):
+    """Old firmware: every value 0..65535, negatives wrapped, counters cut to 16 bits."""
+    provider = load_provider(brand)
+    m = model(brand, firmware="old")
+    raw = m.raw_alldata()
+    current = model(brand).raw_alldata()
+    assert set(raw) == set(provider.registers)
     for idx, value in raw.items():
         assert INDEX.match(idx), idx
         assert type(value) is int and 0 <= value <= 65535, (idx, value)
+        assert value == current[idx] & 0xFFFF, idx  # the same number, written the old way
+    assert raw["0007"] > 32767 and raw["0007"] == 65536 + current["0007"]
+
+
+def test_unknown_firmware_is_refused():
+    with pytest.raises(ValueError, match="firmware"):
+        model(firmware="new")
+    assert FIRMWARES == ("current", "old")
+
+
+def test_as_firmware_and_encode_value():
+    reg = load_provider("ivt").registers["0007"]  # s16, tenths
+    assert encode_value(reg, -2.6) == -26
+    assert encode_value(reg, -2.6, firmware="old") == 65510
+    assert encode_value(reg, 27.5, firmware="old") == encode_value(reg, 27.5) == 275
+    assert as_firmware(reg, -483, "old") == 65053 and as_firmware(reg, -483, "current") == -483
+    for raw in (-26, 65510):
+        assert raw_to_value(reg, raw) == pytest.approx(-2.6)
+    counter = load_provider("ivt").registers["6C56"]  # u32
+    assert counter.wide
+    assert encode_value(counter, 107260) == 107260  # capture-lauri
+    assert encode_value(counter, 107260, firmware="old") == 107260 - 65536
+    assert raw_to_value(counter, 107260) == 107260
 
 
 @pytest.mark.parametrize("brand", BRANDS)
+@pytest.mark.parametrize("firmware", FIRMWARES)
 @pytest.mark.parametrize("mean", [None, -18.0, 12.0, 25.0])
-def test_every_register_decodes_cleanly_all_day(brand, mean):
+def test_every_register_decodes_cleanly_all_day(brand, firmware, mean):
     provider = load_provider(brand)
-    m = model(brand, outdoor_mean=mean)
+    m = model(brand, outdoor_mean=mean, firmware=firmware)
     names = {reg.name for reg in provider.registers.values()}
     for t in range(int(JAN_15_0500), int(JAN_15_0500) + DAY, 900):
         decoded = provider.decode_poll(m.raw_alldata(t))
@@ -60,13 +118,65 @@ def test_main_sensors_are_present(brand):
         assert name in decoded.values, name
 
 
-def test_negative_temperatures_are_wrapped():
-    m = model("ivt", outdoor_mean=-8.0)  # 05:00 is the coldest hour of the day
-    raw = m.raw_alldata()["0007"]
-    value = m.values()["outdoor_temp"]
-    assert value < 0
-    assert raw > 32767 and raw == 65536 + round(value * 10)
-    assert load_provider("ivt").decode_poll({"0007": raw}).values["outdoor_temp"] == pytest.approx(value)
+def test_negative_temperatures_signed_now_wrapped_by_old_firmware():
+    current = model("ivt", outdoor_mean=-8.0)  # 05:00 is the coldest hour of the day
+    old = model("ivt", outdoor_mean=-8.0, firmware="old")
+    value = current.values()["outdoor_temp"]
+    assert value < 0 and old.values()["outdoor_temp"] == value
+    assert current.raw_alldata()["0007"] == round(value * 10) < 0
+    assert old.raw_alldata()["0007"] == 65536 + round(value * 10) > 32767
+    for m in (current, old):
+        decoded = load_provider("ivt").decode_poll({"0007": m.raw_alldata()["0007"]})
+        assert decoded.values["outdoor_temp"] == pytest.approx(value)
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+def test_firmwares_agree_on_every_16_bit_register(brand):
+    """Same seed, same clock: both firmware forms decode to the same values and the same absent
+    sensors; only the 32-bit counters differ (old firmware keeps their low 16 bits)."""
+    provider = load_provider(brand)
+    current, old = model(brand, outdoor_mean=-12.0), model(brand, outdoor_mean=-12.0, firmware="old")
+    narrow = {reg.name for reg in provider.registers.values() if not reg.wide}
+    wide = {reg.name: idx for idx, reg in provider.registers.items() if reg.wide}
+    negatives = 0
+    for t in range(int(JAN_15_0500), int(JAN_15_0500) + DAY, 1800):
+        raw_c, raw_o = current.raw_alldata(t), old.raw_alldata(t)
+        a, b = provider.decode_poll(raw_c), provider.decode_poll(raw_o)
+        assert a.rejected == b.rejected == [] and a.unknown == b.unknown == []
+        assert a.absent == b.absent
+        assert {n: v for n, v in a.values.items() if n in narrow} == \
+            {n: v for n, v in b.values.items() if n in narrow}
+        assert set(a.values) == set(b.values)
+        for name, idx in wide.items():
+            assert raw_o[idx] == raw_c[idx] & 0xFFFF
+            if raw_c[idx] > 65535:
+                assert a.values[name] != b.values[name]  # the honest difference: wrapped
+        negatives += sum(1 for v in raw_c.values() if v < 0)
+        assert all(0 <= v <= 65535 for v in raw_o.values())
+    assert negatives  # the comparison did cover negative numbers
+
+
+@pytest.mark.parametrize("firmware", FIRMWARES)
+def test_absent_sensors_read_as_absent_in_both_forms(firmware):
+    """NIBE's uninstalled sensors send 32758 (the same in both forms); IVT's read -48.3 C:
+    -483 from current firmware, 65053 from old firmware."""
+    nibe, ivt = model("nibe", firmware=firmware), model("ivt", firmware=firmware)
+    nibe_raw = nibe.raw_alldata()
+    nibe_decoded = load_provider("nibe").decode_poll(nibe_raw)
+    assert {"pool", "radiator_forward_2", "indoor_2"} <= set(nibe_decoded.absent)
+    for name in nibe_decoded.absent:
+        assert nibe_raw[load_provider("nibe").by_name(name).index] == 32758
+    ivt_raw = ivt.raw_alldata()
+    ivt_decoded = load_provider("ivt").decode_poll(ivt_raw)
+    assert {"pool", "radiator_forward_2", "indoor_2"} <= set(ivt_decoded.absent)
+    expected = -483 if firmware == "current" else 65053
+    for name in ivt_decoded.absent:
+        assert ivt_raw[load_provider("ivt").by_name(name).index] == expected
+    for decoded in (nibe_decoded, ivt_decoded):  # the main sensors are installed
+        assert "outdoor_temp" in decoded.values and "hot_water_top" in decoded.values
+    # without absent sensors every optional one reads a value
+    full = PumpModel("nibe", seed=7, clock=lambda: JAN_15_0500, absent_sensors=False, firmware=firmware)
+    assert load_provider("nibe").decode_poll(full.raw_alldata()).absent == []
 
 
 def test_outdoor_follows_a_daily_sine_with_its_minimum_in_the_morning():
@@ -197,11 +307,31 @@ def test_set_register_overrides_writable_registers():
     assert m.raw_alldata()["2204"] != 5000
 
 
-def test_set_register_wraps_negative_values_of_signed_registers():
+@pytest.mark.parametrize("index, name, value", [("8255", "degree_minutes", -20.0),
+                                                 ("2207", "heat_curve_offset", -2.0)])
+def test_set_register_takes_both_forms_of_a_negative_value(index, name, value):
+    """-20 (current firmware) and 65516 (old firmware) are the same write; the model stores the
+    signed number and serves it in its own firmware's form."""
+    provider = load_provider("nibe")
+    assert provider.registers[index].signed and provider.registers[index].writable
+    for firmware, served in (("current", -20), ("old", 65516)):
+        for written in (-20, 65516):
+            m = model("nibe", firmware=firmware)
+            assert m.raw_alldata()[index] != served  # not what it was anyway
+            assert m.set_register(index, written) == -20
+            assert m.overrides[index] == -20
+            assert m.raw_alldata()[index] == served
+            assert m.values()[name] == value
+            assert provider.decode_poll(m.raw_alldata()).values[name] == value
     m = model("nibe")
-    assert m.set_register("8255", -100) == 65436
-    assert m.raw_alldata()["8255"] == 65436
-    assert load_provider("nibe").decode_poll(m.raw_alldata()).values["degree_minutes"] == -100
+    for bad in (65536, -32769, 2**32):
+        with pytest.raises(RegisterRefused) as e:
+            m.set_register("8255", bad)
+        assert e.value.status == 400
+    with pytest.raises(RegisterRefused) as e:
+        m.set_register("2207", -600)  # -60.0: outside -50..50
+    assert e.value.status == 400
+    assert m.overrides == {}
 
 
 def test_hot_water_stop_setting_moves_the_charge():
@@ -212,37 +342,53 @@ def test_hot_water_stop_setting_moves_the_charge():
 
 def test_any_register_of_any_provider_gets_a_plausible_value():
     """Registers the model has never heard of still decode, whatever their kind and range."""
+    lines = [
+        {"index": "0001", "name": "radiator_return"},
+        {"index": "0030", "name": "mystery_temp", "min": 60.0, "max": 70.0},
+        {"index": "0031", "name": "mystery_sensor", "absent_at_or_below": -48.0},
+        {"index": "0032", "name": "pool", "absent_at_or_below": -48.0},
+        {"index": "0033", "name": "pool_2", "absent_raw": 32758},
+        {"index": "1B00", "name": "mystery_flag"},
+        {"index": "2300", "name": "mystery_mode", "mapping": {3: "x", 5: "y"}},
+        {"index": "2301", "name": "mystery_setting", "min": 10.0, "max": 20.0, "factor": 10},
+        {"index": "2302", "name": "signed_setting", "size": "s16", "min": -5.0, "max": -1.0},
+        {"index": "3300", "name": "mystery_percent", "factor": 10},
+        {"index": "4400", "name": "mystery_current"},
+        {"index": "5500", "name": "mystery_energy", "factor": 10, "max": 1000.0},
+        {"index": "6600", "name": "mystery_hours"},
+        {"index": "7700", "name": "mystery_minutes"},
+        {"index": "8800", "name": "mystery_dm"},
+        {"index": "9900", "name": "mystery_kw", "min": 2.0},
+        {"index": "AA00", "name": "mystery_pulses"},
+        {"index": "BA00", "name": "mystery_alarm"},
+        {"index": "CC00", "name": "mystery_watts", "max": 10.0},
+        {"index": "D000", "name": "mystery_number"},
+        {"index": "0008", "name": "indoor_temp", "min": 30.0, "max": 40.0},
+    ]
     provider = provider_from_dict({
         "brand": "odd",
         "h1ver_codes": ["77"],
-        "registers": [
-            {"index": "0001", "name": "radiator_return"},
-            {"index": "0030", "name": "mystery_temp", "min": 60.0, "max": 70.0},
-            {"index": "0031", "name": "mystery_sensor", "absent_at_or_below": -48.0},
-            {"index": "0032", "name": "pool", "absent_at_or_below": -48.0},
-            {"index": "1B00", "name": "mystery_flag"},
-            {"index": "2300", "name": "mystery_mode", "mapping": {3: "x", 5: "y"}},
-            {"index": "2301", "name": "mystery_setting", "min": 10.0, "max": 20.0, "factor": 10},
-            {"index": "2302", "name": "signed_setting", "signed": True, "min": -5.0, "max": -1.0},
-            {"index": "3300", "name": "mystery_percent", "factor": 10},
-            {"index": "4400", "name": "mystery_current"},
-            {"index": "5500", "name": "mystery_energy", "factor": 10, "max": 1000.0},
-            {"index": "6600", "name": "mystery_hours"},
-            {"index": "7700", "name": "mystery_minutes"},
-            {"index": "8800", "name": "mystery_dm"},
-            {"index": "9900", "name": "mystery_kw", "min": 2.0},
-            {"index": "AA00", "name": "mystery_alarm"},
-            {"index": "CC00", "name": "mystery_watts", "max": 10.0},
-            {"index": "D000", "name": "mystery_number"},
-            {"index": "0008", "name": "indoor_temp", "min": 30.0, "max": 40.0},
-        ],
+        "registers": [{**d, "source": "h1", "factor_source": "h1"} for d in lines],
     })
-    m = PumpModel(provider, seed=5, clock=lambda: JAN_15_0500)
-    for t in range(int(JAN_15_0500), int(JAN_15_0500) + 5 * DAY, 3 * 3600):
-        decoded = provider.decode_poll(m.raw_alldata(t))
-        assert decoded.rejected == [] and decoded.unknown == []
-        assert set(decoded.absent) == {"pool"}
-        assert len(decoded.values) == len(provider.registers) - 1
-        assert 30.0 <= decoded.values["indoor_temp"] <= 40.0  # clamped into the range
-        assert decoded.values["mystery_mode"] in (3.0, 5.0)
-        assert decoded.values["mystery_sensor"] > -48.0
+    assert provider.registers["6600"].wide and provider.registers["AA00"].wide
+    assert provider.registers["2302"].signed
+    for firmware in FIRMWARES:
+        m = PumpModel(provider, seed=5, clock=lambda: JAN_15_0500, firmware=firmware)
+        for t in range(int(JAN_15_0500), int(JAN_15_0500) + 5 * DAY, 3 * 3600):
+            raw = m.raw_alldata(t)
+            decoded = provider.decode_poll(raw)
+            assert decoded.rejected == [] and decoded.unknown == []
+            assert set(decoded.absent) == {"pool", "pool_2"}
+            assert raw["0033"] == 32758
+            assert len(decoded.values) == len(provider.registers) - 2
+            assert 30.0 <= decoded.values["indoor_temp"] <= 40.0  # clamped into the range
+            assert decoded.values["mystery_mode"] in (3.0, 5.0)
+            assert decoded.values["mystery_sensor"] > -48.0
+            assert -5.0 <= decoded.values["signed_setting"] <= -1.0
+            assert decoded.values["mystery_energy"] <= 1000.0  # a counter wraps at its maximum
+            if firmware == "current":
+                assert raw["2302"] < 0
+                assert raw["6600"] > WIDE_COUNTER_START and raw["AA00"] > WIDE_COUNTER_START
+            else:
+                assert 32767 < raw["2302"] <= 65535
+                assert all(0 <= v <= 65535 for v in raw.values())

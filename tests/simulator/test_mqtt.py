@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
@@ -29,10 +30,14 @@ import pytest
 
 import heatpump_monitor
 from heatpump_monitor.providers import BRANDS, brand_for_h1ver, load_provider
-from heatpump_monitor.simulator import cli, make_gateways
+from heatpump_monitor.providers.registry import Register, signed_raw
+from heatpump_monitor.simulator import cli, make_gateways, raw_to_value
+from heatpump_monitor.simulator.model import FIRMWARES
 from heatpump_monitor.simulator.mqtt import (
     GARBAGE_PAYLOADS,
+    GatewayPublisher,
     MqttSimulatorThread,
+    _Session,
     publish_gateways,
 )
 from tests.servers import mqtt_host_port, start_mosquitto
@@ -116,13 +121,28 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def is_raw_value(payload: bytes) -> bool:
-    """What a healthy gateway sends: decimal text of an integer 0..65535."""
+#: the integers a register message may carry, by register size, in the current firmware's form
+#: (signed 16-bit numbers as they are, 32-bit counters whole); old firmware: all 0..65535
+CURRENT_DOMAIN = {"s16": (-32768, 32767), "u16": (0, 65535), "u32": (0, 2**32 - 1)}
+
+
+def is_raw_value(payload: bytes, reg: Register | None = None, firmware: str = "current") -> bool:
+    """What a healthy gateway sends: decimal text of an integer that fits a register -- of
+    ``reg``'s size and the ``firmware``'s form when given, of any register otherwise
+    (-32768..2**32-1)."""
     try:
         text = payload.decode("ascii")
     except UnicodeDecodeError:
         return False
-    return re.fullmatch(r"\d{1,5}", text) is not None and int(text) <= 65535
+    if re.fullmatch(r"-?\d{1,10}", text) is None:
+        return False
+    if reg is None:
+        lo, hi = -32768, 2**32 - 1
+    elif firmware == "old":
+        lo, hi = 0, 65535
+    else:
+        lo, hi = CURRENT_DOMAIN[reg.size]
+    return lo <= int(text) <= hi
 
 
 def has_all(rec: Recorder, gw, t0: float = 0.0) -> bool:
@@ -156,7 +176,9 @@ def test_getall_publishes_every_register_spread_over_time(broker, recorder):
             counts = Counter(idx for _, idx, _ in msgs)
             assert set(counts) == set(provider.registers) and max(counts.values()) == 1, counts
             assert all(re.fullmatch(r"[0-9A-F]{4}", idx) for idx in counts)  # upper case, as the sheets
-            assert all(is_raw_value(p) for _, _, p in msgs), msgs
+            assert all(is_raw_value(p, provider.registers[idx]) for _, idx, p in msgs), msgs
+            assert any(p.startswith(b"-") for _, _, p in msgs)  # a January morning: signed
+            assert any(int(p) > 65535 for _, _, p in msgs)  # 32-bit counters, whole
             raw = {idx: int(p) for _, idx, p in msgs}
             assert raw == gw.model.raw_alldata()
             decoded = provider.decode_poll(raw)
@@ -197,8 +219,9 @@ def test_changes_are_published_without_getall(broker, recorder):
         assert wait_for(lambda: len(recorder.registers(gw.mac)) >= first + 5, timeout=15)
         msgs = recorder.registers(gw.mac)
         by_index: dict[str, list[int]] = {}
+        regs = load_provider("thermia").registers
         for _, idx, p in msgs:
-            assert is_raw_value(p)
+            assert is_raw_value(p, regs[idx]), (idx, p)
             by_index.setdefault(idx, []).append(int(p))
         changed = {idx: vals for idx, vals in by_index.items() if len(vals) > 1}
         assert changed
@@ -217,12 +240,122 @@ def test_garbage_replaces_every_payload(broker, recorder):
         payloads = [p for _, _, p in msgs]
         assert not any(is_raw_value(p) for p in payloads), payloads
         assert set(payloads) <= set(GARBAGE_PAYLOADS)
+        regs = gw.model.provider.registers
+        for _, idx, p in msgs:  # not a number of this register in either firmware's form
+            assert not is_raw_value(p, regs[idx]) and not is_raw_value(p, regs[idx], "old")
         assert len(set(payloads)) >= 3  # several kinds of garbage
         raw = {idx: p.decode("utf-8", "replace") for _, idx, p in msgs}
         decoded = load_provider("ivt").decode_poll(raw)  # what a collector must survive
         assert decoded.values == {} and decoded.rejected
         # the counters move right after the publish returns, maybe after the message arrived
         assert wait_for(lambda: pub.garbage_sent == pub.sent >= len(gw.model.provider.registers))
+
+
+def test_old_firmware_publishes_wrapped_raw_values(broker, recorder):
+    """``firmware="old"`` reaches the MQTT side: every payload 0..65535, negatives wrapped,
+    and each one the model's old-form number."""
+    host, port = mqtt_host_port(broker)
+    with MqttSimulatorThread(["ivt"], host, port, max_delay=0.2, seed=3, firmware="old", **FIXED) as sim:
+        gw = sim.gateways[0]
+        assert gw.model.firmware == "old"
+        assert wait_for(lambda: has_all(recorder, gw))
+        regs = gw.model.provider.registers
+        msgs = recorder.registers(gw.mac)
+        assert all(is_raw_value(p, regs[idx], "old") for _, idx, p in msgs), msgs
+        raw = {idx: int(p) for _, idx, p in msgs}
+        assert raw == gw.model.raw_alldata()
+        assert raw["0007"] > 32767  # -x C wrapped
+        decoded = load_provider("ivt").decode_poll(raw)
+        assert decoded.rejected == [] and decoded.values["outdoor_temp"] < 0
+
+
+# ---------------------------------------------------------------- scaled payloads
+
+
+def session(gw, payload: str) -> _Session:
+    """A publisher's session, enough to call its ``text`` helper (no broker needed)."""
+    pub = GatewayPublisher(gw, "127.0.0.1", payload=payload)
+
+    async def make() -> _Session:
+        return _Session(pub, None)  # type: ignore[arg-type]
+    return asyncio.run(make())
+
+
+def scaled_number(text: str) -> int | float:
+    """A scaled payload as a collector reads it: a decimal is a float, an integer an int."""
+    return float(text) if "." in text else int(text)
+
+
+@pytest.mark.parametrize("brand", BRANDS)
+@pytest.mark.parametrize("firmware", FIRMWARES)
+def test_scaled_text_is_the_value_in_real_units(brand, firmware):
+    gw = make_gateways([brand], seed=6, firmware=firmware, **FIXED)[0]
+    scaled, raw_form = session(gw, "scaled"), session(gw, "raw")
+    provider = gw.model.provider
+    raw = gw.model.raw_alldata()
+    texts = {}
+    for idx, r in raw.items():
+        reg = provider.registers[idx]
+        assert raw_form.text(idx, r) == str(r)
+        text = texts[idx] = scaled.text(idx, r)
+        number = signed_raw(reg, r)  # what the value is, whichever form the firmware sent
+        if reg.factor == 1:
+            assert re.fullmatch(r"-?\d+", text) and int(text) == number, (idx, r, text)
+        else:
+            decimals = {10: 1, 100: 2, 1000: 3}[reg.factor]
+            assert re.fullmatch(rf"-?\d+\.\d{{{decimals}}}", text), (idx, text)
+            assert Decimal(text) * reg.factor == number, (idx, r, text)  # exactly raw / factor
+            assert float(text) == pytest.approx(raw_to_value(reg, r))
+    assert any(provider.registers[i].factor == 10 for i in texts)
+    assert any(t.startswith("-") and "." in t for t in texts.values())  # a negative temperature
+    # decoding the scaled payloads gives what decoding the raw answer gives
+    from_scaled = provider.decode_poll({i: scaled_number(t) for i, t in texts.items()}, scaled=True)
+    from_raw = provider.decode_poll(raw)
+    assert from_scaled.rejected == [] and from_scaled.absent == from_raw.absent
+    assert from_scaled.values == {n: pytest.approx(v) for n, v in from_raw.values.items()}
+
+
+def test_scaled_text_examples():
+    ivt = make_gateways(["ivt"], firmware="old", **FIXED)[0]
+    nibe = make_gateways(["nibe"], **FIXED)[0]
+    s_ivt, s_nibe = session(ivt, "scaled"), session(nibe, "scaled")
+    assert s_ivt.text("0208", 540) == "54.0"  # hot water stop, tenths
+    assert s_ivt.text("0007", -26) == s_ivt.text("0007", 65510) == "-2.6"
+    assert s_ivt.text("0002", 65053) == "-48.3"  # an uninstalled sensor, either form
+    assert s_ivt.text("6C56", 107260) == "107260"  # hours as is, 32-bit
+    assert s_ivt.text("5C52", 844329) == "8443.29"  # capture-stampzilla-316: /100
+    assert s_ivt.text("5C55", 4758500) == "4758.500"  # /1000
+    assert s_nibe.text("8255", 65436) == s_nibe.text("8255", -100) == "-100"  # factor 1, signed
+    assert s_nibe.text("0011", 32758) == "3275.8"  # NIBE's "no sensor", scaled
+    assert load_provider("nibe").decode_poll({"0011": 3275.8}, scaled=True).absent == ["pool"]
+    with pytest.raises(ValueError, match="payload"):
+        GatewayPublisher(ivt, "127.0.0.1", payload="decimal")
+
+
+@pytest.mark.parametrize("firmware", FIRMWARES)
+def test_scaled_payloads_over_the_broker(broker, recorder, firmware):
+    host, port = mqtt_host_port(broker)
+    gw = make_gateways(["ivt"], seed=8, api_mode=2, firmware=firmware, **FIXED)[0]
+    gw.model.set_register("0208", 540)  # hot water stop 54.0 C
+    with MqttSimulatorThread(gateways=[gw], host=host, port=port, max_delay=0.2, payload="scaled") as sim:
+        assert sim.publishers[0].payload == "scaled"
+        assert wait_for(lambda: has_all(recorder, gw))
+        msgs = {idx: p.decode("ascii") for _, idx, p in recorder.registers(gw.mac)}
+        assert msgs["0208"] == "54.0"
+        regs = gw.model.provider.registers
+        raw = gw.model.raw_alldata()
+        values = gw.model.values()
+        tenths = [idx for idx in msgs if regs[idx].factor == 10]
+        assert len(tenths) > 10
+        for idx in tenths:
+            assert re.fullmatch(r"-?\d+\.\d", msgs[idx]), (idx, msgs[idx])
+            assert Decimal(msgs[idx]) == Decimal(signed_raw(regs[idx], raw[idx])) / 10
+            assert float(msgs[idx]) == pytest.approx(values[regs[idx].name])
+        assert float(msgs["0007"]) < 0 and msgs["0007"].startswith("-")
+        decoded = load_provider("ivt").decode_poll({i: scaled_number(t) for i, t in msgs.items()},
+                                                   scaled=True)
+        assert decoded.rejected == [] and "pool" in decoded.absent
+        assert decoded.values["hot_water_stop_temp"] == 54.0
 
 
 # ---------------------------------------------------------------- connection trouble
@@ -343,7 +476,8 @@ def test_publish_gateways_async(broker):
 
 def test_bad_options_are_refused(broker):
     host, port = mqtt_host_port(broker)
-    for bad in ({"garbage": 1.5}, {"max_delay": -1}, {"poll_every": 0}, {"drop_every": -2}):
+    for bad in ({"garbage": 1.5}, {"max_delay": -1}, {"poll_every": 0}, {"drop_every": -2},
+                {"payload": "json"}, {"firmware": "2019"}):
         with pytest.raises(ValueError):
             MqttSimulatorThread(["thermia"], host, port, **bad)
 
@@ -371,6 +505,47 @@ def test_cli_mqtt_options():
     assert cli.main(parse("--mqtt", "127.0.0.1:1", "--garbage", "2")) == 2
     assert cli.main(parse("--mqtt", "127.0.0.1:1", "--max-delay", "-1")) == 2
     assert cli.main(parse("--mqtt", "127.0.0.1:99999")) == 2
+
+
+def test_cli_mqtt_payload_option(monkeypatch):
+    assert parse().mqtt_payload == "raw"
+    assert parse("--mqtt-payload", "scaled").mqtt_payload == "scaled"
+    for bad in ("decimal", "", "RAW"):
+        with pytest.raises(SystemExit) as e:
+            parse("--mqtt-payload", bad)
+        assert e.value.code == 2
+    seen = {}
+
+    async def fake_run(gateways, host, http, mqtt_options):
+        seen.update(gateways=gateways, mqtt=mqtt_options)
+    monkeypatch.setattr(cli, "_run", fake_run)
+    assert cli.main(parse("--mqtt", "127.0.0.1:1883", "--mqtt-payload", "scaled", "--firmware", "old")) == 0
+    assert seen["mqtt"]["payload"] == "scaled"
+    assert [g.model.firmware for g in seen["gateways"]] == ["old"]
+    assert cli.main(parse("--mqtt", "127.0.0.1:1883")) == 0
+    assert seen["mqtt"]["payload"] == "raw"
+
+
+def test_cli_publishes_scaled_payloads(broker, recorder):
+    host, port = mqtt_host_port(broker)
+    proc = _cli("--brand", "ivt", "--mqtt", f"{host}:{port}", "--no-http", "--max-delay", "0.2",
+                "--mqtt-payload", "scaled", "--firmware", "old")
+    try:
+        line = proc.stdout.readline().strip()
+        m = re.fullmatch(rf"Simulated ivt gateway on MQTT 127\.0\.0\.1:{port} as ([0-9a-f]{{12}})/HP/\+", line)
+        assert m, line
+        mac = m.group(1)
+        regs = load_provider("ivt").registers
+        assert wait_for(lambda: {i for _, i, _ in recorder.registers(mac)} >= set(regs))
+        msgs = {idx: p.decode("ascii") for _, idx, p in recorder.registers(mac)}
+        for idx, text in msgs.items():
+            if regs[idx].factor == 10:
+                assert re.fullmatch(r"-?\d+\.\d", text), (idx, text)
+        decoded = load_provider("ivt").decode_poll({i: scaled_number(t) for i, t in msgs.items()}, scaled=True)
+        assert decoded.rejected == [] and decoded.values
+    finally:
+        out, err = _finish(proc)
+    assert err == ""
 
 
 def _cli(*argv: str, env: dict | None = None) -> subprocess.Popen:

@@ -112,6 +112,47 @@ def test_set_accepts_lower_case_index_and_checks_the_range():
     assert r.status_code == 400 and "range" in r.json()["error"]
 
 
+@pytest.mark.parametrize("brand", BRANDS)
+def test_alldata_in_both_firmware_forms(brand):
+    """make_gateways(firmware=...) reaches the model: current firmware answers signed numbers
+    and whole 32-bit counters, old firmware the same numbers cut to 0..65535."""
+    current = make_gateways([brand], seed=3, clock=lambda: T0)[0]
+    old = make_gateways([brand], seed=3, clock=lambda: T0, firmware="old")[0]
+    assert (current.model.firmware, old.model.firmware) == ("current", "old")
+    a = call(current, "GET", "/api/alldata").json()
+    b = call(old, "GET", "/api/alldata").json()
+    assert a == current.model.raw_alldata() and b == old.model.raw_alldata()
+    assert min(a.values()) < 0 and max(a.values()) > 65535
+    assert all(0 <= v <= 65535 for v in b.values())
+    assert b == {k: v & 0xFFFF for k, v in a.items()}
+    provider = load_provider(brand)
+    da, db = provider.decode_poll(a), provider.decode_poll(b)
+    assert da.rejected == db.rejected == [] and da.absent == db.absent
+    narrow = {reg.name for reg in provider.registers.values() if not reg.wide}
+    assert {n: v for n, v in da.values.items() if n in narrow} == \
+        {n: v for n, v in db.values.items() if n in narrow}
+
+
+@pytest.mark.parametrize("firmware, served", [("current", -20), ("old", 65516)])
+def test_set_takes_a_negative_value_in_either_form(firmware, served):
+    for val in ("-20", "65516"):
+        gw = make_gateways(["nibe"], api_mode=2, clock=lambda: T0, firmware=firmware)[0]
+        r = call(gw, "GET", "/api/set", params={"idx": "8255", "val": val})  # degree minutes, s16
+        assert r.status_code == 200 and r.json() == {"status": "ok", "idx": "8255", "val": -20}
+        assert call(gw, "GET", "/api/alldata").json()["8255"] == served
+        assert gw.model.values()["degree_minutes"] == -20
+    r = call(gw, "GET", "/api/set", params={"idx": "8255", "val": "65536"})
+    assert r.status_code == 400 and "65536" in r.json()["error"]
+
+
+def test_h1ver_is_family_code_plus_h1_version():
+    gw = gateway("thermia", seed=3)
+    assert gw.h1_version == "13" and gw.h1ver == "6013"  # 10 + seed % 20
+    model = gateway("ivt").model
+    assert SimGateway("ivt", model, h1_version="21").h1ver == "0021"
+    assert call(gateway("nibe", seed=25), "GET", "/status").json()["status"]["H1ver"] == "4015"
+
+
 # ---------------------------------------------------------------- faults
 
 
@@ -301,8 +342,8 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_cli_defaults_and_bad_input():
     args = parse()
-    assert (args.brand, args.host, args.port, args.time_scale, args.api_mode, args.fault) == \
-        (None, "127.0.0.1", 8080, 1.0, 1, None)
+    assert (args.brand, args.host, args.port, args.time_scale, args.api_mode, args.fault, args.firmware) == \
+        (None, "127.0.0.1", 8080, 1.0, 1, None, "current")
     assert cli.main(parse("--brand", "carrier")) == 2
     assert cli.main(parse("--faults", "none,boom")) == 2
     assert cli.main(parse("--time-scale", "0")) == 2
@@ -310,14 +351,34 @@ def test_cli_defaults_and_bad_input():
         parse("--fault", "boom")
 
 
+def test_cli_firmware_option(monkeypatch):
+    assert parse("--firmware", "old").firmware == "old"
+    assert parse("--firmware", "current").firmware == "current"
+    for bad in ("new", "OLD", "2021", ""):
+        with pytest.raises(SystemExit) as e:
+            parse("--firmware", bad)
+        assert e.value.code == 2
+    seen = []
+
+    async def fake_run(gateways, host, http, mqtt_options):
+        seen.append((gateways, http, mqtt_options))
+    monkeypatch.setattr(cli, "_run", fake_run)
+    assert cli.main(parse("--brand", "ivt,nibe", "--firmware", "old")) == 0
+    assert cli.main(parse("--brand", "thermia")) == 0
+    (old_gws, http, mqtt), (cur_gws, _, _) = seen
+    assert http and mqtt is None
+    assert [(g.brand, g.model.firmware) for g in old_gws] == [("ivt", "old"), ("nibe", "old")]
+    assert [g.model.firmware for g in cur_gws] == ["current"]
+
+
 def test_cli_runs_gateways_until_sigterm():
-    """The real command in a subprocess: three gateways on free ports, brands cycling, then a
-    clean exit on SIGTERM (handled, not the default kill)."""
+    """The real command in a subprocess: three gateways on free ports, brands cycling, old
+    firmware, then a clean exit on SIGTERM (handled, not the default kill)."""
     src = str(Path(heatpump_monitor.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
         [sys.executable, "-m", "heatpump_monitor.simulator.cli", "--brand", "ivt", "--brand", "nibe",
-         "--gateways", "3", "--port", "0", "--api-mode", "2", "--faults", "none,empty"],
+         "--gateways", "3", "--port", "0", "--api-mode", "2", "--faults", "none,empty", "--firmware", "old"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = [proc.stdout.readline().strip() for _ in range(3)]
@@ -326,7 +387,8 @@ def test_cli_runs_gateways_until_sigterm():
         assert all(found), lines
         assert [m.group(1) for m in found] == ["ivt", "nibe", "ivt"]
         urls = [m.group(2) for m in found]
-        assert httpx.get(urls[0] + "/api/alldata", timeout=5).json()
+        data = httpx.get(urls[0] + "/api/alldata", timeout=5).json()
+        assert data and all(0 <= v <= 65535 for v in data.values())  # old firmware: 32-bit cut too
         assert httpx.get(urls[1] + "/api/alldata", timeout=5).json() == {}  # fault "empty"
         assert brand_for_h1ver(httpx.get(urls[2] + "/status", timeout=5).json()["status"]["H1ver"]) == "ivt"
         proc.send_signal(signal.SIGTERM)

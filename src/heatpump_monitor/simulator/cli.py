@@ -20,6 +20,7 @@ from typing import Sequence
 from heatpump_monitor.providers.registry import BRANDS
 
 from ..signals import on_stop_signals
+from .model import FIRMWARES
 from .server import FAULTS, SimGateway, make_gateways, serve
 
 MQTT_DEFAULT_PORT = 1883
@@ -93,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. none,http500,timeout); overrides --fault")
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                         help="delay before every gateway answer (default 0)")
+    parser.add_argument("--firmware", choices=FIRMWARES, default="current",
+                        help="how numbers are written: current (signed JSON integers, counters above "
+                             "65535; the default) or old (negatives wrapped to 0..65535)")
     mqtt = parser.add_argument_group("MQTT", "publish the gateways' registers to an MQTT broker as "
                                      "<mac>/HP/<index>, like an H66 gateway's MQTT client")
     mqtt.add_argument("--mqtt", default=None, metavar="HOST[:PORT]",
@@ -109,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="probability 0..1 that an MQTT register message carries garbage (default 0)")
     mqtt.add_argument("--drop-every", type=float, default=0.0, metavar="SECONDS",
                       help="force an abrupt MQTT disconnect every SECONDS (default 0: never)")
+    mqtt.add_argument("--mqtt-payload", choices=("raw", "scaled"), default="raw",
+                      help="raw: integers as in /api/alldata (540); scaled: real units as some H66 "
+                           "firmware publishes them (54.0) (default raw)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -139,12 +146,14 @@ def main(args: argparse.Namespace) -> int:
                 raise ValueError("an MQTT password needs --mqtt-username")
             mqtt_options = dict(host=host, port=port, username=args.mqtt_username, password=password,
                                 max_delay=args.max_delay, garbage=args.garbage,
-                                drop_every=args.drop_every, seed=args.seed)
+                                drop_every=args.drop_every, seed=args.seed,
+                                payload=getattr(args, "mqtt_payload", "raw"))
         elif getattr(args, "no_http", False):
             raise ValueError("--no-http needs --mqtt (nothing would be simulated)")
         gateways = make_gateways(
             brands, args.gateways, port=args.port, seed=args.seed, api_mode=args.api_mode,
-            time_scale=args.time_scale, fault=args.fault, faults=faults, latency=args.latency)
+            time_scale=args.time_scale, fault=args.fault, faults=faults, latency=args.latency,
+            firmware=getattr(args, "firmware", "current"))
     except ValueError as exc:
         print(f"heatpump-monitor simulate: error: {exc}", file=sys.stderr)
         return 2

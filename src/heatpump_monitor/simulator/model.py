@@ -22,8 +22,9 @@ Physics, in short (all in simulated time, UTC):
 Every other register of the provider gets a plausible constant (or slow drift) chosen from its
 name and kind, always clamped into the register's plausible range, so decoding what the model
 serves never fails the provider's checks. Optional accessory sensors (pool, second circuit,
-exhaust air, cooling) read like an uninstalled sensor (about -49 C) where the provider marks
-them with ``absent_at_or_below``.
+exhaust air, cooling) read like an uninstalled sensor where the provider marks one: its
+``absent_raw`` number (NIBE's 32758), else just below its ``absent_at_or_below`` (-48.3 C).
+Every read-only 32-bit register is a counter starting above 65535.
 """
 
 from __future__ import annotations
@@ -35,14 +36,25 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from heatpump_monitor.providers.registry import (
-    RAW_MAX,
+    RAW_DOMAIN,
+    BadValue,
     Provider,
     Register,
     load_provider,
     normalize_index,
+    signed_raw,
 )
 
-__all__ = ["PumpModel", "RegisterRefused", "encode_value", "raw_to_value"]
+__all__ = ["FIRMWARES", "PumpModel", "RegisterRefused", "as_firmware", "encode_value", "raw_to_value"]
+
+#: How a gateway's firmware writes numbers (see the Husdata reference): "current" (since about
+#: 2021) sends negatives as signed JSON integers (-26) and counters whole (107260); "old" wraps
+#: negatives to unsigned 16-bit (65510) and counters to 16 bits.
+FIRMWARES = ("current", "old")
+
+#: Counters of 32-bit registers start above 65535, as on the pumps they were captured from
+#: (an IVT Rego 600 sent "6C56": 107260), so every run exercises the wide domain.
+WIDE_COUNTER_START = 100_000
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -65,10 +77,10 @@ class RegisterRefused(ValueError):
 
 
 def _raw_bounds(reg: Register) -> tuple[int, int]:
-    """Smallest and largest raw integer (before wrapping) that decodes inside the register's
-    plausible range and above its "absent sensor" threshold."""
+    """Smallest and largest raw number (in the current firmware's form) that decodes inside the
+    register's plausible range and above its "absent sensor" threshold."""
     lo = -32768 if reg.signed else 0
-    hi = 32767 if reg.signed else RAW_MAX
+    hi = 32767 if reg.signed else RAW_DOMAIN[reg.size][1]
     f = reg.factor
     if reg.min is not None:
         lo = max(lo, math.ceil(reg.min * f - 1e-9))
@@ -79,28 +91,34 @@ def _raw_bounds(reg: Register) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def encode_value(reg: Register, value: float, bounds: tuple[int, int] | None = None) -> int:
+def encode_value(reg: Register, value: float, bounds: tuple[int, int] | None = None,
+                 firmware: str = "current") -> int:
     """Real value -> raw gateway integer: value * factor rounded, clamped into the register's
-    plausible range, negatives of signed registers wrapped to 65536 + x."""
+    plausible range, then written as ``firmware`` writes it (:func:`as_firmware`)."""
     lo, hi = bounds or _raw_bounds(reg)
-    raw = min(hi, max(lo, int(round(value * reg.factor))))
-    return raw + 65536 if raw < 0 else raw
+    return as_firmware(reg, min(hi, max(lo, int(round(value * reg.factor)))), firmware)
+
+
+def as_firmware(reg: Register, raw: int, firmware: str) -> int:
+    """A raw number (current form: signed, counters whole) as ``firmware`` sends it."""
+    return raw & 0xFFFF if firmware == "old" else raw
 
 
 def raw_to_value(reg: Register, raw: int) -> float:
-    """Raw gateway integer -> real value (signed wrap, divided by the factor), no range check."""
-    signed = raw - 65536 if reg.signed and raw > 32767 else raw
-    return signed / reg.factor
+    """Raw gateway integer (either firmware's form) -> real value, no range check."""
+    return signed_raw(reg, raw) / reg.factor
 
 
 def _absent_raw(reg: Register) -> int | None:
-    """The raw value of an uninstalled sensor (about -49 C), or None if it cannot be encoded."""
+    """The raw value of an uninstalled sensor (current form), or None if it cannot be encoded:
+    the register's own "no sensor" number (NIBE's 32758), else 0.3 below its threshold (an IVT
+    sensor reads -48.3 C, capture-lauri)."""
+    if reg.absent_raw:
+        return reg.absent_raw[0]
     if reg.absent_at_or_below is None or not reg.signed:
         return None
-    raw = int(math.floor((reg.absent_at_or_below - 1.0) * reg.factor))
-    if raw < -32768:
-        return None
-    return raw + 65536 if raw < 0 else raw
+    raw = int(math.floor((reg.absent_at_or_below - 0.3) * reg.factor + 1e-9))
+    return raw if raw >= -32768 else None
 
 
 # ---------------------------------------------------------------- deterministic noise
@@ -261,12 +279,16 @@ _COUNTER_RATES: dict[str, float] = {
     "energy_ventilation_kwh": 0.05,
 }
 
+# Growth per simulated hour of counters the model knows only by kind (read-only 32-bit ones:
+# S0 meter pulses at 1000 per kWh, compressor starts).
+_KIND_RATES: dict[str, float] = {"energy": 0.3, "hours": 0.1, "pulses": 600.0, "counter": 2.0}
+
 # Accessories most houses lack: served as an uninstalled sensor when the provider allows it.
 _OPTIONAL_SENSOR_HINTS = ("pool", "air_intake", "air_outlet", "cooling_temp")
 
 
 def _is_optional_sensor(reg: Register) -> bool:
-    if reg.absent_at_or_below is None:
+    if reg.absent_at_or_below is None and not reg.absent_raw:
         return False
     return reg.name.endswith("_2") or any(h in reg.name for h in _OPTIONAL_SENSOR_HINTS)
 
@@ -353,6 +375,7 @@ class PumpModel:
         hot_water_period: float = 6 * HOUR,
         hot_water_charge: float = 40 * 60.0,
         absent_sensors: bool = True,
+        firmware: str = "current",
     ) -> None:
         self.provider: Provider = brand if isinstance(brand, Provider) else load_provider(brand)
         self.brand = self.provider.brand
@@ -369,6 +392,9 @@ class PumpModel:
         self.hot_water_period = hot_water_period
         self.hot_water_charge = min(hot_water_charge, hot_water_period / 2)
         self.absent_sensors = absent_sensors
+        if firmware not in FIRMWARES:
+            raise ValueError(f"firmware must be one of {', '.join(FIRMWARES)}")
+        self.firmware = firmware
         self.overrides: dict[str, int] = {}  # index -> raw, written through set_register
         # Per-seed phases so several simulated pumps do not cycle in lockstep.
         self._cycle_phase = (_hash_unit(self.seed, 1, 0) + 1) / 2 * cycle_seconds
@@ -387,7 +413,8 @@ class PumpModel:
         return self.start + (math.floor(self._clock()) - self._anchor) * self.time_scale
 
     def raw_alldata(self, t: float | None = None) -> dict[str, int]:
-        """What ``GET /api/alldata`` answers: upper-case index -> raw integer 0..65535."""
+        """What ``GET /api/alldata`` answers: upper-case index -> raw integer, in the form of
+        the model's ``firmware`` (current: signed, counters above 65535; old: 0..65535)."""
         t = self.sim_time() if t is None else t
         if self._cache and self._cache[0] == t and self._cache[2] == self._version:
             return dict(self._cache[1])
@@ -395,14 +422,14 @@ class PumpModel:
         raw: dict[str, int] = {}
         for idx, reg, rule in self._plan:
             if idx in self.overrides:
-                raw[idx] = self.overrides[idx]
+                raw[idx] = as_firmware(reg, self.overrides[idx], self.firmware)
                 continue
             if self.absent_sensors and _is_optional_sensor(reg):
                 absent = _absent_raw(reg)
                 if absent is not None:
-                    raw[idx] = absent
+                    raw[idx] = as_firmware(reg, absent, self.firmware)
                     continue
-            raw[idx] = encode_value(reg, rule(self, reg, state), self._bounds[idx])
+            raw[idx] = encode_value(reg, rule(self, reg, state), self._bounds[idx], self.firmware)
         self._cache = (t, raw, self._version)
         return dict(raw)
 
@@ -416,7 +443,7 @@ class PumpModel:
     def set_register(self, index: str, raw: int) -> int:
         """Store a written value for a writable register; returns the stored raw value.
 
-        ``raw`` is the gateway's raw integer (a negative number is wrapped for signed registers).
+        ``raw`` is the gateway's raw integer, in either firmware's form (-20 or 65516).
         Raises :class:`RegisterRefused` (status 400 unknown index / bad value, 403 not writable).
         """
         idx = normalize_index(index)
@@ -427,11 +454,11 @@ class PumpModel:
             raise RegisterRefused(f"register {idx} ({reg.name}) is not writable", 403)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise RegisterRefused(f"value must be an integer, got {raw!r}", 400)
-        if raw < 0 and reg.signed and raw >= -32768:
-            raw += 65536
-        if not 0 <= raw <= RAW_MAX:
-            raise RegisterRefused(f"raw value {raw} outside 0..65535", 400)
-        value = raw_to_value(reg, raw)
+        try:
+            raw = signed_raw(reg, raw)  # kept in the current firmware's form
+        except BadValue as exc:
+            raise RegisterRefused(str(exc), 400) from None
+        value = raw / reg.factor
         if (reg.min is not None and value < reg.min) or (reg.max is not None and value > reg.max):
             raise RegisterRefused(
                 f"{value:g} outside {reg.name}'s range {reg.min}..{reg.max}", 400)
@@ -590,9 +617,11 @@ class PumpModel:
     # ------------------------------------------------------------ registers
 
     def _counter(self, reg: Register, t: float, rate: float) -> float:
-        """A counter growing ``rate`` per simulated hour since installation, wrapping like a
-        16-bit register instead of sticking at its maximum."""
+        """A counter growing ``rate`` per simulated hour since installation (a 32-bit one from
+        :data:`WIDE_COUNTER_START`), wrapping at its largest raw value instead of sticking."""
         value = max(0.0, (t - self._installed) / HOUR * rate)
+        if reg.wide:
+            value += WIDE_COUNTER_START / reg.factor
         lo, hi = self._bounds[reg.index]
         top = hi / reg.factor
         bottom = max(0.0, lo / reg.factor)
@@ -626,8 +655,8 @@ class PumpModel:
                     if word in text.lower():
                         return float(code)
             return float(0 if 0 in reg.mapping else min(reg.mapping))
-        if reg.kind in ("energy", "hours") and not reg.writable:
-            return self._counter(reg, s.t, 0.3 if reg.kind == "energy" else 0.1)
+        if (reg.kind in ("energy", "hours") or reg.wide) and not reg.writable:
+            return self._counter(reg, s.t, _KIND_RATES.get(reg.kind, 1.0))
         if reg.kind == "temperature":
             return s.indoor if not reg.writable else 20.0
         if reg.kind in ("status", "minutes", "degree_minutes", "alarm"):

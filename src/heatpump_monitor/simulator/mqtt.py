@@ -6,8 +6,10 @@ What one simulated gateway does (see the "MQTT" section of the Husdata reference
   subscribes to ``<mac>/HP/CMD`` and ``<mac>/HP/SET/+``;
 * every ``poll_every`` seconds reads ``model.raw_alldata()`` and, for every register whose raw
   value differs from the value last published for it, publishes ``<mac>/HP/<INDEX>`` (index
-  upper-case as in the register sheets) with the raw value as decimal text (``275``,
-  ``65483``), QoS 0, not retained. Each message waits its own random delay, uniform in
+  upper-case as in the register sheets) with the raw value as decimal text (``275``, ``-53``;
+  ``65483`` with the model's ``firmware="old"``), or with ``payload="scaled"`` the value in real
+  units as some H66 firmware publishes it (``27.5``; registers without a factor as integers),
+  QoS 0, not retained. Each message waits its own random delay, uniform in
   ``0..max_delay`` seconds, so the messages of one change arrive spread out, each with its
   own time -- which is what a collector has to cope with. A register changing again while its
   message waits does not queue a second message: the waiting one carries the newest value
@@ -32,8 +34,8 @@ has a meaning here: nothing is published, and the status says ``"hp_connected": 
 Fault switches of the MQTT side:
 
 * ``garbage``: probability (0..1) that a register message's payload is replaced by one of
-  :data:`GARBAGE_PAYLOADS` (empty, ``abc``, ``27.5``, ``-1``, ``70000``, a 2 KB run of digits,
-  bytes that are not UTF-8) -- none of them a raw value 0..65535;
+  :data:`GARBAGE_PAYLOADS` (empty, ``abc``, ``nan``, ``27,5``, ``1e3``, ``4294967296``, a 2 KB
+  run of digits, bytes that are not UTF-8) -- none of them a number any register takes;
 * ``drop_every``: seconds between forced disconnects: the client's socket is shut down
   without an MQTT DISCONNECT (the broker sees the connection die), and the gateway reconnects
   about a second later.
@@ -61,9 +63,9 @@ from typing import Any, Sequence
 
 import aiomqtt
 
-from heatpump_monitor.providers.registry import normalize_index
+from heatpump_monitor.providers.registry import normalize_index, signed_raw
 
-from .model import RegisterRefused
+from .model import RegisterRefused, raw_to_value
 from ..threads import LoopThread
 from .server import SimGateway, make_gateways
 
@@ -78,12 +80,14 @@ log = logging.getLogger(__name__)
 GARBAGE_PAYLOADS: tuple[bytes, ...] = (
     b"",
     b"abc",
-    b"27.5",
-    b"-1",
-    b"70000",
+    b"nan",
+    b"27,5",
+    b"1e3",
+    b"4294967296",  # above every register's raw domain (2^32)
     b"9" * 2048,
     b"\xff\xfe\x80\x00\xc3(",
 )
+PAYLOAD_FORMS = ("raw", "scaled")
 
 RECONNECT_AFTER_DROP = 1.0  # seconds between a forced drop and the reconnect
 MIN_BACKOFF = 1.0
@@ -126,6 +130,7 @@ class GatewayPublisher:
     seed: int = 0
     garbage: float = 0.0
     drop_every: float = 0.0
+    payload: str = "raw"  # "raw": integers like /api/alldata; "scaled": real units ("54.0")
 
     connects: int = field(default=0, init=False)
     drops: int = field(default=0, init=False)
@@ -149,6 +154,8 @@ class GatewayPublisher:
             raise ValueError("garbage must be a probability 0..1")
         if self.drop_every < 0:
             raise ValueError("drop_every must be >= 0 (0 = never)")
+        if self.payload not in PAYLOAD_FORMS:
+            raise ValueError(f"payload must be one of {', '.join(PAYLOAD_FORMS)}")
         self._rng = random.Random(f"{self.seed}:{self.gateway.mac}")
         self._started = time.monotonic()
         self._state = "new"
@@ -322,6 +329,15 @@ class _Session:
         heapq.heappush(self.heap, p)
         self.wake.set()
 
+    def text(self, idx: str, raw: int) -> str:
+        """The payload of a register message: the raw integer, or the value in real units."""
+        reg = self.pub.gateway.model.provider.registers.get(idx)
+        if self.pub.payload == "raw" or reg is None:
+            return str(raw)
+        if reg.factor == 1:  # the number itself: -100, not old firmware's wrapped 65436
+            return str(signed_raw(reg, raw))
+        return f"{raw_to_value(reg, raw):.{max(1, len(str(int(reg.factor))) - 1)}f}"
+
     def read_registers(self) -> dict[str, int]:
         gw = self.pub.gateway
         if gw.fault == "empty":
@@ -356,7 +372,7 @@ class _Session:
             p = heapq.heappop(self.heap)
             if self.pending.get(p.index) is p:
                 del self.pending[p.index]
-            payload: bytes | str = str(p.value)
+            payload: bytes | str = self.text(p.index, p.value)
             is_garbage = pub.garbage > 0 and pub._rng.random() < pub.garbage
             if is_garbage:
                 payload = pub._rng.choice(GARBAGE_PAYLOADS)
@@ -438,10 +454,12 @@ def make_publishers(
     seed: int = 0,
     garbage: float = 0.0,
     drop_every: float = 0.0,
+    payload: str = "raw",
 ) -> list[GatewayPublisher]:
     """One :class:`GatewayPublisher` per gateway (validates the options)."""
     return [GatewayPublisher(gw, host, port, username=username, password=password, max_delay=max_delay,
-                             poll_every=poll_every, seed=seed, garbage=garbage, drop_every=drop_every)
+                             poll_every=poll_every, seed=seed, garbage=garbage, drop_every=drop_every,
+                             payload=payload)
             for gw in gateways]
 
 
@@ -469,13 +487,14 @@ async def publish_gateways(
     seed: int = 0,
     garbage: float = 0.0,
     drop_every: float = 0.0,
+    payload: str = "raw",
 ) -> list[GatewayPublisher]:
     """Publish ``gateways`` to the broker at ``host:port`` until ``stop`` is set (one client
     per gateway; see the module docstring). Returns the publishers (with their counters) once
     stopped. Raises ``ValueError`` for bad options, never for broker trouble."""
     publishers = make_publishers(
         gateways, host, port, username=username, password=password, max_delay=max_delay,
-        poll_every=poll_every, seed=seed, garbage=garbage, drop_every=drop_every)
+        poll_every=poll_every, seed=seed, garbage=garbage, drop_every=drop_every, payload=payload)
     await run_publishers(publishers, stop)
     return publishers
 
@@ -488,15 +507,16 @@ class MqttSimulatorThread(LoopThread):
             ...
 
     ``options`` are split: :func:`make_publishers` keywords (``username``, ``password``,
-    ``max_delay``, ``poll_every``, ``garbage``, ``drop_every``; ``seed`` goes to both) and the
-    rest to :func:`make_gateways` (``count``, ``time_scale``, ``clock``, ``api_mode``...).
+    ``max_delay``, ``poll_every``, ``garbage``, ``drop_every``, ``payload``; ``seed`` goes to
+    both) and the rest to :func:`make_gateways` (``count``, ``time_scale``, ``clock``,
+    ``api_mode``, ``firmware``...).
     Pass ``gateways=[...]`` to publish prepared gateways. ``start()`` waits until every
     gateway has connected once (``wait_connected=False`` to not wait).
     """
 
     thread_name = "h66-mqtt-simulator"
 
-    _PUBLISHER_OPTIONS = ("username", "password", "max_delay", "poll_every", "garbage", "drop_every")
+    _PUBLISHER_OPTIONS = ("username", "password", "max_delay", "poll_every", "garbage", "drop_every", "payload")
 
     def __init__(self, brands: Sequence[str] = ("thermia",), host: str = "127.0.0.1", port: int = 1883,
                  *, gateways: Sequence[SimGateway] | None = None, **options: Any) -> None:

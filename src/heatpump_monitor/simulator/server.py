@@ -91,7 +91,7 @@ class SimGateway:
     latency: float = 0.0  # seconds before every gateway answer
     port: int = 0  # requested port (0: any free port); the bound port is set by the runner
     hang_seconds: float = 60.0  # how long the "timeout" fault hangs
-    firmware: str = ""  # H1ver after the two controller-family characters
+    h1_version: str = ""  # H1ver after the two controller-family characters
     requests: int = field(default=0, init=False)  # gateway requests answered (for tests)
     #: wall-clock times of the good /api/alldata answers (tests: which ticks must be stored)
     answered: list[float] = field(default_factory=list, init=False, repr=False)
@@ -105,8 +105,8 @@ class SimGateway:
             raise ValueError("latency must be >= 0")
         if not self.mac:
             self.mac = mac_address(self.model.seed, self.port, self.brand)
-        if not self.firmware:
-            self.firmware = f"{10 + self.model.seed % 20:02d}"
+        if not self.h1_version:
+            self.h1_version = f"{10 + self.model.seed % 20:02d}"
 
     @classmethod
     def create(
@@ -131,7 +131,7 @@ class SimGateway:
     def h1ver(self) -> str:
         """The controller cable code: the brand's controller family + firmware digits."""
         codes = self.model.provider.h1ver_codes
-        return (codes[0] if codes else "99") + self.firmware
+        return (codes[0] if codes else "99") + self.h1_version
 
     def set_fault(self, fault: str | None, latency: float | None = None) -> None:
         self.fault = _check_fault(fault)
