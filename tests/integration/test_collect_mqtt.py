@@ -97,8 +97,9 @@ def test_snapshots_hold_every_register_under_one_timestamp(broker, mqtt_sim, col
 def test_round_mode_reproduces_incomplete_rows(broker, mqtt_sim, collector, tmp_path):
     sim = mqtt_sim(broker.port, max_delay=2.0)
     store = tmp_path / "s.sqlite3"
-    c = collector(mqtt_env(broker, MQTT_TIMESTAMP_MODE="round", STORE_PATH=str(store)), name="round",
-                  argv=MQTT_CMD)
+    # raw: every message is its own row at once (auto mode may release held values together)
+    c = collector(mqtt_env(broker, MQTT_TIMESTAMP_MODE="round", STORE_PATH=str(store), MQTT_PAYLOAD_SCALE="raw"),
+                  name="round", argv=MQTT_CMD)
     want = full_values(sim)
     c.wait_for("Stored 1 metrics", count=len(want))
 
@@ -144,8 +145,9 @@ def test_bad_messages_warned_never_stored(broker, mqtt_sim, collector, tmp_path)
     c = collector(mqtt_env(broker, H66_MAC=mac, STORE_PATH=str(store)), name="bad",
                   argv=MQTT_CMD)
     c.wait_for("Stored ")
-    bad = [("0007", b"abc", "not an integer"), ("0007", b"", "empty payload"), ("0009", b"27.5", "not an integer"),
-           ("0001", b"70000", "outside 0..65535"), ("0002", b"x" * 5000, "oversized payload"),
+    bad = [("0007", b"abc", "not a number"), ("0007", b"", "empty payload"), ("0009", b"27,5", "not a number"),
+           ("0001", b"70000", "outside -32768..65535"), ("0002", b"x" * 5000, "oversized payload"),
+           ("0009", b"540.0", "540 °C outside plausible range"), ("6C60", b"-5", "outside 0..4294967295"),
            ("EEEE", b"5", "Unknown register: EEEE"), ("ZZ", b"1", "unexpected topic shape")]
     for idx, payload, _ in bad:
         publish.single(f"{mac}/HP/{idx}", payload, hostname="127.0.0.1", port=broker.port)
