@@ -54,16 +54,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return sim_main(args)
 
 
-def _effective_provider(args: argparse.Namespace) -> Provider:
-    """The brand's registers with CONFIG_FILE's (or --config's) overrides: what the collector uses."""
+def _effective_provider(args: argparse.Namespace) -> Provider | None:
+    """The brand's registers with CONFIG_FILE's (or --config's) overrides, as the collector uses
+    them; None after one error line per mistake in the overrides."""
     from .config import load_register_overrides
     from .providers.overrides import apply_overrides
 
-    overrides = load_register_overrides(path=args.config, brand=args.brand)
-    provider, errors = apply_overrides(load_provider(args.brand), overrides)
-    if errors:  # load_register_overrides checked them already
-        raise ConfigError(errors[0], errors)
-    return provider
+    try:
+        overrides = load_register_overrides(path=args.config, brand=args.brand)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return None
+    return apply_overrides(load_provider(args.brand), overrides)[0]  # checked by the loader
 
 
 def _brand_arg(args: argparse.Namespace) -> bool:
@@ -89,11 +92,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
     --explain INDEX tells each step of one register."""
     if not _brand_arg(args):
         return 2
-    try:
-        provider = _effective_provider(args)
-    except ConfigError as exc:
-        for line in exc.lines:
-            print(f"error: {line}", file=sys.stderr)
+    provider = _effective_provider(args)
+    if provider is None:
         return 1
     raw: dict[str, Any] = {}
     explain_raw: Any = None
@@ -266,11 +266,8 @@ def cmd_providers(args: argparse.Namespace) -> int:
             p = load_provider(brand)
             print(f"{brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
         return 0
-    try:
-        p = _effective_provider(args)
-    except ConfigError as exc:
-        for line in exc.lines:
-            print(f"error: {line}", file=sys.stderr)
+    p = _effective_provider(args)
+    if p is None:
         return 1
     print(f"{p.brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
     rows = [("index", "name", "unit", "factor", "size", "range", "no sensor", "rw", "factor from", "mapping")]

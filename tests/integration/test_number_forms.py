@@ -116,3 +116,22 @@ def test_mqtt_raw_and_scaled_payloads_are_stored_alike(broker, collector, influx
     got = stored_rows(influxdb1.url, db)[gw.mac]
     assert got == pytest.approx(want)
     assert got["outdoor_temp"] < 0
+
+
+def test_config_file_register_overrides_end_to_end(simulator, collector, tmp_path):
+    """A user's registers: section changes what the running collector stores, and says so."""
+    from heatpump_monitor.readers.embedded import EmbeddedReader
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('brand: ivt\nregisters:\n  "6C56": {factor: 10}\n  "0008": {name: room_temp}\n')
+    sim = simulator(["ivt"], frozen=True, absent_sensors=False)
+    store = tmp_path / "s.sqlite3"
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "CONFIG_FILE": str(cfg),
+                   "STORE_PATH": str(store)})
+    c.wait_for("Stored ", count=2)
+    assert c.terminate()[0] == 0
+    assert f"Register overrides: 2 from {cfg}" in c.log and "Heat pump brand: ivt (from" in c.log
+    values = EmbeddedReader(store).latest(addr(sim.urls[0])).values
+    raw = sim.gateways[0].model.raw_alldata()
+    assert values["compressor_hours_hot_water"] == raw["6C56"] / 10
+    assert values["room_temp"] == raw["0008"] / 10 and "indoor_temp" not in values
