@@ -298,3 +298,193 @@ def test_round_mode_snapshot_is_the_message_in_its_window():
     single = s.accept(f"{MAC}/HP/0007", b"12", T0 + 29_999)
     assert (single.time_ms, single.values) == (T0, {"outdoor_temp": 1.2})
     assert s.accept(f"{MAC}/HP/0007", b"12", T0 + 30_000).time_ms == T0 + I
+
+
+# ------------------------------------------------------------------ exact lines and counters
+
+
+def warnings_of(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_defaults_are_auto_scale_and_unknown_registers_not_stored():
+    s = Snapshotter(load_provider("thermia"), I, 300_000)
+    assert s.payload_scale == "auto" and s.store_unknown is False
+    s.accept(f"{MAC}/HP/EEEE", b"5", T0)
+    s.accept(f"{MAC}/HP/1A01", b"1", T0)
+    assert s.tick(T0 + I, T0 + I)[0].values == {"compressor": 1.0}
+
+
+@pytest.mark.parametrize(("topic", "payload", "line"), [
+    (f"{MAC}/HP/0007", b"", f"Dropped MQTT message on register 0007 from {MAC}: empty payload"),
+    (f"{MAC}/HP/0007", b"abcdefghijklmnopq", f"Dropped MQTT message on register 0007 from {MAC}: "
+                                              "not a number ('abcdefghijkl')"),
+    (f"{MAC}/HP/0007", b"9" * 33, f"Dropped MQTT message on register 0007 from {MAC}: oversized payload (33 bytes)"),
+    ("weird", b"1", "Dropped MQTT message on topic 'weird': unexpected topic shape"),
+    ("/HP/0007", b"1", "Dropped MQTT message on topic '/HP/0007': unexpected topic shape"),  # empty MAC
+    (f"{MAC}/hp/0007", b"1", f"Dropped MQTT message on topic '{MAC}/hp/0007': unexpected topic shape"),
+    (f"{MAC}/HP/00071", b"1", f"Dropped MQTT message on topic '{MAC}/HP/00071': unexpected topic shape"),
+])
+def test_exact_warning_lines(caplog, topic, payload, line):
+    s = make()
+    with caplog.at_level(logging.WARNING):
+        assert s.accept(topic, payload, T0) is None
+    assert warnings_of(caplog) == [line]
+    assert (s.stats.messages, s.stats.rejected, s.stats.accepted, s.stats.ignored) == (1, 1, 0, 0)
+    assert s.gateways == {}
+
+
+def test_a_payload_of_exactly_the_limit_is_read():
+    s = make()
+    payload = b" " * 29 + b"215"
+    assert len(payload) == 32
+    assert s.accept(f"{MAC}/HP/0009", payload, T0).values == {"hot_water_top": 21.5}
+
+
+def test_one_warning_per_gateway_register_and_kind(caplog):
+    s = make()
+    long_a, long_b = "X" * 20 + "A", "X" * 20 + "B"  # the same first 20 characters: one warning
+    with caplog.at_level(logging.WARNING):
+        for mac in (MAC, "aabbccddeeff", MAC):
+            s.accept(f"{mac}/HP/0007", b"", T0)
+        s.accept(f"{MAC}/HP/{long_a}", b"1", T0)
+        s.accept(f"{MAC}/HP/{long_b}", b"1", T0)
+    assert warnings_of(caplog) == [
+        f"Dropped MQTT message on register 0007 from {MAC}: empty payload",
+        "Dropped MQTT message on register 0007 from aabbccddeeff: empty payload",
+        f"Dropped MQTT message on topic '{MAC}/HP/{long_a}': unexpected topic shape",
+    ]
+
+
+@pytest.mark.parametrize(("store_unknown", "line", "values"), [
+    (False, f"Unknown register: EEEE (brand thermia, gateway {MAC})", {"compressor": 1.0}),
+    (True, f"Unknown register: EEEE (brand thermia, gateway {MAC}; stored as reg_EEEE)",
+     {"compressor": 1.0, "reg_EEEE": 5.0}),
+])
+def test_unknown_register_line(caplog, store_unknown, line, values):
+    s = make(store_unknown=store_unknown)
+    with caplog.at_level(logging.WARNING):
+        s.accept(f"{MAC}/HP/1A01", b"1", T0)
+        s.accept(f"{MAC}/HP/EEEE", b"5", T0)
+    assert warnings_of(caplog) == [line]
+    assert s.tick(T0 + I, T0 + I)[0].values == values
+    assert (s.stats.accepted, s.stats.ignored) == ((2, 0) if store_unknown else (1, 1))
+
+
+def test_counters_over_a_mixed_stream():
+    s = Snapshotter(load_provider("ivt"), I, 300_000, payload_scale="raw")
+    s.accept(f"{MAC}/HP/0007", b"-26", T0)      # accepted
+    s.accept(f"{MAC}/HP/0008", b"-483", T0)     # no sensor: ignored (nothing to store)
+    s.accept(f"{MAC}/HP/EEEE", b"1", T0)        # unknown, not stored: ignored
+    s.accept(f"{MAC}/HP/CMD", b"GETALL", T0)    # our own command: ignored
+    s.accept(f"{MAC}/HP/0009", b"x", T0)        # rejected
+    s.accept(f"{MAC}/HP/0009", b"99999", T0)    # rejected (raw domain)
+    s.accept(f"{MAC}/HP/0009", b"512", T0)      # accepted
+    s.accept("aabbccddeeff/HP/0007", b"12", T0)  # accepted, a second gateway
+    st = s.stats
+    assert (st.messages, st.accepted, st.rejected, st.ignored, st.snapshots) == (8, 3, 2, 3, 0)
+    assert len(s.tick(T0 + I, T0 + I)) == 2
+    assert len(s.tick(T0 + 2 * I, T0 + 2 * I)) == 2
+    assert st.snapshots == 4
+
+
+def test_gateway_lines_seen_named_silent_and_back(caplog):
+    s = make(names={MAC: "house"})
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0007", b"12", T0)
+        s.accept("aabbccddeeff/HP/0007", b"12", T0)
+        s.tick(T0 + 330_000, T0 + 330_500)
+        s.accept(f"{MAC}/HP/0007", b"13", T0 + 331_000)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"Gateway {MAC} seen on MQTT (stored as house)",
+        "Gateway aabbccddeeff seen on MQTT",
+        "Gateway house silent for 330 s: no snapshots until it publishes again",
+        "Gateway aabbccddeeff silent for 330 s: no snapshots until it publishes again",
+        "Gateway house publishes again; snapshots resume",
+    ]
+
+
+def test_a_silent_gateway_does_not_stop_the_others():
+    s = make()
+    s.accept("aaaaaaaaaaaa/HP/0007", b"12", T0)            # first in the table, goes silent
+    s.accept(f"{MAC}/HP/0007", b"34", T0 + 300_000)
+    snaps = s.tick(T0 + 330_000, T0 + 330_000)
+    assert [(x.gateway, x.values) for x in snaps] == [(MAC, {"outdoor_temp": 3.4})]
+
+
+def test_round_mode_snapshot_names_gateway_brand_and_source():
+    s = make(names={MAC: "house"})
+    single = s.accept(f"{MAC}/HP/0007", b"12", T0 + 5)
+    assert (single.gateway, single.brand, single.source, single.time_ms) == ("house", "thermia", "mqtt", T0)
+
+
+def test_absent_line_names_gateway_register_and_index(caplog):
+    s = Snapshotter(load_provider("ivt"), I, 300_000, payload_scale="raw", names={MAC: "house"})
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0008", b"-483", T0)
+    assert [r.getMessage() for r in caplog.records if "no sensor" in r.getMessage()] == [
+        "Gateway house: no sensor on indoor_temp (0008 reads the 'not installed' value); not stored"]
+
+
+# ------------------------------------------------------------------ auto mode, exactly
+
+
+def test_auto_decision_line_exactly(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0009", b"512", T0)
+        s.accept(f"{MAC}/HP/0002", b"355", T0)
+        s.accept(f"{MAC}/HP/2201", b"5000", T0)   # 500 or 5000: no range on a mode, no vote
+        s.accept(f"{MAC}/HP/0206", b"550", T0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"MQTT gateway {MAC} publishes raw (x10, like /api/alldata) integers: 0009=512 is 51.2 °C, not 512; "
+        "0002=355 is 35.5 °C, not 355; 0206=550 is 55 °C, not 550 (MQTT_PAYLOAD_SCALE=auto, 3 vote(s) to 0)",
+        f"Gateway {MAC} seen on MQTT",
+    ]
+
+
+def test_auto_examples_are_at_most_three(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0009", b"512", T0)
+        s.accept(f"{MAC}/HP/0002", b"355", T0)
+        s.accept(f"{MAC}/HP/0001", b"54.5", T0)   # a decimal: 3 scaled votes, 2 raw: undecided
+        for idx in ("0206", "0205", "0208", "0211", "0212", "0214", "0107"):
+            s.accept(f"{MAC}/HP/{idx}", b"550", T0)
+    (line,) = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
+    assert line.count("; ") == 2 and line.endswith("(MQTT_PAYLOAD_SCALE=auto, 9 vote(s) to 3)")
+    assert "0001=54.5 is a decimal" in line
+
+
+def test_auto_timeout_line_and_decision_from_time_zero(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0007", b"12", 0)          # the very first moment counts as a start
+        s.accept(f"{MAC}/HP/0008", b"21", 599_999)
+        assert s.guesses[MAC].decided == ""
+        s.accept(f"{MAC}/HP/0008", b"22", 600_000)
+    assert s.guesses[MAC].decided == "raw" and s.guesses[MAC].timed_out
+    assert warnings_of(caplog) == [
+        f"MQTT gateway {MAC}: no payload told within 10 min whether its integers are raw or scaled; "
+        "taking them as raw (x10, like /api/alldata). Set MQTT_PAYLOAD_SCALE=raw or scaled to say"]
+
+
+def test_scaled_integer_votes_where_only_real_units_are_plausible(caplog):
+    from heatpump_monitor.providers.registry import provider_from_dict
+
+    p = provider_from_dict({"brand": "t", "registers": [
+        {"index": "0009", "name": "hot_water_top", "min": 10.0, "source": "h1", "factor_source": "h1"},
+        {"index": "0002", "name": "radiator_forward", "min": 10.0, "source": "h1", "factor_source": "h1"},
+        {"index": "0003", "name": "heat_carrier_return", "min": 10.0, "source": "h1", "factor_source": "h1"},
+    ]})
+    s = Snapshotter(p, I, 300_000, payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/0009", b"54", T0)   # 5.4 C is below the 10 C minimum: scaled
+        assert (s.guesses[MAC].raw, s.guesses[MAC].scaled) == (0, 1)
+        s.accept(f"{MAC}/HP/0002", b"35", T0)
+        single = s.accept(f"{MAC}/HP/0003", b"30", T0)
+    assert single.values == {"hot_water_top": 54.0, "radiator_forward": 35.0, "heat_carrier_return": 30.0}
+    (line,) = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
+    assert "already scaled (real units) integers: 0009=54 is 54 °C, not 5.4; 0002=35 is 35 °C, not 3.5" in line

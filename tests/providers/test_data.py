@@ -507,3 +507,67 @@ def test_provider_errors(the_doc, message):
     with pytest.raises(ProviderError) as excinfo:
         provider_from_dict(the_doc)
     assert message in str(excinfo.value)
+
+
+# ------------------------------------------------------------------ the loader, exactly
+
+
+def test_exact_error_lines_name_brand_and_index():
+    cases = [
+        (doc(line(7, "x")), "testbrand: bad register index 7 (four hex digits, quoted)"),
+        (doc(line("0007", "x", source=[5])), "testbrand 0007: source must name a source or a list of them, got [5]"),
+        (doc(line("0007", "x", min=5.0, max=5.0)), "testbrand 0007: min 5 must be below max 5"),
+        (doc(line("0007", "x", factor=float("inf"), factor_source="upstream")),
+         "testbrand 0007: factor must be a positive number, got inf"),
+        (doc(line("0007", "x", factor=5)), "testbrand 0007: factor 5 is not the H1 type table's 10; name the "
+                                           "source that gives it"),
+        (doc({"index": "0007", "source": "h1", "factor_source": "h1"}), "testbrand 0007: name must be snake_case, got None"),
+        (doc(line("0007", "x", colour="red")), "testbrand 0007: unknown keys ['colour'] (accepted: absent_at_or_below, "
+                                               "absent_raw, description, factor, factor_source, kind, mapping, max, min, "
+                                               "name, size, source, unit, writable)"),
+        (doc(OUTDOOR, ALARM, alarm_register="ba92"), "testbrand: alarm_register ba92 not defined"),
+    ]
+    for the_doc, message in cases:
+        with pytest.raises(ProviderError) as excinfo:
+            provider_from_dict(the_doc)
+        assert str(excinfo.value) == message
+
+
+def test_origin_says_which_file_set_each_field():
+    r = provider_from_dict(doc(line("0008", "indoor", unit="K", absent_at_or_below=-48.0))).registers["0008"]
+    assert r.origin == {"kind": "h1-types.yaml", "unit": "testbrand.yaml", "factor": "h1-types.yaml",
+                        "size": "h1-types.yaml", "min": "h1-types.yaml", "max": "h1-types.yaml",
+                        "name": "testbrand.yaml", "absent_at_or_below": "testbrand.yaml",
+                        "source": "testbrand.yaml", "factor_source": "testbrand.yaml"}
+    assert default_register("0015").origin == dict.fromkeys(("kind", "unit", "factor", "size", "min", "max"),
+                                                            "h1-types.yaml")
+
+
+def test_doc_defaults_title_notes_and_no_registers():
+    p = provider_from_dict({"brand": "empty"})
+    assert (p.title, p.notes, dict(p.registers), p.h1ver_codes, p.alarm_register) == ("empty", "", {}, (), None)
+    p = provider_from_dict({"brand": "b", "title": "A Title", "notes": "n"}, "b-file.yaml")
+    assert (p.title, p.notes, p.file) == ("A Title", "n", "b-file.yaml")
+
+
+def test_absent_raw_forms_bounds_and_counters():
+    p = provider_from_dict(doc(
+        line("0008", "a", absent_raw=[-32768, 65535, 57005, -32769, 65536]),
+        line("1A01", "b", absent_raw=40000),          # an unsigned register keeps the pattern
+        line("6C60", "c", absent_raw=[70000, 4000000000]),  # a counter: taken as they are
+        line("0009", "d", absent_raw=None)))
+    assert p.registers["0008"].absent_raw == (-32768, -1, -8531)  # outside the 16-bit domain: dropped
+    assert p.registers["1A01"].absent_raw == (40000,)
+    assert p.registers["6C60"].absent_raw == (70000, 4000000000)
+    assert p.registers["0009"].absent_raw == ()
+    assert p.decode_poll({"6C60": 70000, "1A01": -25536}).absent == ["c", "b"]
+
+
+@pytest.mark.parametrize(("index", "expected"), [
+    ("0007", "0007"), ("1a0f", "1A0F"), ("FFFF", "FFFF"), ("XXXX", None), ("0G00", None),
+    ("007", None), ("00007", None), ("", None), (7, None), (None, None),
+])
+def test_normalize_index(index, expected):
+    from heatpump_monitor.providers import normalize_index
+
+    assert normalize_index(index) == expected

@@ -692,3 +692,12 @@ def test_same_answer_in_both_forms_gives_the_same_values():
     wide = {r.name for r in p.registers.values() if r.wide}
     assert {k: v for k, v in a.values.items() if k not in wide} == {k: v for k, v in b.values.items() if k not in wide}
     assert a.absent == b.absent and b.rejected == []
+
+
+def test_range_messages_with_an_open_end():
+    with pytest.raises(BadValue) as excinfo:
+        scaled_value(HOURS, -5.0)
+    assert str(excinfo.value) == "-5 h outside plausible range 0.."
+    with pytest.raises(BadValue) as excinfo:
+        scaled_value(Register(index="2201", name="x", kind="setting", max=4.0), 5.0)
+    assert str(excinfo.value) == "5 outside plausible range ..4"

@@ -70,15 +70,15 @@ class ScaleGuess:
             self.first_ms = now_ms
         if decimal:
             self.scaled += DECIMAL_VOTES
-            self._example(f"{reg.index}={number} is a decimal")
+            self._example(f"{reg.index}={number:g} is a decimal")
         else:
             as_raw, as_scaled = _plausible(decode_value, reg, number), _plausible(scaled_value, reg, number)
             if as_raw and not as_scaled:
                 self.raw += 1
-                self._example(f"{reg.index}={number:g} is {number / reg.factor:g} {reg.unit}, not {number:g}".rstrip())
+                self._example(f"{reg.index}={number:g} is {_unit(number / reg.factor, reg)}, not {number:g}")
             elif as_scaled and not as_raw:
                 self.scaled += 1
-                self._example(f"{reg.index}={number:g} is {number:g} {reg.unit}, not {number / reg.factor:g}".rstrip())
+                self._example(f"{reg.index}={number:g} is {_unit(number, reg)}, not {number / reg.factor:g}")
         for side, other, name in ((self.raw, self.scaled, "raw"), (self.scaled, self.raw, "scaled")):
             if side >= VOTES_TO_DECIDE and side >= VOTES_TO_DECIDE * other:
                 self.decided = name
@@ -89,6 +89,10 @@ class ScaleGuess:
     def _example(self, text: str) -> None:
         if len(self.examples) < 3:
             self.examples.append(text)
+
+
+def _unit(value: float, reg: Register) -> str:
+    return f"{value:g} {reg.unit}" if reg.unit else f"{value:g}"
 
 
 def _merged(a: Snapshot | None, b: Snapshot | None) -> Snapshot | None:
@@ -150,7 +154,7 @@ class Snapshotter:
         self.stats.messages += 1
         parts = topic.split("/")
         if len(parts) < 3 or parts[1] != "HP" or not parts[0]:
-            return self._reject(parts[0] if parts else "", "-", "unexpected topic shape", topic)
+            return self._reject(parts[0], "-", "unexpected topic shape", topic)
         mac = parts[0].lower()
         if len(parts) != 3 or parts[2].upper() in IGNORED_TOPICS:
             self.stats.ignored += 1  # commands (our own GETALL), status, writes: not readings
@@ -216,7 +220,7 @@ class Snapshotter:
             if (mac, name) not in self._absent_logged:
                 self._absent_logged.add((mac, name))
                 log.info("Gateway %s: no sensor on %s (%s reads the 'not installed' value); not stored",
-                         gw.name, name, getattr(self.provider.by_name(name), "index", "?"))
+                         gw.name, name, self.provider.by_name(name).index)
         if not decoded.values:
             self.stats.ignored += 1
             return None

@@ -112,7 +112,7 @@ def decode_value(reg: Register, raw: int) -> float | None:
     number = signed_raw(reg, raw)
     if number in reg.absent_raw:
         return None
-    return checked(reg, number / reg.factor if reg.factor != 1 else float(number))
+    return checked(reg, number / reg.factor)
 
 
 def scaled_value(reg: Register, value: float) -> float | None:
@@ -167,22 +167,30 @@ class TypeTable:
         return self.kinds.get(index[0], self.fallback)
 
 
-_TYPE_KEYS = {"kind", "unit", "factor", "size", "min", "max", "description", "source"}
+#: The Register fields an entry of the type table gives (kind, factor and size always).
+TYPE_FIELDS = ("kind", "unit", "factor", "size", "min", "max")
+_TYPE_KEYS = {*TYPE_FIELDS, "description", "source"}
 
 
 @cache
 def type_table() -> TypeTable:
     doc = _read_data("h1-types.yaml")
     kinds: dict[str, Mapping[str, Any]] = {}
-    for digit, d in (doc.get("types") or {}).items():
-        digit = str(digit).upper()
-        if len(digit) != 1 or digit not in "0123456789ABCDEF" or set(d) - _TYPE_KEYS:
-            raise ProviderError(f"h1-types.yaml: bad entry {digit!r}")
-        kinds[digit] = d
-    sources = {str(k): str(v) for k, v in (doc.get("sources") or {}).items()}
+    for digit, d in doc["types"].items():
+        kinds[_type_entry(digit, d)] = d
+    _type_entry("fallback", doc["fallback"])
+    sources = {str(k): str(v) for k, v in doc["sources"].items()}
     if H1_SOURCE not in sources:
         raise ProviderError(f"h1-types.yaml: the source {H1_SOURCE!r} is not described")
     return TypeTable(kinds=kinds, sources=sources, fallback=doc["fallback"])
+
+
+def _type_entry(digit: Any, d: Mapping[str, Any]) -> str:
+    key = str(digit).upper()
+    if not (key == "FALLBACK" or (len(key) == 1 and key in "0123456789ABCDEF")) \
+            or set(d) - _TYPE_KEYS or not {"kind", "factor", "size"} <= set(d):
+        raise ProviderError(f"h1-types.yaml: bad entry {digit!r}")
+    return key
 
 
 @cache
@@ -190,11 +198,9 @@ def default_register(index: str) -> Register:
     """A register described only by its index's first hex digit (used for unknown registers,
     which are stored as ``reg_<INDEX>``)."""
     d = type_table().defaults(index)
-    return Register(index=index, name=f"reg_{index}", kind=d["kind"], unit=d.get("unit", ""),
-                    factor=d.get("factor", 1), size=d.get("size", "u16"), min=d.get("min"),
-                    max=d.get("max"), source=(H1_SOURCE,), factor_source=H1_SOURCE,
-                    origin=dict.fromkeys(("kind", "unit", "factor", "size", "min", "max"),
-                                         "h1-types.yaml"))
+    return Register(index=index, name=f"reg_{index}", source=(H1_SOURCE,), factor_source=H1_SOURCE,
+                    origin=dict.fromkeys(TYPE_FIELDS, "h1-types.yaml"),
+                    **{k: d[k] for k in TYPE_FIELDS if k in d})
 
 
 # ---------------------------------------------------------------- decoding a whole answer
@@ -221,8 +227,7 @@ class Provider:
     file: str = ""  # the data file, e.g. "ivt.yaml"
 
     def register(self, index: str) -> Register | None:
-        idx = normalize_index(index)
-        return self.registers.get(idx) if idx else None
+        return self.registers.get(normalize_index(index))  # type: ignore[arg-type]  # None: no register
 
     def by_name(self, name: str) -> Register | None:
         return self._by_name.get(name)
@@ -354,7 +359,7 @@ def register_fields(d: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _register_from_dict(d: Mapping[str, Any], brand: str, file: str, sources: Mapping[str, str]) -> Register:
-    idx = normalize_index(str(d.get("index", ""))) if isinstance(d.get("index"), str) else None
+    idx = normalize_index(d.get("index"))  # type: ignore[arg-type]  # not a str: None
     if idx is None:
         raise ProviderError(f"{brand}: bad register index {d.get('index')!r} (four hex digits, quoted)")
     where = f"{brand} {idx}"
@@ -368,15 +373,11 @@ def _register_from_dict(d: Mapping[str, Any], brand: str, file: str, sources: Ma
         if key not in sources:
             raise ProviderError(f"{where}: source {key!r} is not in the sources table")
     defaults = type_table().defaults(idx)
-    factor = fields.get("factor", defaults.get("factor", 1))
-    if fields["factor_source"] == H1_SOURCE and factor != defaults.get("factor", 1):
-        raise ProviderError(f"{where}: factor {factor:g} is not the H1 type table's "
-                            f"{defaults.get('factor', 1):g}; name the source that gives it")
-    merged = {k: defaults[k] for k in ("kind", "unit", "factor", "size", "min", "max") if k in defaults}
-    merged.update(fields)
-    origin = {k: (file if k in fields else "h1-types.yaml") for k in
-              ("kind", "unit", "factor", "size", "min", "max")}
-    origin.update({k: file for k in fields})
+    if fields["factor_source"] == H1_SOURCE and fields.get("factor", defaults["factor"]) != defaults["factor"]:
+        raise ProviderError(f"{where}: factor {fields['factor']:g} is not the H1 type table's "
+                            f"{defaults['factor']:g}; name the source that gives it")
+    merged = {**{k: defaults[k] for k in TYPE_FIELDS if k in defaults}, **fields}
+    origin = {**dict.fromkeys(TYPE_FIELDS, "h1-types.yaml"), **dict.fromkeys(fields, file)}
     return Register(index=idx, origin=origin, **merged)
 
 
@@ -413,8 +414,7 @@ def provider_from_dict(doc: Mapping[str, Any], file: str = "") -> Provider:
 
 
 def _read_data(name: str) -> dict[str, Any]:
-    text = resources.files("heatpump_monitor.providers").joinpath("data", name).read_text("utf-8")
-    return yaml.safe_load(text)
+    return yaml.safe_load(resources.files("heatpump_monitor.providers").joinpath("data", name).read_bytes())
 
 
 @cache
