@@ -488,3 +488,43 @@ def test_scaled_integer_votes_where_only_real_units_are_plausible(caplog):
     assert single.values == {"hot_water_top": 54.0, "radiator_forward": 35.0, "heat_carrier_return": 30.0}
     (line,) = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
     assert "already scaled (real units) integers: 0009=54 is 54 °C, not 5.4; 0002=35 is 35 °C, not 3.5" in line
+
+
+def test_bad_value_from_the_decoder_names_gateway_and_register(caplog):
+    s = make()
+    with caplog.at_level(logging.WARNING):
+        for mac in (MAC, "aabbccddeeff"):
+            s.accept(f"{mac}/HP/0007", b"32768", T0)
+    assert warnings_of(caplog) == [
+        f"Dropped MQTT message on register 0007 from {MAC}: -3276.8 °C outside plausible range -50..150",
+        "Dropped MQTT message on register 0007 from aabbccddeeff: -3276.8 °C outside plausible range -50..150"]
+
+
+def test_bad_topics_warned_per_gateway_and_last_level(caplog):
+    s = make()
+    with caplog.at_level(logging.WARNING):
+        for topic in ("a/XX/1", "b/XX/1", "a/XX/2", f"{MAC}/HP/XYZ1", f"{MAC}/HP/XYZ2", "aabbccddeeff/HP/XYZ1"):
+            s.accept(topic, b"1", T0)
+    assert len(warnings_of(caplog)) == 5  # a/XX/2 repeats gateway a's topic mistake
+
+
+def test_ignored_counts_every_message_with_nothing_to_store():
+    s = Snapshotter(load_provider("ivt"), I, 300_000, payload_scale="raw")
+    for _ in range(2):
+        s.accept(f"{MAC}/HP/0008", b"-483", T0)  # no sensor
+        s.accept(f"{MAC}/HP/EEEE", b"1", T0)     # unknown, not stored
+        s.accept(f"{MAC}/HP/CMD", b"GETALL", T0)
+    assert (s.stats.ignored, s.stats.accepted, s.stats.rejected) == (6, 0, 0)
+
+
+def test_auto_unitless_example_and_decimals_add_up(caplog):
+    s = make(payload_scale="auto")
+    with caplog.at_level(logging.INFO):
+        s.accept(f"{MAC}/HP/2204", b"900", T0)     # 90 or 900 (0..100): raw, no unit
+        s.accept(f"{MAC}/HP/0009", b"512", T0)     # raw
+        s.accept(f"{MAC}/HP/0001", b"30.5", T0)    # 3 scaled votes against 2 raw: undecided
+        assert (s.guesses[MAC].raw, s.guesses[MAC].scaled, s.guesses[MAC].decided) == (2, 3, "")
+        s.accept(f"{MAC}/HP/0002", b"35.5", T0)    # 6 against 2: scaled
+    assert s.guesses[MAC].decided == "scaled"
+    (line,) = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
+    assert "2204=900 is 90, not 900; 0009=512 is 51.2 °C, not 512; 0001=30.5 is a decimal" in line

@@ -571,3 +571,25 @@ def test_normalize_index(index, expected):
     from heatpump_monitor.providers import normalize_index
 
     assert normalize_index(index) == expected
+
+
+@pytest.mark.parametrize(("digit", "entry"), [
+    ("G", {"kind": "x", "factor": 1, "size": "u16"}),          # not a hex digit
+    ("10", {"kind": "x", "factor": 1, "size": "u16"}),         # two characters
+    ("0", {"kind": "x", "factor": 1, "size": "u16", "colour": "red"}),  # an unknown key
+    ("0", {"kind": "x", "size": "u16"}),                        # no factor
+    ("fallback", {"factor": 1, "size": "u16"}),                 # no kind
+])
+def test_type_table_entries_are_checked(digit, entry):
+    from heatpump_monitor.providers.registry import _type_entry
+
+    with pytest.raises(ProviderError) as excinfo:
+        _type_entry(digit, entry)
+    assert str(excinfo.value) == f"h1-types.yaml: bad entry {digit!r}"
+
+
+def test_type_table_entries_that_pass():
+    from heatpump_monitor.providers.registry import _type_entry
+
+    assert _type_entry("a", {"kind": "pulses", "factor": 1, "size": "u32", "source": "h1"}) == "A"
+    assert _type_entry("fallback", {"kind": "number", "factor": 1, "size": "u16"}) == "FALLBACK"

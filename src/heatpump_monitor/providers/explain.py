@@ -57,7 +57,7 @@ def explain(provider: Provider, index: str, raw: Any, *, scaled: bool = False) -
         return steps
     steps.append(Step("raw", f"{raw!r}" + (" (already in real units: MQTT decimal or scaled payload)" if scaled else "")))
     try:
-        if not scaled:
+        if isinstance(raw, int) and not scaled:  # a raw integer
             number = signed_raw(reg, raw)
             steps.append(Step("number", _number_text(reg, raw, number)))
             if reg.absent_raw:
@@ -78,7 +78,7 @@ def explain(provider: Provider, index: str, raw: Any, *, scaled: bool = False) -
         return steps
     steps += _definition(provider, reg, value)
     try:
-        result = scaled_value(reg, raw) if scaled else decode_value(reg, raw)
+        result = decode_value(reg, raw) if isinstance(raw, int) and not scaled else scaled_value(reg, raw)
     except BadValue as exc:
         steps.append(Step("result", f"dropped: {exc}"))
         return steps
