@@ -263,12 +263,14 @@ def cmd_providers(args: argparse.Namespace) -> int:
     """Brands, or one brand's effective register table (with CONFIG_FILE's overrides)."""
     if not args.brand:
         for brand in BRANDS:
-            p = load_provider(brand)
-            print(f"{brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
+            shipped = load_provider(brand)
+            print(f"{brand}: {shipped.title} (H1ver {', '.join(shipped.h1ver_codes)}), "
+                  f"{len(shipped.registers)} registers")
         return 0
-    p = _effective_provider(args)
-    if p is None:
+    effective = _effective_provider(args)
+    if effective is None:
         return 1
+    p = effective
     print(f"{p.brand}: {p.title} (H1ver {', '.join(p.h1ver_codes)}), {len(p.registers)} registers")
     rows = [("index", "name", "unit", "factor", "size", "range", "no sensor", "rw", "factor from", "mapping")]
     overridden = []

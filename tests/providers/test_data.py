@@ -575,6 +575,7 @@ def test_normalize_index(index, expected):
 
 @pytest.mark.parametrize(("digit", "entry"), [
     ("G", {"kind": "x", "factor": 1, "size": "u16"}),          # not a hex digit
+    ("X", {"kind": "x", "factor": 1, "size": "u16"}),
     ("10", {"kind": "x", "factor": 1, "size": "u16"}),         # two characters
     ("0", {"kind": "x", "factor": 1, "size": "u16", "colour": "red"}),  # an unknown key
     ("0", {"kind": "x", "size": "u16"}),                        # no factor

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Mapping
 
 from ..logs import cause_kind
 from ..model import Snapshot
@@ -200,7 +200,7 @@ class Snapshotter:
         log.info("MQTT gateway %s publishes %s integers: %s (MQTT_PAYLOAD_SCALE=auto, %d vote(s) to %d)",
                  mac, how, "; ".join(guess.examples), max(guess.raw, guess.scaled), min(guess.raw, guess.scaled))
 
-    def _take(self, mac: str, numbers: dict[str, int | float], scaled: bool, now_ms: int) -> Snapshot | None:
+    def _take(self, mac: str, numbers: Mapping[str, int | float], scaled: bool, now_ms: int) -> Snapshot | None:
         """Decode one message's number (or numbers held for auto mode) into the gateway's values."""
         decoded = self.provider.decode_poll(numbers, store_unknown=self.store_unknown, scaled=scaled)
         for idx in decoded.unknown:
@@ -220,7 +220,7 @@ class Snapshotter:
             if (mac, name) not in self._absent_logged:
                 self._absent_logged.add((mac, name))
                 log.info("Gateway %s: no sensor on %s (%s reads the 'not installed' value); not stored",
-                         gw.name, name, self.provider.by_name(name).index)
+                         gw.name, name, self.provider.by_name(name).index)  # type: ignore[union-attr]  # its own
         if not decoded.values:
             self.stats.ignored += 1
             return None
@@ -240,7 +240,8 @@ class Snapshotter:
         gw.last_seen_ms = now_ms
         return gw
 
-    def _reject(self, mac: str, idx: str, cause: str, topic: str = "") -> None:
+    def _reject(self, mac: str, idx: str, cause: str, topic: str = "") -> Snapshot | None:
+        """Count and (once per gateway, register and kind) warn; nothing to store: None."""
         self.stats.rejected += 1
         key = (mac, idx, cause_kind(cause))
         if key not in self._warned:

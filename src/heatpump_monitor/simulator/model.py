@@ -462,7 +462,7 @@ class PumpModel:
         if (reg.min is not None and value < reg.min) or (reg.max is not None and value > reg.max):
             raise RegisterRefused(
                 f"{value:g} outside {reg.name}'s range {reg.min}..{reg.max}", 400)
-        self.overrides[idx] = raw
+        self.overrides[reg.index] = raw
         self._version += 1
         return raw
 
