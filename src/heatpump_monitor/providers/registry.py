@@ -64,7 +64,7 @@ class Register:
         # keep them as the number signed_raw() gives, so one comparison finds them
         if self.size != "u32" and self.absent_raw:
             object.__setattr__(self, "absent_raw", tuple(
-                _as_number(self.size, v) for v in self.absent_raw if -32768 <= v <= 65535))
+                signed_raw(self, v) for v in self.absent_raw if -32768 <= v <= 65535))
 
     @property
     def signed(self) -> bool:
@@ -97,11 +97,6 @@ def signed_raw(reg: Register, raw: int) -> int:
         return raw - 65536 if raw > 32767 and reg.size == "s16" else raw
     lo, hi = RAW_DOMAIN[reg.size]
     raise BadValue(f"raw value {raw} outside {lo}..{hi} ({_SIZE_TEXT[reg.size]})")
-
-
-def _as_number(size: str, raw: int) -> int:
-    raw &= 0xFFFF
-    return raw - 65536 if size == "s16" and raw > 32767 else raw
 
 
 _SIZE_TEXT = {"s16": "16-bit register", "u16": "16-bit register", "u32": "32-bit counter"}
