@@ -42,7 +42,14 @@ def test_secrets_masked_in_arguments_and_tracebacks(capture, fmt):
 
 
 def test_env_secrets_names_every_password_variable(monkeypatch):
+    import base64
+
     for var in logs.SECRET_VARS:
         monkeypatch.setenv(var, f"value-of-{var}")
-    assert set(logs.env_secrets()) == {f"value-of-{v}" for v in
-                                       ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")}
+    for user, _ in logs.BASIC_AUTH_VARS:
+        monkeypatch.setenv(user, f"user-{user}")
+    masked = logs.env_secrets().mask(" ".join(f"value-of-{v}" for v in (
+        "INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")))
+    assert masked == "*** *** *** ***"
+    basic = base64.b64encode(b"user-INFLUXDB_USERNAME:value-of-INFLUXDB_PASSWORD").decode()
+    assert logs.env_secrets().mask(f"echo {basic} end") == "echo *** end"

@@ -11,28 +11,32 @@ import sys
 from datetime import datetime, timezone
 from typing import Iterable, TextIO
 
+from .masking import Secrets
+
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 
 #: environment variables whose values never appear in any output
 SECRET_VARS = ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")
+#: (user, password) variable pairs sent as HTTP basic auth: their base64 is masked too
+BASIC_AUTH_VARS = (("INFLUXDB_USERNAME", "INFLUXDB_PASSWORD"), ("DASHBOARD_USERNAME", "DASHBOARD_PASSWORD"),
+                   ("MQTT_USERNAME", "MQTT_PASSWORD"))
 
 
-def env_secrets() -> list[str]:
-    return [os.environ.get(v, "") for v in SECRET_VARS]
+def env_secrets() -> Secrets:
+    """The secrets of this process's environment, in every form a server may echo them."""
+    return Secrets([os.environ.get(v, "") for v in SECRET_VARS],
+                   [(os.environ.get(u, ""), os.environ.get(p, "")) for u, p in BASIC_AUTH_VARS])
 
 
 class _Redacting(logging.Formatter):
     """Masks every secret in the finished text: message, arguments and tracebacks alike."""
 
-    def __init__(self, secrets: Iterable[str], fmt: str | None = None) -> None:
+    def __init__(self, secrets: Secrets | Iterable[str], fmt: str | None = None) -> None:
         super().__init__(fmt)
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
 
     def redact(self, text: str) -> str:
-        for s in self.secrets:
-            if s in text:
-                text = text.replace(s, "***")
-        return text
+        return self.secrets.mask(text)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))
@@ -59,7 +63,7 @@ class JsonFormatter(_Redacting):
         return self.redact(json.dumps(doc, ensure_ascii=False))
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "text",
+def setup_logging(level: str = "INFO", secrets: Secrets | Iterable[str] = (), fmt: str = "text",
                   stream: TextIO | None = None) -> None:
     """Log to ``stream`` (stderr) at ``level``; ``fmt`` is ``text`` or ``json``; ``secrets`` never printed."""
     root = logging.getLogger()

@@ -22,6 +22,7 @@ from typing import Sequence
 import httpx
 
 from ..errors import display_url, short_body, socket_cause
+from ..masking import Secrets
 from ..model import Snapshot
 from .base import REJECTED_STATUSES, SinkError
 from .lineproto import to_lines
@@ -48,6 +49,7 @@ class InfluxV1Sink:
         self.database = database
         self.username = username or None
         self._password = password or ""
+        self._secrets = Secrets([self._password], [(username or "", self._password)])
         self.timeout_s = timeout_s
         user = f", user {username}" if username else ""
         self.description = f"InfluxDB 1.x at {self.url} (database {database}{user})"
@@ -134,7 +136,6 @@ class InfluxV1Sink:
         return self._scrub(short_body(text))
 
     def _scrub(self, text: str) -> str:
-        # Defensive: a proxy or odd server could echo a request; never pass the password on.
-        if self._password and self._password in text:
-            text = text.replace(self._password, "***")
-        return text
+        # A proxy or odd server can echo the request, Authorization header included: never pass
+        # the password on, nor the base64 of user:password
+        return self._secrets.mask(text)

@@ -37,6 +37,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from ..masking import Secrets
 from ..model import Snapshot
 from .base import REJECTED_STATUSES, SinkError
 from ..errors import display_url, exception_chain, short_body, socket_cause
@@ -54,6 +55,7 @@ class InfluxV2Sink:
         self.bucket = bucket
         self.timeout_s = timeout_s
         self._token = token or ""
+        self._secrets = Secrets([self._token])
         self.description = f"InfluxDB v2 at {self.url} (org {org}, bucket {bucket})"
         self._client: InfluxDBClient | None = InfluxDBClient(
             url=url,
@@ -139,9 +141,7 @@ class InfluxV2Sink:
         return self._scrub(f"InfluxDB at {self.url} unreachable: {cause}")
 
     def _scrub(self, text: str) -> str:
-        if self._token and self._token in text:
-            text = text.replace(self._token, "***")
-        return text
+        return self._secrets.mask(text)
 
 
 def _network_cause(exc: BaseException, timeout_s: float) -> str:
