@@ -83,9 +83,12 @@ def test_decode_and_providers_show_the_effective_table(tmp_path, capsys, monkeyp
     cfg.write_text('registers:\n  "6C56": {factor: -1}\n')
     assert main(["providers", "ivt"]) == 1
     assert "factor must be a positive number" in capsys.readouterr().err
-    monkeypatch.setenv("CONFIG_FILE", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("CONFIG_FILE", "")
     assert main(["decode", str(f)]) == 2  # no brand anywhere
     assert "give --brand" in capsys.readouterr().err
+    monkeypatch.setenv("CONFIG_FILE", str(tmp_path / "none.yaml"))
+    assert main(["decode", "--brand", "ivt", str(f)]) == 1  # named, but missing
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_decode_bad_file(tmp_path, capsys):
@@ -101,7 +104,7 @@ def test_providers_lists_brands_and_registers(capsys):
     assert main(["providers"]) == 0
     out = capsys.readouterr().out
     assert all(b in out for b in ("thermia:", "ivt:", "nibe:"))
-    assert main(["providers", "ivt", "--config", "/nonexistent.yaml"]) == 0
+    assert main(["providers", "ivt", "--config", ""]) == 0
     out = capsys.readouterr().out
     assert "BA91" in out and "alarm_code" in out and "low pressure switch" in out
     assert "capture-stampzilla-316" in out and "/1000" in out  # where the Rego 1000 factors come from

@@ -7,7 +7,7 @@ from heatpump_monitor.config import ConfigError, load_collector_config, load_sto
 
 
 def cfg(**env):
-    return load_collector_config({"CONFIG_FILE": "/nonexistent/config.yaml", **env})
+    return load_collector_config({"CONFIG_FILE": "", **env})
 
 
 def test_spec_defaults():
@@ -144,7 +144,7 @@ def test_bad_mqtt_values_name_variable_value_and_accepted(var, value, accepted):
     from heatpump_monitor.config import load_mqtt_config
 
     with pytest.raises(ConfigError) as e:
-        load_mqtt_config({"CONFIG_FILE": "/nonexistent", var: value})
+        load_mqtt_config({"CONFIG_FILE": "", var: value})
     assert f"Invalid {var}={value!r}" in str(e.value) and accepted in str(e.value)
 
 
@@ -236,8 +236,52 @@ def test_unreadable_config_file(tmp_path, text, message):
     assert message in str(e.value) and str(f) in str(e.value)
 
 
-def test_unknown_config_file_keys_are_warned_not_fatal(tmp_path, caplog):
+def test_unknown_config_file_keys_are_an_error(tmp_path):
     f = tmp_path / "config.yaml"
-    f.write_text("brand: ivt\nregister:\n  x: 1\n")  # a typo of registers:
-    c = load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
-    assert c.brand == "ivt" and "ignored key(s) register (known: brand, registers)" in caplog.text
+    f.write_text("brand: ivt\nregister:\n  x: 1\n")  # a typo of registers: would drop the overrides
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert str(e.value) == (f"Invalid {f}: 1 unknown key(s) (register); known: brand, registers. "
+                            "Is it the right file?")
+
+
+@pytest.mark.parametrize(("path", "why"), [("/nonexistent/config.yaml", "no such file"), ("/", "not a file")])
+def test_a_config_file_named_explicitly_must_exist(path, why):
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": path})
+    assert str(e.value) == f"Invalid CONFIG_FILE={path!r}: {why} (unset it to use none)"
+
+
+def test_the_default_config_file_is_optional(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no config.yaml here
+    monkeypatch.delenv("CONFIG_FILE", raising=False)
+    monkeypatch.setenv("H66_IP", "h")
+    assert load_collector_config().brand_source == "default"
+
+
+def test_a_file_that_is_no_yaml_mapping_is_an_error(tmp_path):
+    f = tmp_path / "shadow"
+    f.write_text("root:*:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\n")
+    with pytest.raises(ConfigError) as e:
+        load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
+    assert str(e.value) == f"Invalid {f}: 2 unknown key(s); known: brand, registers. Is it the right file?"
+    assert "19700" not in str(e.value)  # what a wrong file holds stays out of the log
+
+
+@pytest.mark.parametrize(("var", "value"), [
+    ("COLLECTION_INTERVAL", "٣٠"), ("COLLECTION_INTERVAL", "3_0"), ("METRICS_PORT", "٨٠٥١"),
+    ("MQTT_SILENT_LIMIT", "1_0"), ("WRITE_BUFFER_MAX", "1_000"), ("SPOOL_MAX_MB", "1_0"),
+    ("SPOOL_MAX_MB", "１０"), ("DASHBOARD_PORT", "８０５０"), ("COLLECTION_INTERVAL", "1e2"),
+])
+def test_numbers_are_ascii_digits_only(var, value):
+    from heatpump_monitor.config import load_dashboard_config, load_mqtt_config
+
+    env = {"H66_IP": "h", "CONFIG_FILE": "", var: value}
+    with pytest.raises(ConfigError) as e:
+        {"DASHBOARD_PORT": load_dashboard_config, "MQTT_SILENT_LIMIT": load_mqtt_config}.get(var, load_collector_config)(env)
+    assert f"Invalid {var}={value!r}" in str(e.value)
+
+
+def test_ascii_numbers_still_read_with_spaces():
+    c = cfg(H66_IP="h", COLLECTION_INTERVAL=" 15 ", SPOOL_MAX_MB="2.5", METRICS_PORT="8051")
+    assert (c.interval_s, c.spool_max_bytes, c.metrics_port) == (15, 2_500_000, 8051)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping
@@ -38,6 +39,17 @@ class ConfigError(Exception):
 
 def _bad(var: str, value: object, accepted: str) -> ValueError:
     return ValueError(f"Invalid {var}={value!r}: expected {accepted}")
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
+_WHOLE = re.compile(r"\s*([0-9]{1,12})\s*")
+_DECIMAL = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*")
+
+
+def _whole(v: str) -> int | None:
+    """ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
+    m = _WHOLE.fullmatch(v)
+    return int(m.group(1)) if m else None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -94,24 +106,24 @@ class Settings(BaseSettings):
     @field_validator("mqtt_port", "dashboard_port")
     @classmethod
     def _port(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        if not v.strip().isdigit() or not 1 <= int(v) <= 65535:
+        n = _whole(v)
+        if n is None or not 1 <= n <= 65535:
             raise _bad(info.field_name.upper(), v, "a port number from 1 to 65535")
-        return v.strip()
+        return str(n)
 
     @field_validator("metrics_port")
     @classmethod
     def _metrics_port(cls, v: str) -> str:
-        if not v.strip().isdigit() or not 0 <= int(v) <= 65535:
+        n = _whole(v)
+        if n is None or not 0 <= n <= 65535:
             raise _bad("METRICS_PORT", v, "a port number from 1 to 65535, or 0 for no metrics/health server")
-        return str(int(v))
+        return str(n)
 
     @field_validator("spool_max_mb")
     @classmethod
     def _spool_mb(cls, v: str) -> str:
-        try:
-            mb = float(v)
-        except ValueError:
-            mb = -1.0
+        m = _DECIMAL.fullmatch(v)
+        mb = float(m.group(1)) if m else -1.0
         if not 0 <= mb <= 1_000_000:
             raise _bad("SPOOL_MAX_MB", v, "megabytes >= 0 (0: no disk spool, polls wait in memory)")
         return repr(mb)
@@ -155,18 +167,16 @@ class Settings(BaseSettings):
     @field_validator("mqtt_getall_interval", "mqtt_silent_limit")
     @classmethod
     def _seconds(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        if not v.strip().isdigit() or int(v) < 1:
+        n = _whole(v)
+        if n is None or n < 1:
             raise _bad(info.field_name.upper(), v, "a whole number of seconds >= 1")
-        return v.strip()
+        return str(n)
 
     @field_validator("collection_interval")
     @classmethod
     def _interval(cls, v: str) -> str:
-        try:
-            n = int(v.strip())
-        except ValueError:
-            raise _bad("COLLECTION_INTERVAL", v, f"a whole number of seconds from 1 to {MAX_INTERVAL}") from None
-        if not 1 <= n <= MAX_INTERVAL:
+        n = _whole(v)
+        if n is None or not 1 <= n <= MAX_INTERVAL:
             raise _bad("COLLECTION_INTERVAL", v, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
         return str(n)
 
@@ -181,11 +191,8 @@ class Settings(BaseSettings):
     @field_validator("write_buffer_max")
     @classmethod
     def _buffer(cls, v: str) -> str:
-        try:
-            n = int(v)
-        except ValueError:
-            n = 0
-        if n < 1:
+        n = _whole(v)
+        if n is None or n < 1:
             raise _bad("WRITE_BUFFER_MAX", v, "a whole number of polls >= 1")
         return str(n)
 
@@ -295,10 +302,16 @@ def load_store_config(env: Mapping[str, str] | None = None) -> StoreConfig:
     return store_config(_settings(env))
 
 
-def read_config_file(path: str) -> dict:
-    """CONFIG_FILE as a mapping; {} when it does not exist (it is optional)."""
+def read_config_file(path: str, explicit: bool = False) -> dict:
+    """CONFIG_FILE as a mapping; {} when the default config.yaml does not exist (it is optional).
+    A file named explicitly (CONFIG_FILE, --config) must exist and be a readable YAML mapping."""
     p = Path(path)
-    if not path or not p.is_file():
+    if not path:
+        return {}
+    if not p.is_file():
+        if explicit:
+            raise ConfigError(f"Invalid CONFIG_FILE={path!r}: "
+                              f"{'not a file' if p.exists() else 'no such file'} (unset it to use none)")
         return {}
     try:
         doc = yaml.safe_load(p.read_text("utf-8")) or {}
@@ -306,9 +319,14 @@ def read_config_file(path: str) -> dict:
         raise ConfigError(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Invalid {path}: expected a mapping such as 'brand: ivt'")
-    unknown = sorted(str(k) for k in doc if k not in ("brand", "registers"))
+    unknown = [k for k in doc if k not in ("brand", "registers")]
     if unknown:
-        log.warning("%s: ignored key(s) %s (known: brand, registers)", path, ", ".join(unknown))
+        # a typo (register:) would silently drop the user's corrections; and the names are only
+        # shown when they look like setting names (a wrong file's lines are nobody's business)
+        shown = [k for k in unknown if isinstance(k, str) and _KEY.fullmatch(k)]
+        named = f" ({', '.join(sorted(shown))})" if len(shown) == len(unknown) else ""
+        raise ConfigError(f"Invalid {path}: {len(unknown)} unknown key(s){named}; known: brand, registers. "
+                          "Is it the right file?")
     return doc
 
 
@@ -324,11 +342,18 @@ def _brand(s: Settings, doc: dict) -> tuple[str, str]:
     return "thermia", "default"
 
 
+def _config_doc(s: Settings, path: str | None = None) -> dict:
+    """CONFIG_FILE's content, or ``path``'s (a command's --config); either given explicitly must exist."""
+    if path is not None:
+        return read_config_file(path, explicit=True)
+    return read_config_file(s.config_file, explicit="config_file" in s.model_fields_set)
+
+
 def configured_brand(env: Mapping[str, str] | None = None, path: str | None = None) -> str:
     """HEATPUMP_BRAND, else CONFIG_FILE's (or ``path``'s) brand:, else "" (for the commands
     that decode without a gateway to ask)."""
     s = _settings(env)
-    doc = read_config_file(s.config_file if path is None else path)
+    doc = _config_doc(s, path)
     return _brand(s, doc)[0] if (s.heatpump_brand or doc.get("brand") is not None) else ""
 
 
@@ -347,8 +372,9 @@ def load_register_overrides(env: Mapping[str, str] | None = None, path: str | No
                             brand: str = "auto") -> RegisterOverrides:
     """The overrides in CONFIG_FILE (or ``path``), for the commands that decode or show registers."""
     s = _settings(env)
+    doc = _config_doc(s, path)
     path = s.config_file if path is None else path
-    return register_overrides(path, read_config_file(path), brand)
+    return register_overrides(path, doc, brand)
 
 
 def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
@@ -360,7 +386,7 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
         gateways = parse_gateways(s.h66_ip)
     except ValueError as exc:
         raise ConfigError(f"Invalid H66_IP={s.h66_ip!r}: {exc}") from None
-    doc = read_config_file(s.config_file)
+    doc = _config_doc(s)
     brand, source = _brand(s, doc)
     return _common(s, tuple(gateways), brand, source, doc=doc)
 
@@ -368,7 +394,7 @@ def load_collector_config(env: Mapping[str, str] | None = None) -> CollectorConf
 def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
     """Settings of the MQTT collector (``collect --source mqtt``, ``collector.py``)."""
     s = _settings(env)
-    doc = read_config_file(s.config_file)
+    doc = _config_doc(s)
     brand, source = _brand(s, doc)
     if brand == "auto":
         raise ConfigError(f"Invalid HEATPUMP_BRAND='auto' (from {source}) for the MQTT collector: "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
-_HOST = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?$")
+_HOST = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?$")  # ASCII digits only
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,7 @@ def parse_gateways(value: str) -> list[GatewayAddress]:
     if not parts:
         raise ValueError("no gateway address given")
     gws = [parse_gateway(p) for p in parts]
-    names = [g.name for g in gws]
-    dup = {n for n in names if names.count(n) > 1}
+    dup = {n for n, k in Counter(g.name for g in gws).items() if k > 1}
     if dup:
         raise ValueError(f"gateway listed twice: {', '.join(sorted(dup))}")
     return gws
