@@ -47,7 +47,7 @@ class Clock:
 @pytest.fixture
 def parts():
     clock = Clock()
-    ticker = Ticker(30, clock)
+    ticker = Ticker(30, clock, monotonic=clock)
     collector = SimpleNamespace(
         ticker=ticker, interval_s=30, last_success={},
         stats=SimpleNamespace(polls_ok=0, failures=Counter(), values_rejected=0))
@@ -121,7 +121,7 @@ def test_live_while_ticks_complete(parts):
     r = get(parts.app, "/healthz")
     assert r.status_code == 503 and "no tick completed for 100 s" in r.json()["cause"]
     parts.collector.ticker._beat()
-    assert get(parts.app, "/healthz").json() == {"live": True, "ticks": 0, "last_tick_age_s": 0.0}
+    assert get(parts.app, "/healthz").json() == {"live": True, "ticks": 0, "clock_steps": 0, "last_tick_age_s": 0.0}
 
 
 def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
@@ -154,3 +154,21 @@ def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
     assert m[("heatpump_last_success_timestamp_seconds", (("gateway", "g1"),))] == NOW - 5
     info = [k for k in m if k[0] == "heatpump_collector_info"]
     assert dict(info[0][1])["brand"] == "nibe" and dict(info[0][1])["source"] == "api"
+
+
+def test_liveness_follows_the_monotonic_clock_not_a_stepped_wall_clock():
+    wall, mono = Clock(), Clock()
+    ticker = Ticker(30, wall, monotonic=mono)
+    collector = SimpleNamespace(ticker=ticker, interval_s=30, last_success={},
+                                stats=SimpleNamespace(polls_ok=0, failures=Counter(), values_rejected=0))
+    writer = Writer(Sink(), MemorySpool(10))
+    app = create_health_app(Health(collector, writer, wall), CollectorMetrics(collector, writer, "api", "nibe"))
+    ticker._beat()
+    wall.t -= 600  # stepped back 10 minutes, and then no tick completes for 200 s
+    mono.t += 200
+    r = get(app, "/healthz")
+    assert r.status_code == 503 and r.json()["last_tick_age_s"] == 200.0
+    assert r.json()["cause"] == "no tick completed for 200 s (limit 90 s)"
+    ticker.clock_steps = 1
+    mono.t -= 150
+    assert get(app, "/healthz").json() == {"live": True, "ticks": 0, "clock_steps": 1, "last_tick_age_s": 50.0}

@@ -99,7 +99,7 @@ def test_fetch_error_logged_with_cause_and_next_tick_runs(caplog):
     assert "Gateway gw answers again" in caplog.text
 
 
-def test_unknown_register_logged_once_per_run_and_stored_raw_on_request(caplog):
+def test_unknown_register_logged_once_per_run_and_stored_on_request(caplog):
     c = make({"gw": {"0007": 10, "EEEE": 5, "eeee": 5}}, store_unknown=True)
     with caplog.at_level(logging.WARNING):
         s1 = poll_all(c)
@@ -186,3 +186,38 @@ def test_one_warning_per_register_and_kind_not_per_value(caplog):
         poll_all(c, TICK + 30_000)
     assert len(caplog.records) == 1 and "160 °C outside plausible range" in caplog.text
     assert c.stats.values_rejected == 2
+
+
+def test_an_answer_of_65536_registers_gives_a_few_lines_and_a_bounded_row(caplog):
+    flood = {f"{i:04X}": 70000 if i % 2 else 1 for i in range(65536)}  # every index, half bad
+    c = make({"gw": flood}, store_unknown=True)
+    with caplog.at_level(logging.INFO):
+        (snap,) = poll_all(c)
+        poll_all(c, TICK + 30_000)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) <= 2 * 10 + 4, len(lines)
+    assert any(l.startswith("Unknown registers: ") and " more (brand thermia, gateway gw; stored as "
+               "reg_<INDEX> (at most 256 per answer))" in l for l in lines)
+    assert any(l.startswith("Dropped ") and " more invalid value(s) from gw in this answer" in l for l in lines)
+    assert len(snap.values) <= 256 + 39  # the brand's own registers and at most 256 unknown ones
+    assert c.stats.values_rejected >= 2 * 128  # every bad value is counted, not every one is said
+
+
+def test_an_exception_decoding_one_gateway_does_not_stop_the_others(caplog, monkeypatch):
+    c = make({"bad": {"0007": 10}, "good": {"0007": 12}})
+    real = c.gateways[0].provider.decode_poll
+
+    def boom(raw, **kw):
+        if raw == {"0007": 10}:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(raw, **kw)
+
+    for g in c.gateways:
+        monkeypatch.setattr(g, "provider", type("P", (), {"decode_poll": staticmethod(boom), "brand": "thermia",
+                                                          "by_name": real.__self__.by_name})())
+    with caplog.at_level(logging.ERROR):
+        snaps = poll_all(c)
+    assert [s.gateway for s in snaps] == ["good"]
+    assert "Failed to fetch data from API: unexpected RecursionError while decoding the answer: " \
+           "maximum recursion depth exceeded (gateway bad)" in caplog.text
+    assert c.stats.failures["internal"] == 1

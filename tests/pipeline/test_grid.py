@@ -217,7 +217,7 @@ def run_ticker(start_s, ticks, durations=(), heartbeat_file="", hook=None, stop_
     ``stop_after_s`` seconds after the start, or before it); returns the ticker, the
     recorder, and the loop time when ``run`` returned."""
     loop = VirtualTimeLoop(start_s)
-    ticker = Ticker(30, loop.wall, heartbeat_file)
+    ticker = Ticker(30, loop.wall, heartbeat_file, monotonic=loop.time)
 
     async def main():
         stop = asyncio.Event()
@@ -336,3 +336,119 @@ def test_heartbeat_failure_is_logged_once_and_disables_it(tmp_path, caplog):
     assert warning.startswith(f"Cannot update heartbeat file {hb}: [Errno 2] ")
     assert warning.endswith("; health checks will fail")
     assert not hb.exists()
+
+
+# ------------------------------------------------------------------ clock steps
+
+
+def run_stepping(start_s, ticks, steps, durations=()):
+    """A 30 s Ticker whose wall clock is stepped by ``steps``: (loop seconds after the start,
+    seconds to add to the wall clock). Returns the ticker and the (tick, wall time) calls."""
+    loop = VirtualTimeLoop(start_s)
+    offset = [0.0]
+
+    def wall():
+        return loop.wall() + offset[0]
+
+    ticker = Ticker(30, wall, monotonic=loop.time)
+
+    async def main():
+        stop = asyncio.Event()
+        calls = []
+
+        async def on_tick(tick):
+            calls.append((tick, wall()))
+            i = len(calls) - 1
+            if i < len(durations):
+                await asyncio.sleep(durations[i])
+            if len(calls) == ticks:
+                stop.set()
+
+        for at, by in steps:
+            loop.call_later(at, lambda by=by: offset.__setitem__(0, offset[0] + by))
+        await ticker.run(stop, on_tick, "poll")
+        return calls
+
+    try:
+        return ticker, loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_a_clock_stepped_back_while_sleeping_resumes_on_the_new_grid_at_once(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    # first tick 10:00:30; at 10:00:40 the clock goes back 10 minutes (to 09:50:40)
+    ticker, calls = run_stepping(S0 + 12, ticks=3, steps=[(28, -600)])
+    assert [t for t, _ in calls] == [T0 + I, T0 - 600_000 + 2 * I, T0 - 600_000 + 3 * I]
+    assert calls[1][1] == (T0 - 600_000 + 2 * I) / 1000  # 09:51:00: at the first wake-up
+    assert (ticker.ticks, ticker.missed, ticker.clock_steps) == (3, 0, 1)
+    assert messages(caplog, logging.WARNING) == [
+        "Clock stepped back by 600.0 s (wall clock against the monotonic clock): the next poll is at "
+        "2025-11-28T09:51:00.000Z on the new grid (1 clock step(s) in all)"]
+
+
+def test_a_clock_stepped_forward_while_sleeping_is_not_blamed_on_a_slow_poll(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    ticker, calls = run_stepping(S0 + 12, ticks=3, steps=[(28, 600)])
+    assert [t for t, _ in calls] == [T0 + I, T0 + 600_000 + 2 * I, T0 + 600_000 + 3 * I]
+    assert (ticker.missed, ticker.clock_steps) == (0, 1)
+    warnings = messages(caplog, logging.WARNING)
+    assert len(warnings) == 1 and warnings[0].startswith("Clock stepped forward by 600.0 s")
+    assert not any("ended too late" in m for m in messages(caplog))
+
+
+def test_a_clock_step_during_a_poll_is_a_clock_step(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    # the first poll (10:00:30) takes 5 s; the clock goes forward 300 s in the middle of it
+    ticker, calls = run_stepping(S0 + 12, ticks=2, steps=[(20, 300)], durations=[5])
+    # it ends at 10:05:35 on the new clock: 10:05:30 is less than half an interval late and runs
+    assert calls == [(T0 + I, S0 + 30), (T0 + 300_000 + I, S0 + 335)]
+    assert (ticker.missed, ticker.clock_steps) == (0, 1)
+    assert messages(caplog, logging.WARNING)[0].startswith("Clock stepped forward by 300.0 s")
+
+
+def test_small_drift_is_not_a_step():
+    ticker, calls = run_stepping(S0 + 12, ticks=3, steps=[(20, 0.4), (50, -0.4)])
+    assert [t for t, _ in calls] == [T0 + I, T0 + 2 * I, T0 + 3 * I]
+    assert ticker.clock_steps == 0
+
+
+def test_a_step_in_a_long_interval_is_noticed_within_a_minute():
+    loop = VirtualTimeLoop(S0 + 5)
+    offset = [0.0]
+    ticker = Ticker(3600, lambda: loop.wall() + offset[0], monotonic=loop.time)
+
+    async def main():
+        stop = asyncio.Event()
+        loop.call_later(10, lambda: offset.__setitem__(0, -1800.0))  # back half an hour
+        noticed = []
+
+        def watch():
+            if ticker.clock_steps:
+                noticed.append(loop.time())
+                stop.set()
+            else:
+                loop.call_later(1, watch)
+        loop.call_later(1, watch)
+
+        async def on_tick(tick):
+            stop.set()
+        await ticker.run(stop, on_tick, "poll")
+        return noticed
+
+    try:
+        noticed = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert noticed and noticed[0] - (S0 + 5 - S0) <= 10 + 60 + 1
+
+
+def test_beat_age_is_monotonic():
+    mono = [100.0]
+    wall = [5_000.0]
+    t = Ticker(30, lambda: wall[0], monotonic=lambda: mono[0])
+    assert t.beat_age_s() is None
+    t._beat()
+    mono[0] += 12
+    wall[0] -= 600  # the wall clock went back: the age still grows
+    assert t.beat_age_s() == 12

@@ -701,3 +701,16 @@ def test_range_messages_with_an_open_end():
     with pytest.raises(BadValue) as excinfo:
         scaled_value(Register(index="2201", name="x", kind="setting", max=4.0), 5.0)
     assert str(excinfo.value) == "5 outside plausible range ..4"
+
+
+def test_at_most_256_unknown_registers_are_stored_from_one_answer(provider):
+    from heatpump_monitor.providers.registry import MAX_UNKNOWN_STORED
+
+    raw = {f"{i:04X}": 1 for i in range(0x1B00, 0x1B00 + 1000)}  # 1,000 unknown status registers
+    raw["0007"] = 275
+    out = provider.decode_poll(raw, store_unknown=True)
+    assert MAX_UNKNOWN_STORED == 256
+    assert len(out.unknown) == 1000
+    assert len(out.values) == 257 and out.values["outdoor_temp"] == 27.5
+    assert "reg_1BFF" in out.values and "reg_1C00" not in out.values  # the first 256, in order
+    assert len(provider.decode_poll(dict(list(raw.items())[:256]), store_unknown=True).values) == 256

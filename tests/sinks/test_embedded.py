@@ -59,3 +59,20 @@ def test_series_field_names_are_bound_not_pasted(tmp_path):
     (s,) = EmbeddedReader(path).series("gw", ["x') ; DROP TABLE snapshots; --"], 0, 5000)
     assert s.mean == [None]
     assert EmbeddedReader(path).latest("gw") is not None
+
+
+def test_a_store_deleted_while_open_is_not_acknowledged_then_recreated(tmp_path):
+    import pytest
+
+    from heatpump_monitor.sinks.base import SinkError
+
+    path = tmp_path / "s.sqlite3"
+    sink = EmbeddedSink(path)
+    sink.write_sync([Snapshot("g", "ivt", "api", 1_000, {"a": 1.0})])
+    for f in tmp_path.iterdir():
+        f.unlink()  # the store, its WAL and shared memory: gone under the open connection
+    with pytest.raises(SinkError, match="was deleted or replaced while the collector had it open"):
+        sink.write_sync([Snapshot("g", "ivt", "api", 2_000, {"a": 2.0})])
+    sink.write_sync([Snapshot("g", "ivt", "api", 2_000, {"a": 2.0})])  # the retry: a new store
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT ts_ms, data FROM snapshots").fetchall() == [(2000, '{"a":2.0}')]

@@ -110,3 +110,79 @@ def test_whole_request_bounded_by_timeout_even_when_each_step_is_fast():
     err = asyncio.run(go())
     assert "within 0.5 s (timeout)" in str(err)
     assert len(served) < 50  # cut off mid-drip, not read to the end
+
+
+def test_deeply_nested_answer_is_invalid_json_not_a_crash():
+    body = b"[" * 200_000  # under the 1 MB cap; json.loads raises RecursionError on it
+    with pytest.raises(FetchError) as e:
+        fetch(lambda r: httpx.Response(200, content=body, headers={"content-type": "application/json"}))
+    assert str(e.value) == "response is not valid JSON (nested too deeply)" and e.value.kind == "invalid_json"
+    with pytest.raises(FetchError):
+        parse_alldata(b'{"a":' * 100_000)
+
+
+class KeepAliveThenClose:
+    """A real HTTP/1.1 server on loopback that answers each connection's first request with
+    keep-alive, and closes the connection without a word when a second request arrives on it:
+    what a client sees when a gateway's idle timeout closes the kept connection just as the
+    next poll is sent on it."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.answered = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            body = b'{"0007": -26}'
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                         + str(len(body)).encode() + b"\r\nconnection: keep-alive\r\n\r\n" + body)
+            await writer.drain()
+            self.answered += 1
+            await reader.readuntil(b"\r\n\r\n")  # the next poll on this connection ...
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()  # ... finds it closed
+
+
+def test_a_kept_connection_closed_by_the_gateway_is_retried_once_on_a_new_one():
+    from heatpump_monitor.sources.gateway import parse_gateway as pg
+
+    async def go():
+        srv = KeepAliveThenClose()
+        server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ApiClient(5.0)
+        try:
+            gw = pg(f"127.0.0.1:{port}")
+            answers = []
+            for _ in range(3):
+                answers.append(await client.fetch_alldata(gw))
+            return answers, srv
+        finally:
+            await client.aclose()
+            server.close()
+
+    answers, srv = asyncio.run(go())
+    assert answers == [{"0007": -26}] * 3  # no failed poll
+    assert srv.answered == 3 and srv.connections == 3  # polls 2 and 3 each met a closed connection
+
+
+def test_a_connection_closed_twice_is_a_failed_poll():
+    async def go():
+        async def slam(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.close()  # never answers
+        server = await asyncio.start_server(slam, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ApiClient(5.0)
+        try:
+            return await client.fetch_alldata(parse_gateway(f"127.0.0.1:{port}"))
+        finally:
+            await client.aclose()
+            server.close()
+
+    with pytest.raises(FetchError) as e:
+        asyncio.run(go())
+    assert "request to http://127.0.0.1:" in str(e.value) and "failed" in str(e.value)

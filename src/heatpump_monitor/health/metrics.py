@@ -72,6 +72,8 @@ class CollectorMetrics(Collector):
         yield CounterMetricFamily("heatpump_ticks", "Ticks of the interval grid run", value=c.ticker.ticks)
         yield CounterMetricFamily("heatpump_ticks_missed", "Ticks skipped because the previous one ran late",
                                   value=c.ticker.missed)
+        yield CounterMetricFamily("heatpump_clock_steps", "Wall-clock steps seen (against the monotonic clock)",
+                                  value=c.ticker.clock_steps)
         yield CounterMetricFamily("heatpump_snapshots_stored", "Snapshots acknowledged by the sink",
                                   value=w.stored)
         yield CounterMetricFamily("heatpump_snapshots_dropped", "Snapshots dropped because the spool was full",

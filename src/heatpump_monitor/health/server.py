@@ -39,6 +39,7 @@ class Health:
         self.writer = writer
         self.clock = clock
         self.started = clock()
+        self.started_mono = collector.ticker.monotonic()
         self.sink_check_error = ""  # set by the runner when the start-up check failed
 
     @property
@@ -46,11 +47,11 @@ class Health:
         return stale_limit_s(self.collector.interval_s)
 
     def live(self) -> tuple[bool, dict]:
-        beat = self.collector.ticker.last_beat
-        now = self.clock()
-        age = now - (beat if beat is not None else self.started)
-        doc = {"live": age <= self.limit_s, "ticks": self.collector.ticker.ticks,
-               "last_tick_age_s": None if beat is None else round(age, 1)}
+        ticker = self.collector.ticker
+        beat_age = ticker.beat_age_s()  # the monotonic clock: a wall-clock step cannot hide a stall
+        age = beat_age if beat_age is not None else ticker.monotonic() - self.started_mono
+        doc = {"live": age <= self.limit_s, "ticks": ticker.ticks, "clock_steps": ticker.clock_steps,
+               "last_tick_age_s": None if beat_age is None else round(age, 1)}
         if not doc["live"]:
             doc["cause"] = f"no tick completed for {age:.0f} s (limit {self.limit_s:.0f} s)"
         return doc["live"], doc

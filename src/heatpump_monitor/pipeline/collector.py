@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..model import Snapshot
-from ..providers import CONTROLLER_FAMILIES, BRANDS, Provider, brand_for_h1ver
+from ..providers import CONTROLLER_FAMILIES, BRANDS, DecodedPoll, Provider, brand_for_h1ver
+from ..providers.registry import MAX_UNKNOWN_STORED
 from ..providers.overrides import NO_OVERRIDES, Providers, RegisterOverrides
 from ..sources.api import ApiClient, FetchError
 from ..sources.gateway import GatewayAddress
@@ -23,6 +24,12 @@ from .grid import Ticker
 from .writer import Writer
 
 log = logging.getLogger("heatpump_monitor.collector")
+
+#: At most this many lines per poll and kind (unknown registers, dropped values); the rest is
+#: summed up in one line. A gateway (or something posing as one) may send 65,536 registers.
+LINES_PER_POLL = 10
+#: (register, kind) pairs remembered per gateway as "already warned"
+MAX_WARNED = 4096
 
 
 class FatalError(Exception):
@@ -78,6 +85,18 @@ class ApiCollector:
     # ------------------------------------------------------------------ one gateway, one tick
 
     async def poll(self, gw: GatewayState, tick_ms: int) -> Snapshot | None:
+        """One gateway's poll of one tick. Never raises: whatever goes wrong with this gateway
+        is its own failed poll, not the end of the tick for the others."""
+        try:
+            return await self._poll(gw, tick_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug meeting an answer no test imagined
+            log.debug("Poll of %s failed", gw.address.name, exc_info=True)
+            return self._failed(gw, f"unexpected {type(exc).__name__} while decoding the answer: {_clip(str(exc))}",
+                                "internal")
+
+    async def _poll(self, gw: GatewayState, tick_ms: int) -> Snapshot | None:
         if gw.provider is None and not await self._detect_brand(gw):
             return None
         assert gw.provider is not None
@@ -91,26 +110,7 @@ class ApiCollector:
             log.warning("No data received from API (gateway %s answered {})", gw.address.name)
             return None
         decoded = gw.provider.decode_poll(raw, store_unknown=self.store_unknown)
-        for idx in decoded.unknown:
-            key = (gw.provider.brand, idx)
-            if key not in self._unknown_logged:
-                self._unknown_logged.add(key)
-                log.warning("Unknown register: %s (brand %s, gateway %s%s)", idx, gw.provider.brand,
-                            gw.address.name, "; stored raw as reg_" + idx if self.store_unknown else "")
-        for idx, value, cause in decoded.rejected:
-            self.stats.values_rejected += 1
-            kind = cause_kind(cause)
-            if (idx, kind) not in gw.warned:
-                gw.warned.add((idx, kind))
-                log.warning("Dropped value of register %s from %s: %r is invalid (%s); "
-                            "the rest of the poll is kept", idx, gw.address.name, _clip(value), cause)
-        for name in decoded.absent:
-            if name not in gw.absent:
-                gw.absent.add(name)
-                reg = gw.provider.by_name(name)
-                log.info("Gateway %s: no sensor on %s (register %s sends %r, the 'not installed' value); "
-                         "not stored", gw.address.name, name, reg.index if reg else "?",
-                         raw.get(reg.index, raw.get(reg.index.lower())) if reg else None)
+        self._report(gw, gw.provider, decoded, raw)
         if not decoded.values:
             return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)",
                                 "no_valid_values")
@@ -123,7 +123,45 @@ class ApiCollector:
         return Snapshot(gateway=gw.address.name, brand=gw.provider.brand, source=self.source,
                         time_ms=tick_ms, values=decoded.values)
 
-    def _failed(self, gw: GatewayState, cause: str, kind: str) -> None:
+    def _report(self, gw: GatewayState, provider: Provider, decoded: DecodedPoll, raw: dict) -> None:
+        """Unknown registers, dropped values and absent sensors, each said once, and at most
+        :data:`LINES_PER_POLL` lines of each per poll (a hostile answer could hold 65,536)."""
+        brand = provider.brand
+        new = list(dict.fromkeys(idx for idx in decoded.unknown if (brand, idx) not in self._unknown_logged))
+        if new:
+            self._unknown_logged.update((brand, idx) for idx in new)
+            shown = ", ".join(new[:LINES_PER_POLL]) + (f" and {len(new) - LINES_PER_POLL} more" if len(new) > LINES_PER_POLL else "")
+            stored = ""
+            if self.store_unknown:
+                stored = "; stored as reg_<INDEX>" + (
+                    f" (at most {MAX_UNKNOWN_STORED} per answer)" if len(decoded.unknown) > MAX_UNKNOWN_STORED else "")
+            log.warning("Unknown register%s: %s (brand %s, gateway %s%s)", "s" if len(new) > 1 else "",
+                        shown, brand, gw.address.name, stored)
+        self.stats.values_rejected += len(decoded.rejected)
+        said = more = 0
+        for idx, value, cause in decoded.rejected:
+            kind = cause_kind(cause)
+            if (idx, kind) in gw.warned:
+                continue
+            if said == LINES_PER_POLL or len(gw.warned) >= MAX_WARNED:
+                more += 1
+                continue
+            gw.warned.add((idx, kind))
+            said += 1
+            log.warning("Dropped value of register %s from %s: %r is invalid (%s); "
+                        "the rest of the poll is kept", idx, gw.address.name, _clip(value), cause)
+        if more:
+            log.warning("Dropped %d more invalid value(s) from %s in this answer", more, gw.address.name)
+        for name in decoded.absent:
+            if name not in gw.absent:
+                gw.absent.add(name)
+                reg = provider.by_name(name)
+                log.info("Gateway %s: no sensor on %s (register %s sends %r, the 'not installed' value); "
+                         "not stored", gw.address.name, name, reg.index if reg else "?",
+                         raw.get(reg.index, raw.get(reg.index.lower())) if reg else None)
+
+    def _failed(self, gw: GatewayState, cause: str, kind: str) -> Snapshot | None:
+        """Count and log a failed poll; nothing to store: None."""
         gw.polls_failed += 1
         self.stats.polls_failed += 1
         self.stats.failures[kind] += 1
@@ -153,18 +191,29 @@ class ApiCollector:
 
     # ------------------------------------------------------------------ the tick loop
 
-    async def poll_all(self, tick_ms: int) -> list[Snapshot]:
-        active = [g for g in self.gateways if not g.disabled]
-        results = await asyncio.gather(*(self.poll(g, tick_ms) for g in active))
-        return [s for s in results if s is not None]
+    async def poll_all(self, tick_ms: int, done: list[Snapshot] | None = None) -> list[Snapshot]:
+        """Poll every gateway at once; each snapshot is appended to ``done`` as its poll ends,
+        so the ones already in hand survive a cancellation (shutdown) of the slower polls."""
+        done = [] if done is None else done
+
+        async def one(g: GatewayState) -> None:
+            snap = await self.poll(g, tick_ms)
+            if snap is not None:
+                done.append(snap)
+
+        await asyncio.gather(*(one(g) for g in self.gateways if not g.disabled))
+        return done
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.ticker.run(stop, self._on_tick, "poll")
 
     async def _on_tick(self, tick_ms: int) -> None:
-        snapshots = await self.poll_all(tick_ms)
-        if snapshots:
-            self.writer.submit(snapshots)
+        snapshots: list[Snapshot] = []
+        try:
+            await self.poll_all(tick_ms, snapshots)
+        finally:  # also when stopped mid-tick: polls that succeeded are kept
+            if snapshots:
+                self.writer.submit(snapshots)
         if all(g.disabled for g in self.gateways):
             raise FatalError("no gateway can be polled: " + "; ".join(
                 f"{g.address.name}: {g.disabled}" for g in self.gateways))

@@ -32,7 +32,11 @@ RAW_DOMAIN: dict[str, tuple[int, int]] = {
     "u32": (0, 2**32 - 1),
 }
 
-H1_SOURCE = "h1"  # the source key of Husdata's H1 type table (h1-types.yaml)
+H1_SOURCE = "h1"
+
+#: Unknown registers stored from one answer at most (STORE_UNKNOWN_REGISTERS=true): an answer of
+#: 65,536 made-up indices would otherwise become a 1 MB row at every poll.
+MAX_UNKNOWN_STORED = 256  # the source key of Husdata's H1 type table (h1-types.yaml)
 
 
 class BadValue(ValueError):
@@ -244,12 +248,13 @@ class Provider:
         Bad values (not an integer, outside the register's raw domain, implausible) are listed
         in ``rejected`` and left out; the rest of the poll is kept. Registers the provider does
         not know are listed in ``unknown`` and, with ``store_unknown``, decoded by their H1
-        type as ``reg_<INDEX>``. ``scaled``: the values are already in real units (numbers,
+        type as ``reg_<INDEX>`` (the first :data:`MAX_UNKNOWN_STORED` of them). ``scaled``: the values are already in real units (numbers,
         not raw integers), as some MQTT firmware publishes them.
         """
         out = DecodedPoll()
         lookup = self._lookup
         values = out.values
+        room = MAX_UNKNOWN_STORED if store_unknown else 0  # unknown registers still to store
         for key, rawval in raw.items():
             reg = lookup.get(key)  # fast path: the gateway's spelling, upper or lower case
             if reg is None:
@@ -260,8 +265,9 @@ class Provider:
                 reg = self.registers.get(idx)  # mixed case, e.g. "1a0A"
                 if reg is None:
                     out.unknown.append(idx)
-                    if not store_unknown:
+                    if not room:
                         continue
+                    room -= 1
                     reg = default_register(idx)
             kind = type(rawval)
             if kind is not int and not (scaled and kind is float):  # bool, str, None, list...

@@ -301,15 +301,36 @@ class EmbeddedSink:
         self.path = Path(path)
         self.description = f"embedded store at {self.path.resolve()}"
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection has open
         self._lock = threading.Lock()
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             try:
                 self._conn = connect(self.path)
+                self._file = self._identity()
             except (sqlite3.Error, OSError) as exc:
                 raise SinkError(f"cannot open {self.description}: {exc}") from None
         return self._conn
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _still_there(self) -> None:
+        """SQLite keeps writing to a file deleted (or replaced) under it, and nobody could read
+        it again: after every write, make sure the path is still the file written to. If not,
+        the write is not acknowledged (the polls stay in the spool) and the next one opens a
+        new store at the path."""
+        if self._identity() != self._file:
+            assert self._conn is not None
+            self._conn.close()
+            self._conn = None
+            raise SinkError(f"{self.description} was deleted or replaced while the collector had it open; "
+                            "a new store is created there and the waiting polls are written to it")
 
     def write_sync(self, snapshots: Sequence[Snapshot]) -> None:
         """Store the snapshots and maintain the rollups (module doc), in one transaction.
@@ -335,6 +356,7 @@ class EmbeddedSink:
                     raise
             except (sqlite3.Error, OSError) as exc:
                 raise SinkError(f"write to {self.description} failed: {exc}") from None
+            self._still_there()
 
     @staticmethod
     def _write_rows(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -368,3 +390,4 @@ class EmbeddedSink:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+                self._file = None

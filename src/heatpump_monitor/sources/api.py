@@ -22,7 +22,11 @@ MAX_BODY_BYTES = 1_000_000
 
 #: Short, fixed failure kinds (the ``cause`` label of the collector's poll metrics).
 FAILURE_KINDS = ("timeout", "connect", "http_status", "too_large", "invalid_json", "not_object",
-                 "request", "no_brand")
+                 "request", "no_brand", "internal")
+
+
+class _ClosedBeforeAnswer(Exception):
+    """The connection ended before any answer arrived (see ApiClient._get_json)."""
 
 
 class FetchError(Exception):
@@ -46,6 +50,8 @@ def parse_alldata(body: bytes, content_type: str = "") -> dict[str, Any]:
         kind = content_type.split(";")[0].strip() or "unknown content type"
         snippet = _short(body[:200].decode("utf-8", "replace"))
         raise FetchError(f"response is not valid JSON ({kind}: {snippet!r})", "invalid_json") from None
+    except RecursionError:  # "[[[[..." under the size cap: the parser's stack, not ours, gives up
+        raise FetchError("response is not valid JSON (nested too deeply)", "invalid_json") from None
     if not isinstance(doc, dict):
         raise FetchError(f"JSON is {type(doc).__name__ if doc is not None else 'null'}, expected an object of register values", "not_object")
     return doc
@@ -86,7 +92,17 @@ class ApiClient:
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> dict[str, Any]:
         try:
+            return await self._get_json_once(client, url)
+        except _ClosedBeforeAnswer:
+            # a kept-alive connection the gateway closed just as it was reused (its idle timeout
+            # raced our next poll): once more, on a new connection, within the same deadline
+            return await self._get_json_once(client, url, retry=False)
+
+    async def _get_json_once(self, client: httpx.AsyncClient, url: str, retry: bool = True) -> dict[str, Any]:
+        answered = False
+        try:
             async with client.stream("GET", url, timeout=self.timeout_s) as resp:
+                answered = True
                 if resp.status_code != 200:
                     raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}", "http_status")
                 chunks: list[bytes] = []
@@ -101,6 +117,10 @@ class ApiClient:
             raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)", "timeout") from None
         except httpx.ConnectError as exc:
             raise FetchError(f"cannot connect to {url}: {_cause(exc)}", "connect") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if retry and not answered:
+                raise _ClosedBeforeAnswer() from exc
+            raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
 
