@@ -60,8 +60,11 @@ FAULTS: dict[str, str] = {
     "strings": 'HTTP 200 with every value as a string ("275")',
     "timeout": "no answer for hang_seconds (60 s), then HTTP 504",
     "not_object": "HTTP 200 with a JSON list instead of an object",
+    "deep_json": 'HTTP 200 application/json: "[" 200,000 times (under the 1 MB cap; a hostile gateway)',
+    "all_registers": "HTTP 200 with all 65,536 register indices (a hostile gateway)",
 }
 
+ALL_REGISTERS = json.dumps({f"{i:04X}": i % 100 for i in range(65536)}).encode()
 HTML_ERROR = "<html><head><title>Error</title></head><body><h1>Error</h1><p>Heat pump not responding</p></body></html>"
 
 
@@ -183,6 +186,10 @@ def create_app(gateway: SimGateway) -> Starlette:
             return Response(HTML_ERROR, media_type="text/html")
         if fault == "empty":
             return JSONResponse({})
+        if fault == "deep_json":
+            return Response(b"[" * 200_000, media_type="application/json")
+        if fault == "all_registers":
+            return Response(ALL_REGISTERS, media_type="application/json")
         data = gateway.model.raw_alldata()
         if fault == "strings":
             return JSONResponse({k: str(v) for k, v in data.items()})
