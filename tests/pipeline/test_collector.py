@@ -221,3 +221,29 @@ def test_an_exception_decoding_one_gateway_does_not_stop_the_others(caplog, monk
     assert "Failed to fetch data from API: unexpected RecursionError while decoding the answer: " \
            "maximum recursion depth exceeded (gateway bad)" in caplog.text
     assert c.stats.failures["internal"] == 1
+
+
+def test_one_line_per_outage_a_reminder_and_one_on_recovery(caplog):
+    now = [1_000.0]
+    c = make({"gw": FetchError("cannot connect to http://gw/api/alldata: connection refused", "connect")})
+    c.clock = lambda: now[0]
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            poll_all(c)
+            now[0] += 30
+        c.client.answers["gw"] = FetchError("HTTP 500 Internal Server Error from http://gw/api/alldata", "http_status")
+        for _ in range(25):  # 750 s: one reminder after 600 s of the same cause
+            poll_all(c)
+            now[0] += 30
+        c.client.answers["gw"] = {"0007": 12}
+        poll_all(c)
+        poll_all(c)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "Failed to fetch data from API: cannot connect to http://gw/api/alldata: connection refused (gateway gw)",
+        "Failed to fetch data from API: HTTP 500 Internal Server Error from http://gw/api/alldata (gateway gw)",
+        "Failed to fetch data from API: HTTP 500 Internal Server Error from http://gw/api/alldata "
+        "(gateway gw; failing for 12 min 30 s, 26 poll(s))",
+        "Gateway gw answers again (30 poll(s) failed in 15 min 0 s)",
+    ]
+    assert c.stats.polls_failed == 30 and c.stats.failures == {"connect": 5, "http_status": 25}

@@ -30,6 +30,8 @@ log = logging.getLogger("heatpump_monitor.collector")
 LINES_PER_POLL = 10
 #: (register, kind) pairs remembered per gateway as "already warned"
 MAX_WARNED = 4096
+#: While a gateway keeps failing with the same kind of cause, a reminder line this often
+REMIND_S = 600
 
 
 class FatalError(Exception):
@@ -46,6 +48,11 @@ class GatewayState:
     polls_ok: int = 0
     polls_failed: int = 0
     last_error: str = ""
+    # the outage in progress: its kind of cause, when it began, when it was last said, polls lost
+    failing_kind: str = ""
+    failing_since: float = 0.0
+    reminded: float = 0.0
+    failed_in_outage: int = 0
 
 
 @dataclass
@@ -114,9 +121,10 @@ class ApiCollector:
         if not decoded.values:
             return self._failed(gw, f"answer had no valid register values ({len(decoded.rejected)} rejected)",
                                 "no_valid_values")
-        if gw.last_error:
-            log.info("Gateway %s answers again", gw.address.name)
-            gw.last_error = ""
+        if gw.failing_kind:
+            log.info("Gateway %s answers again (%d poll(s) failed in %s)", gw.address.name,
+                     gw.failed_in_outage, _duration(self.clock() - gw.failing_since))
+            gw.last_error = gw.failing_kind = ""
         gw.polls_ok += 1
         self.stats.polls_ok += 1
         self.last_success[gw.address.name] = self.clock()
@@ -161,12 +169,29 @@ class ApiCollector:
                          raw.get(reg.index, raw.get(reg.index.lower())) if reg else None)
 
     def _failed(self, gw: GatewayState, cause: str, kind: str) -> Snapshot | None:
-        """Count and log a failed poll; nothing to store: None."""
+        """Count a failed poll and say it once per outage (like Home Assistant's coordinator):
+        the first failure, every change of cause, and a reminder every :data:`REMIND_S`; the
+        recovery is one line too. Nothing to store: None."""
         gw.polls_failed += 1
         self.stats.polls_failed += 1
         self.stats.failures[kind] += 1
         gw.last_error = cause
-        log.error("Failed to fetch data from API: %s (gateway %s)", cause, gw.address.name)
+        now = self.clock()
+        what = cause_kind(cause)  # the cause without its numbers and quoted text
+        if gw.failing_kind != what:  # an outage begins, or its cause changed
+            if not gw.failing_kind:
+                gw.failing_since, gw.failed_in_outage = now, 0
+            gw.failing_kind, gw.reminded = what, now
+            gw.failed_in_outage += 1
+            log.error("Failed to fetch data from API: %s (gateway %s)", cause, gw.address.name)
+            return None
+        gw.failed_in_outage += 1
+        if now - gw.reminded >= REMIND_S:
+            gw.reminded = now
+            log.error("Failed to fetch data from API: %s (gateway %s; failing for %s, %d poll(s))", cause,
+                      gw.address.name, _duration(now - gw.failing_since), gw.failed_in_outage)
+        else:
+            log.debug("Failed to fetch data from API: %s (gateway %s)", cause, gw.address.name)
         return None
 
     async def _detect_brand(self, gw: GatewayState) -> bool:
@@ -222,6 +247,11 @@ class ApiCollector:
         s = self.stats
         return (f"{self.ticker.ticks} tick(s), {s.polls_ok} poll(s) ok, {s.polls_failed} failed, "
                 f"{s.polls_empty} empty, {self.ticker.missed} tick(s) skipped")
+
+
+def _duration(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
 
 
 def _clip(v: object) -> object:

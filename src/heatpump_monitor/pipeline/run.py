@@ -37,7 +37,9 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
 
 async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     if cfg.mqtt is None:
-        names = ", ".join(g.name for g in cfg.gateways)
+        names = ", ".join(g.name for g in cfg.gateways[:10])
+        if len(cfg.gateways) > 10:
+            names += f" and {len(cfg.gateways) - 10} more"
         log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
                  len(cfg.gateways), names, cfg.interval_s)
     else:
