@@ -247,3 +247,12 @@ def test_one_line_per_outage_a_reminder_and_one_on_recovery(caplog):
         "Gateway gw answers again (30 poll(s) failed in 15 min 0 s)",
     ]
     assert c.stats.polls_failed == 30 and c.stats.failures == {"connect": 5, "http_status": 25}
+
+
+def test_the_start_up_line_names_at_most_ten_gateways():
+    from heatpump_monitor.pipeline.run import some_names
+
+    assert some_names(["a", "b"]) == "a, b"
+    assert some_names([str(i) for i in range(10)]) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    line = some_names([f"127.0.0.1:{p}" for p in range(20000, 25000)])
+    assert line.endswith("127.0.0.1:20009 and 4990 more") and len(line) < 200

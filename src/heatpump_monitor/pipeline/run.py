@@ -37,9 +37,7 @@ async def run_collector(cfg: CollectorConfig, stop: asyncio.Event | None = None)
 
 async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     if cfg.mqtt is None:
-        names = ", ".join(g.name for g in cfg.gateways[:10])
-        if len(cfg.gateways) > 10:
-            names += f" and {len(cfg.gateways) - 10} more"
+        names = some_names([g.name for g in cfg.gateways])
         log.info("heatpump-monitor %s API collector: %d gateway(s) [%s], every %d s", __version__,
                  len(cfg.gateways), names, cfg.interval_s)
     else:
@@ -118,6 +116,12 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
         refused = f", {writer.rejected} refused by the store" if writer.rejected else ""
         log.info("Stopped: %s, %d poll(s) stored%s", collector.summary(), writer.stored, refused)
     return rc
+
+
+def some_names(names: list[str], most: int = 10) -> str:
+    """The first ``most`` names and how many more: a start-up line of 5,000 gateways is 85 kB."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def open_spool(cfg: CollectorConfig) -> Spool:
