@@ -11,7 +11,7 @@ import selectors
 
 import pytest
 
-from heatpump_monitor.pipeline.grid import Ticker, after, next_tick, sleep_until, stale_limit_s
+from heatpump_monitor.pipeline.grid import Ticker, after, next_tick, stale_limit_s
 
 I = 30_000  # 30 s in ms
 T0 = 1_764_324_000_000  # 2025-11-28T10:00:00Z, on the 30 s grid
@@ -118,71 +118,6 @@ def test_virtual_time_loop_jumps_to_the_next_timer():
         return loop.time() - t0, loop.wall()
 
     assert run_at(S0 + 12, main) == (30, S0 + 42)
-
-
-# ------------------------------------------------------------------ sleep_until
-
-
-@pytest.mark.parametrize("start_s", [S0 + 0.5, S0 + 12.5, S0 + 29.5, S0 + 29.999])
-def test_sleep_until_returns_at_the_tick(start_s):
-    async def main(loop):
-        stop = asyncio.Event()
-        ok = await sleep_until(T0 + I, stop, loop.wall)
-        return ok, loop.wall()
-
-    ok, woke = run_at(start_s, main)
-    assert ok is True
-    assert S0 + 30 <= woke < S0 + 30.001  # not a moment early
-
-
-@pytest.mark.parametrize("start_s", [S0 + 30, S0 + 31, S0 + 100])
-def test_sleep_until_a_tick_not_in_the_future_returns_at_once(start_s):
-    async def main(loop):
-        ok = await sleep_until(T0 + I, asyncio.Event(), loop.wall)
-        return ok, loop.wall()
-
-    assert run_at(start_s, main) == (True, start_s)
-
-
-def test_sleep_until_returns_false_as_soon_as_stop_is_set():
-    async def main(loop):
-        stop = asyncio.Event()
-        loop.call_later(5, stop.set)
-        ok = await sleep_until(T0 + I, stop, loop.wall)
-        return ok, loop.wall()
-
-    assert run_at(S0 + 12, main) == (False, S0 + 17)
-
-
-def test_sleep_until_returns_false_when_stop_is_already_set():
-    async def main(loop):
-        stop = asyncio.Event()
-        stop.set()
-        return await sleep_until(T0 + I, stop, loop.wall), loop.wall()
-
-    assert run_at(S0 + 12, main) == (False, S0 + 12)
-
-
-def test_sleep_until_sleeps_again_when_the_wall_clock_is_set_back():
-    # the wall clock (NTP step) goes back 7 s while sleeping: the timer fires at the planned
-    # moment but the wall clock has not reached the tick yet, so it sleeps the rest
-    async def main(loop):
-        offset = [0.0]
-
-        def wall():
-            return loop.wall() + offset[0]
-
-        def step_back():
-            offset[0] = -7.0
-
-        loop.call_later(5, step_back)
-        ok = await sleep_until(T0 + I, asyncio.Event(), wall)
-        return ok, wall(), loop.wall()
-
-    ok, wall, loop_time = run_at(S0 + 20, main)
-    assert ok is True
-    assert S0 + 30 <= wall < S0 + 30.001
-    assert S0 + 37 <= loop_time < S0 + 37.001
 
 
 # ------------------------------------------------------------------ Ticker
@@ -404,7 +339,9 @@ def test_a_clock_step_during_a_poll_is_a_clock_step(caplog):
     # it ends at 10:05:35 on the new clock: 10:05:30 is less than half an interval late and runs
     assert calls == [(T0 + I, S0 + 30), (T0 + 300_000 + I, S0 + 335)]
     assert (ticker.missed, ticker.clock_steps) == (0, 1)
-    assert messages(caplog, logging.WARNING)[0].startswith("Clock stepped forward by 300.0 s")
+    assert messages(caplog, logging.WARNING) == [
+        "Clock stepped forward by 300.0 s (wall clock against the monotonic clock): the next poll is at "
+        "2025-11-28T10:05:30.000Z on the new grid (1 clock step(s) in all)"]
 
 
 def test_small_drift_is_not_a_step():
@@ -452,3 +389,22 @@ def test_beat_age_is_monotonic():
     mono[0] += 12
     wall[0] -= 600  # the wall clock went back: the age still grows
     assert t.beat_age_s() == 12
+
+
+def test_the_first_tick_is_not_run_early():
+    ticker, calls = run_stepping(S0 + 29.5, ticks=1, steps=[])
+    assert calls == [(T0 + I, S0 + 30)]
+
+
+def test_every_clock_step_is_counted():
+    ticker, calls = run_stepping(S0 + 12, ticks=3, steps=[(28, -600), (70, 300)])
+    assert ticker.clock_steps == 2
+
+
+@pytest.mark.parametrize(("late_s", "runs"), [(12, "due"), (14, "due"), (15, "next"), (20, "next")])
+def test_after_a_step_a_tick_less_than_half_an_interval_late_still_runs(late_s, runs):
+    # the clock goes forward so that the first wake-up (10:01:00 by the monotonic clock) finds the
+    # new wall clock late_s seconds after a tick of the new grid
+    ticker, calls = run_stepping(S0 + 12, ticks=2, steps=[(28, 600 + late_s)])
+    due = T0 + 600_000 + 2 * I
+    assert calls[1][0] == (due if runs == "due" else due + I)

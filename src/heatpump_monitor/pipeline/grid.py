@@ -40,19 +40,6 @@ def after(tick_ms: int, now_ms: int, interval_ms: int) -> tuple[int, int]:
     return due + interval_ms, missed + 1
 
 
-async def sleep_until(tick_ms: int, stop: asyncio.Event, clock: Callable[[], float]) -> bool:
-    """Sleep until the wall clock reaches the tick; False if ``stop`` is set first."""
-    while True:
-        delay = tick_ms / 1000 - clock()
-        if delay <= 0:
-            return True
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-            return False
-        except asyncio.TimeoutError:
-            continue
-
-
 #: A difference this large between the wall clock's and the monotonic clock's advance since the
 #: last look is a step, not drift (NTP slews at most 0.5 ms/s: 15 ms over a 30 s interval).
 STEP_S = 1.0
@@ -80,7 +67,7 @@ class Ticker:
         self.clock_steps = 0
         self.last_beat: float | None = None  # clock() after the last completed tick
         self.last_beat_mono: float | None = None  # the same on the monotonic clock (liveness)
-        self._anchor = (clock(), monotonic())
+        self._anchor: tuple[float, float]  # (wall, monotonic) at the last look; set by run()
 
     def beat_age_s(self) -> float | None:
         """Seconds since the last completed tick, by the monotonic clock (a wall-clock step
