@@ -245,6 +245,7 @@ def test_unknown_config_file_keys_are_an_error(tmp_path):
                             "Is it the right file?")
 
 
+@pytest.mark.attack("10")
 @pytest.mark.parametrize(("path", "why"), [("/nonexistent/config.yaml", "no such file"), ("/", "not a file")])
 def test_a_config_file_named_explicitly_must_exist(path, why):
     with pytest.raises(ConfigError) as e:
@@ -259,6 +260,7 @@ def test_the_default_config_file_is_optional(tmp_path, monkeypatch):
     assert load_collector_config().brand_source == "default"
 
 
+@pytest.mark.attack("10")
 def test_a_file_that_is_no_yaml_mapping_is_an_error(tmp_path):
     f = tmp_path / "shadow"
     f.write_text("root:*:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\n")
@@ -273,6 +275,7 @@ def test_a_file_that_is_no_yaml_mapping_is_an_error(tmp_path):
     ("MQTT_SILENT_LIMIT", "1_0"), ("WRITE_BUFFER_MAX", "1_000"), ("SPOOL_MAX_MB", "1_0"),
     ("SPOOL_MAX_MB", "１０"), ("DASHBOARD_PORT", "８０５０"), ("COLLECTION_INTERVAL", "1e2"),
 ])
+@pytest.mark.attack("10")
 def test_numbers_are_ascii_digits_only(var, value):
     from heatpump_monitor.config import load_dashboard_config, load_mqtt_config
 

@@ -18,6 +18,7 @@ B64 = base64.b64encode(b"admin:s3cret-pw").decode()
     (f"unpadded {B64.rstrip('=')}!", "unpadded ***!"),
     ("token tok-123456 and tok-123456", "token *** and ***"),
 ])
+@pytest.mark.attack("6")
 def test_configured_secrets_in_every_form(text, expected):
     s = Secrets(["tok-123456"], [("admin", "s3cret-pw")])
     assert s.mask(text) == expected
@@ -31,10 +32,12 @@ def test_configured_secrets_in_every_form(text, expected):
     ("url?password=hunter2 next", "url?password=*** next"),
     ("nothing secret: http://db:8086/write?db=hp", "nothing secret: http://db:8086/write?db=hp"),
 ])
+@pytest.mark.attack("6")
 def test_credentials_of_any_origin_by_shape(text, expected):
     assert Secrets().mask(text) == expected
 
 
+@pytest.mark.attack("6")
 def test_short_secrets_do_not_mangle_text_but_their_shapes_are_masked():
     s = Secrets(["x", "ab"], [("u", "ab")])
     assert s.mask("a box of text") == "a box of text"

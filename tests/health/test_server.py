@@ -156,6 +156,7 @@ def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
     assert dict(info[0][1])["brand"] == "nibe" and dict(info[0][1])["source"] == "api"
 
 
+@pytest.mark.attack("4")
 def test_liveness_follows_the_monotonic_clock_not_a_stepped_wall_clock():
     wall, mono = Clock(), Clock()
     ticker = Ticker(30, wall, monotonic=mono)

@@ -27,6 +27,7 @@ def stored_ticks(store, gateway: str) -> list[int]:
         return [t for (t,) in db.execute("SELECT ts_ms FROM snapshots WHERE gateway = ? ORDER BY ts_ms", (gateway,))]
 
 
+@pytest.mark.attack("1")
 def test_a_gateway_answering_deeply_nested_json_does_not_stop_the_collector(simulator, collector, tmp_path):
     """Before: json.loads raised RecursionError, the collector exited 1 and the healthy
     gateway's poll of that tick was lost, on every tick under a restart policy."""
@@ -47,6 +48,7 @@ def test_a_gateway_answering_deeply_nested_json_does_not_stop_the_collector(simu
     assert stored_ticks(store, addr(sim.urls[0])) == []
 
 
+@pytest.mark.attack("10")
 def test_an_answer_with_every_register_gives_a_few_lines_and_a_bounded_row(simulator, collector, tmp_path):
     sim = simulator(["nibe"], frozen=True)
     set_fault(sim.urls[0], "all_registers")
@@ -60,6 +62,7 @@ def test_an_answer_with_every_register_gives_a_few_lines_and_a_bounded_row(simul
     assert biggest < 16_000  # before: about 1 MB per row
 
 
+@pytest.mark.attack("3")
 def test_store_deleted_while_collecting_is_recreated_and_nothing_after_is_lost(simulator, collector, tmp_path):
     """Before: the log kept saying "Stored 36 metrics" while every write went into the deleted
     file: silent loss."""
@@ -118,6 +121,7 @@ def _refused(tmp_path) -> int:
         return 0
 
 
+@pytest.mark.attack("6")
 def test_credentials_echoed_by_the_store_reach_no_output(simulator, collector, tmp_path):
     """Before: the base64 of user:password from an echoed Authorization header landed verbatim
     in the log, the spool's rejected table and /readyz."""
@@ -148,6 +152,7 @@ def test_credentials_echoed_by_the_store_reach_no_output(simulator, collector, t
             assert secret not in text, f"{secret!r} in {where}"
 
 
+@pytest.mark.attack("9")
 def test_stop_in_the_middle_of_a_tick_keeps_the_polls_that_succeeded(simulator, collector, tmp_path):
     """Before: "14 poll(s) ok ... 12 poll(s) stored": SIGTERM while one gateway of a tick was
     still slow dropped the snapshots of the others, which had already answered."""

@@ -188,6 +188,7 @@ def test_one_warning_per_register_and_kind_not_per_value(caplog):
     assert c.stats.values_rejected == 2
 
 
+@pytest.mark.attack("10")
 def test_an_answer_of_65536_registers_gives_a_few_lines_and_a_bounded_row(caplog):
     flood = {f"{i:04X}": 70000 if i % 2 else 1 for i in range(65536)}  # every index, half bad
     c = make({"gw": flood}, store_unknown=True)
@@ -203,6 +204,7 @@ def test_an_answer_of_65536_registers_gives_a_few_lines_and_a_bounded_row(caplog
     assert c.stats.values_rejected >= 2 * 128  # every bad value is counted, not every one is said
 
 
+@pytest.mark.attack("1")
 def test_an_exception_decoding_one_gateway_does_not_stop_the_others(caplog, monkeypatch):
     c = make({"bad": {"0007": 10}, "good": {"0007": 12}})
     real = c.gateways[0].provider.decode_poll
@@ -249,6 +251,7 @@ def test_one_line_per_outage_a_reminder_and_one_on_recovery(caplog):
     assert c.stats.polls_failed == 30 and c.stats.failures == {"connect": 5, "http_status": 25}
 
 
+@pytest.mark.attack("10")
 def test_the_start_up_line_names_at_most_ten_gateways():
     from heatpump_monitor.pipeline.run import some_names
 

@@ -310,6 +310,7 @@ def run_stepping(start_s, ticks, steps, durations=()):
         loop.close()
 
 
+@pytest.mark.attack("4")
 def test_a_clock_stepped_back_while_sleeping_resumes_on_the_new_grid_at_once(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     # first tick 10:00:30; at 10:00:40 the clock goes back 10 minutes (to 09:50:40)
@@ -322,6 +323,7 @@ def test_a_clock_stepped_back_while_sleeping_resumes_on_the_new_grid_at_once(cap
         "2025-11-28T09:51:00.000Z on the new grid (1 clock step(s) in all)"]
 
 
+@pytest.mark.attack("4")
 def test_a_clock_stepped_forward_while_sleeping_is_not_blamed_on_a_slow_poll(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     ticker, calls = run_stepping(S0 + 12, ticks=3, steps=[(28, 600)])
@@ -332,6 +334,7 @@ def test_a_clock_stepped_forward_while_sleeping_is_not_blamed_on_a_slow_poll(cap
     assert not any("ended too late" in m for m in messages(caplog))
 
 
+@pytest.mark.attack("4")
 def test_a_clock_step_during_a_poll_is_a_clock_step(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     # the first poll (10:00:30) takes 5 s; the clock goes forward 300 s in the middle of it
@@ -380,6 +383,7 @@ def test_a_step_in_a_long_interval_is_noticed_within_a_minute():
     assert noticed and noticed[0] - (S0 + 5 - S0) <= 10 + 60 + 1
 
 
+@pytest.mark.attack("4")
 def test_beat_age_is_monotonic():
     mono = [100.0]
     wall = [5_000.0]

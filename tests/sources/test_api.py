@@ -112,6 +112,7 @@ def test_whole_request_bounded_by_timeout_even_when_each_step_is_fast():
     assert len(served) < 50  # cut off mid-drip, not read to the end
 
 
+@pytest.mark.attack("1")
 def test_deeply_nested_answer_is_invalid_json_not_a_crash():
     body = b"[" * 200_000  # under the 1 MB cap; json.loads raises RecursionError on it
     with pytest.raises(FetchError) as e:
@@ -146,6 +147,7 @@ class KeepAliveThenClose:
         writer.close()  # ... finds it closed
 
 
+@pytest.mark.attack("8")
 def test_a_kept_connection_closed_by_the_gateway_is_retried_once_on_a_new_one():
     from heatpump_monitor.sources.gateway import parse_gateway as pg
 
