@@ -42,6 +42,11 @@ def _bad(var: str, value: object, accepted: str) -> ValueError:
 
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
+_MAC = re.compile(r"[0-9a-f]{12}")
+#: MQTT_MAX_GATEWAYS at most: every discovered gateway is state held and a snapshot per tick
+MAX_MQTT_GATEWAYS = 1000
+#: GATEWAY_NAME at most this long (it is the `gateway` tag of every point)
+MAX_GATEWAY_NAME = 100
 _WHOLE = re.compile(r"\s*([0-9]{1,12})\s*")
 _DECIMAL = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*")
 
@@ -97,6 +102,7 @@ class Settings(BaseSettings):
     mqtt_tls: str = "false"
     mqtt_ca_file: str = ""
     h66_mac: str = ""
+    mqtt_max_gateways: str = "10"
     gateway_name: str = ""
     mqtt_timestamp_mode: str = "snapshot"
     mqtt_getall_interval: str = "600"
@@ -145,10 +151,28 @@ class Settings(BaseSettings):
     @field_validator("h66_mac")
     @classmethod
     def _mac(cls, v: str) -> str:
-        mac = v.strip().lower().replace(":", "").replace("-", "")
-        if mac and (len(mac) != 12 or any(c not in "0123456789abcdef" for c in mac)):
-            raise _bad("H66_MAC", v, "the gateway's MAC as 12 hex digits, e.g. cd4dee258efa (empty: any gateway)")
-        return mac
+        """One MAC or a comma list, each 12 hex digits (':'/'-' allowed between them);
+        normalised to lower case without separators, joined by ','."""
+        macs: list[str] = []
+        for part in v.split(","):
+            mac = part.strip().lower().replace(":", "").replace("-", "")
+            if not part.strip():
+                continue
+            if not _MAC.fullmatch(mac):
+                raise _bad("H66_MAC", v, "the gateway's MAC as 12 hex digits, e.g. cd4dee258efa, or a comma list "
+                           "of them (empty: any gateway, up to MQTT_MAX_GATEWAYS)")
+            if mac in macs:
+                raise _bad("H66_MAC", v, f"each MAC once ({mac} is listed twice)")
+            macs.append(mac)
+        return ",".join(macs)
+
+    @field_validator("mqtt_max_gateways")
+    @classmethod
+    def _max_gateways(cls, v: str) -> str:
+        n = _whole(v)
+        if n is None or not 1 <= n <= MAX_MQTT_GATEWAYS:
+            raise _bad("MQTT_MAX_GATEWAYS", v, f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
+        return str(n)
 
     @field_validator("mqtt_timestamp_mode")
     @classmethod
@@ -235,12 +259,18 @@ class MqttSettings:
     client_id: str
     tls: bool
     ca_file: str
-    mac: str  # empty: any gateway (+/HP/+)
+    mac: str  # H66_MAC: one MAC or a comma list (normalised); empty: any gateway (+/HP/+), discovered
     gateway_name: str
     timestamp_mode: Literal["snapshot", "round"]
     getall_interval_s: int
     silent_limit_s: int
     payload_scale: Literal["auto", "raw", "scaled"] = "auto"
+    max_gateways: int = 10  # MQTT_MAX_GATEWAYS: gateways discovered at most (when no MAC is configured)
+
+    @property
+    def macs(self) -> tuple[str, ...]:
+        """The configured gateways; () when any gateway may be discovered."""
+        return tuple(self.mac.split(",")) if self.mac else ()
 
 
 @dataclass(frozen=True)
@@ -399,15 +429,21 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
     if brand == "auto":
         raise ConfigError(f"Invalid HEATPUMP_BRAND='auto' (from {source}) for the MQTT collector: "
                           "expected one of thermia, ivt, nibe (auto detection needs the HTTP API)")
-    if s.gateway_name and not s.h66_mac:
-        raise ConfigError("GATEWAY_NAME needs H66_MAC: it names one gateway")
+    name = s.gateway_name.strip()
+    if name and (not s.h66_mac or "," in s.h66_mac):
+        raise ConfigError("GATEWAY_NAME needs exactly one MAC in H66_MAC: it names one gateway")
+    if len(name) > MAX_GATEWAY_NAME or not name.isprintable() or "\\" in name:
+        # the `gateway` tag of every point: a newline or a backslash would break line protocol
+        raise ConfigError(f"Invalid GATEWAY_NAME={s.gateway_name[:MAX_GATEWAY_NAME]!r}: expected at most "
+                          f"{MAX_GATEWAY_NAME} printable characters without a backslash, e.g. 192.168.1.100")
     mqtt = MqttSettings(
         broker=s.mqtt_broker.strip(), port=int(s.mqtt_port), username=s.mqtt_username,
         password=s.mqtt_password, client_id=s.mqtt_client_id, tls=s.mqtt_tls in _TRUE,
-        ca_file=s.mqtt_ca_file, mac=s.h66_mac, gateway_name=s.gateway_name.strip(),
+        ca_file=s.mqtt_ca_file, mac=s.h66_mac, gateway_name=name,
         timestamp_mode=s.mqtt_timestamp_mode,  # type: ignore[arg-type]
         getall_interval_s=int(s.mqtt_getall_interval), silent_limit_s=int(s.mqtt_silent_limit),
-        payload_scale=s.mqtt_payload_scale)  # type: ignore[arg-type]
+        payload_scale=s.mqtt_payload_scale,  # type: ignore[arg-type]
+        max_gateways=int(s.mqtt_max_gateways))
     if not mqtt.broker:
         raise ConfigError("Invalid MQTT_BROKER='': expected the broker's host name or address")
     return _common(s, (), brand, source, mqtt, doc=doc)

@@ -173,3 +173,16 @@ def test_liveness_follows_the_monotonic_clock_not_a_stepped_wall_clock():
     ticker.clock_steps = 1
     mono.t -= 150
     assert get(app, "/healthz").json() == {"live": True, "ticks": 0, "clock_steps": 1, "last_tick_age_s": 50.0}
+
+
+def test_mqtt_metrics_count_refused_and_dropped_messages():
+    clock = Clock()
+    stats = SimpleNamespace(accepted=5, rejected=7, ignored=1, refused=4, snapshots=2)
+    collector = SimpleNamespace(ticker=Ticker(30, clock, monotonic=clock), interval_s=30, last_success={},
+                                snapshotter=SimpleNamespace(stats=stats), source=SimpleNamespace(dropped=9))
+    writer = Writer(Sink(), MemorySpool(10))
+    app = create_health_app(Health(collector, writer, clock), CollectorMetrics(collector, writer, "mqtt", "nibe"))
+    got = samples(get(app, "/metrics").text)
+    assert {r: got[("heatpump_mqtt_messages_total", (("result", r),))]
+            for r in ("accepted", "rejected", "ignored", "refused", "dropped")} == {
+        "accepted": 5, "rejected": 7, "ignored": 1, "refused": 4, "dropped": 9}

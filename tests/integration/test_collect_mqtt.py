@@ -95,11 +95,13 @@ def test_snapshots_hold_every_register_under_one_timestamp(broker, mqtt_sim, col
 
 
 def test_round_mode_reproduces_incomplete_rows(broker, mqtt_sim, collector, tmp_path):
-    sim = mqtt_sim(broker.port, max_delay=2.0)
     store = tmp_path / "s.sqlite3"
     # raw: every message is its own row at once (auto mode may release held values together)
     c = collector(mqtt_env(broker, MQTT_TIMESTAMP_MODE="round", STORE_PATH=str(store), MQTT_PAYLOAD_SCALE="raw"),
                   name="round", argv=MQTT_CMD)
+    # no H66_MAC: the gateway is discovered by a message, so the collector listens before it starts
+    c.wait_for("Connected to MQTT broker")
+    sim = mqtt_sim(broker.port, max_delay=2.0)
     want = full_values(sim)
     c.wait_for("Stored 1 metrics", count=len(want))
 
@@ -148,7 +150,8 @@ def test_bad_messages_warned_never_stored(broker, mqtt_sim, collector, tmp_path)
     bad = [("0007", b"abc", "not a number"), ("0007", b"", "empty payload"), ("0009", b"27,5", "not a number"),
            ("0001", b"70000", "outside -32768..65535"), ("0002", b"x" * 5000, "oversized payload"),
            ("0009", b"540.0", "540 °C outside plausible range"), ("6C60", b"-5", "outside 0..4294967295"),
-           ("EEEE", b"5", "Unknown register: EEEE"), ("ZZ", b"1", "unexpected topic shape")]
+           ("EEEE", b"5", "Unknown register: EEEE"),
+           ("ZZ", b"1", re.escape("Refused 1 MQTT message(s): 1 with a topic not <12 hex digits>/HP/<register>"))]
     for idx, payload, _ in bad:
         publish.single(f"{mac}/HP/{idx}", payload, hostname="127.0.0.1", port=broker.port)
     publish.single(f"{mac}/HP/STATUS", b'{"x":1}', hostname="127.0.0.1", port=broker.port)

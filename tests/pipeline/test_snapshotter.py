@@ -60,18 +60,19 @@ def test_silent_gateway_not_emitted_warned_once_then_resumes(caplog):
     assert s.live_macs() == [MAC]
 
 
-def test_silent_macs_are_asked_again_and_a_configured_one_until_heard():
-    s = make()
-    assert s.silent_macs(MAC) == [MAC]  # configured, never heard from
-    assert s.silent_macs() == []
+def test_silent_macs_are_asked_again_and_configured_ones_until_heard():
+    assert make().silent_macs() == []  # nothing configured, nothing known
+    s = make(macs=(MAC, "aabbccddeeff"))
+    assert s.silent_macs() == [MAC, "aabbccddeeff"]  # configured, never heard from
     s.accept(f"{MAC}/HP/0007", b"12", T0)
+    assert s.silent_macs() == ["aabbccddeeff"]
     s.accept("aabbccddeeff/HP/0007", b"34", T0 + 200_000)
-    assert s.silent_macs(MAC) == []
+    assert s.silent_macs() == []
     s.tick(T0 + 330_000, T0 + 330_000)  # MAC silent for 330 s > 300 s; the other for 130 s
-    assert s.silent_macs(MAC) == [MAC] and s.silent_macs() == [MAC]
+    assert s.silent_macs() == [MAC]
     s.accept(f"{MAC}/HP/0007", b"13", T0 + 331_000)
     s.tick(T0 + 360_000, T0 + 360_000)
-    assert s.silent_macs(MAC) == []
+    assert s.silent_macs() == []
 
 
 @pytest.mark.parametrize("topic,payload,cause", [
@@ -89,9 +90,9 @@ def test_silent_macs_are_asked_again_and_a_configured_one_until_heard():
     (f"{MAC}/HP/0007", b"\xff\xfe", "not a number"),
     (f"{MAC}/HP/0007", b"32768", "outside plausible range"),  # -3276.8 °C
     (f"{MAC}/HP/0007", b"540.0", "540 °C outside plausible range"),  # a decimal is already scaled
-    (f"{MAC}/HP/XYZ1", b"1", "unexpected topic shape"),
-    ("weird", b"1", "unexpected topic shape"),
-    (f"{MAC}/XX/0007", b"1", "unexpected topic shape"),
+    (f"{MAC}/HP/XYZ1", b"1", "with a topic not <12 hex digits>/HP/<register>"),
+    ("weird", b"1", "with a topic not <12 hex digits>/HP/<register>"),
+    (f"{MAC}/XX/0007", b"1", "with a topic not <12 hex digits>/HP/<register>"),
 ])
 def test_bad_messages_dropped_with_one_warning_per_register_and_cause(caplog, topic, payload, cause):
     s = make()
@@ -105,7 +106,7 @@ def test_bad_messages_dropped_with_one_warning_per_register_and_cause(caplog, to
     assert s.tick(T0 + I, T0 + I)[0].values == {"hot_water_top": 48.0}  # nothing bogus kept
 
 
-@pytest.mark.parametrize("topic", [f"{MAC}/HP/CMD", f"{MAC}/HP/STATUS", f"{MAC}/HP/SET/0203"])
+@pytest.mark.parametrize("topic", [f"{MAC}/HP/CMD", f"{MAC}/HP/STATUS", f"{MAC}/HP/SET/0203", f"{MAC}/HP/a/b/c"])
 def test_commands_status_and_writes_are_ignored_cleanly(caplog, topic):
     s = make()
     with caplog.at_level(logging.WARNING):
@@ -289,7 +290,8 @@ def test_auto_held_garbage_is_dropped_when_decided(caplog):
     s.accept(f"{MAC}/HP/3104", b"5000", T0)   # 500 % raw, 5000 % scaled: garbage either way
     with caplog.at_level(logging.WARNING):
         s.accept(f"{MAC}/HP/0009", b"51.2", T0)  # decided: scaled
-    assert "register 3104" in caplog.text
+    assert warnings_of(caplog) == [f"Dropped MQTT message on register 3104 from {MAC}: 5000 % outside plausible "
+                                   "range 0..100"]
     assert s.tick(T0 + I, T0 + I)[0].values == {"outdoor_temp": 12.0, "hot_water_top": 51.2}
 
 
@@ -315,23 +317,51 @@ def test_defaults_are_auto_scale_and_unknown_registers_not_stored():
     assert s.tick(T0 + I, T0 + I)[0].values == {"compressor": 1.0}
 
 
-@pytest.mark.parametrize(("topic", "payload", "line"), [
-    (f"{MAC}/HP/0007", b"", f"Dropped MQTT message on register 0007 from {MAC}: empty payload"),
-    (f"{MAC}/HP/0007", b"abcdefghijklmnopq", f"Dropped MQTT message on register 0007 from {MAC}: "
-                                              "not a number ('abcdefghijkl')"),
-    (f"{MAC}/HP/0007", b"9" * 33, f"Dropped MQTT message on register 0007 from {MAC}: oversized payload (33 bytes)"),
-    ("weird", b"1", "Dropped MQTT message on topic 'weird': unexpected topic shape"),
-    ("/HP/0007", b"1", "Dropped MQTT message on topic '/HP/0007': unexpected topic shape"),  # empty MAC
-    (f"{MAC}/hp/0007", b"1", f"Dropped MQTT message on topic '{MAC}/hp/0007': unexpected topic shape"),
-    (f"{MAC}/HP/00071", b"1", f"Dropped MQTT message on topic '{MAC}/HP/00071': unexpected topic shape"),
+@pytest.mark.parametrize(("payload", "line"), [
+    (b"", f"Dropped MQTT message on register 0007 from {MAC}: empty payload"),
+    (b"abcdefghijklmnopq", f"Dropped MQTT message on register 0007 from {MAC}: not a number ('abcdefghijkl')"),
+    (b"9" * 33, f"Dropped MQTT message on register 0007 from {MAC}: oversized payload (33 bytes)"),
 ])
-def test_exact_warning_lines(caplog, topic, payload, line):
+def test_exact_warning_lines(caplog, payload, line):
     s = make()
     with caplog.at_level(logging.WARNING):
-        assert s.accept(topic, payload, T0) is None
+        assert s.accept(f"{MAC}/HP/0007", payload, T0) is None
     assert warnings_of(caplog) == [line]
-    assert (s.stats.messages, s.stats.rejected, s.stats.accepted, s.stats.ignored) == (1, 1, 0, 0)
-    assert s.gateways == {}
+    assert (s.stats.messages, s.stats.rejected, s.stats.accepted, s.stats.ignored, s.stats.refused) == (1, 1, 0, 0, 0)
+    assert s.gateways[MAC].values == {} and s.tick(T0 + I, T0 + I) == []  # accepted gateway, nothing stored
+
+
+def refused_line(n, causes, example):
+    return (f"Refused {n} MQTT message(s): {causes} (e.g. topic {example}); refused messages are summed up at "
+            "most once a minute")
+
+
+TOPIC = "with a topic not <12 hex digits>/HP/<register>"
+
+
+@pytest.mark.parametrize(("topic", "example"), [
+    ("weird", "'weird'"),
+    ("/HP/0007", "'/HP/0007'"),                                  # empty MAC
+    (f"{MAC}/hp/0007", f"'{MAC}/hp/0007'"),
+    (f"{MAC}/HP/00071", f"'{MAC}/HP/00071'"),
+    (f"{MAC}/HP/XYZ1", f"'{MAC}/HP/XYZ1'"),
+    ("cd4dee258ef/HP/0007", "'cd4dee258ef/HP/0007'"),            # 11 hex digits
+    ("cd4dee258efa0/HP/0007", "'cd4dee258efa0/HP/0007'"),        # 13
+    ("cd:4d:ee:25:8e:fa/HP/0007", "'cd:4d:ee:25:8e:fa/HP/0007'"),  # separators: not in a topic
+    ("cd4dee258efg/HP/0007", "'cd4dee258efg/HP/0007'"),          # not hex
+    ("cd4dee\\258efa/HP/0007", "'cd4dee\\\\258efa/HP/0007'"),  # a backslash, shown escaped
+    ("cd4dee\n258ef/HP/0007", "'cd4dee\\n258ef/HP/0007'"),        # a newline, shown escaped
+    (f"{MAC}\\/HP/0007", f"'{MAC}\\\\/HP/0007'"),              # a trailing backslash
+    ("a" * 60_000 + "/HP/0001", "'" + "a" * 40 + "' (60008 characters)"),  # issue 10's MAC
+])
+def test_a_topic_that_is_not_a_mac_and_register_is_refused_and_shown_short(caplog, topic, example):
+    s = make()
+    with caplog.at_level(logging.INFO):
+        assert s.accept(topic, b"215", T0) is None
+    assert [r.getMessage() for r in caplog.records] == [refused_line(1, f"1 {TOPIC}", example)]
+    assert max(len(r.getMessage()) for r in caplog.records) < 250
+    assert (s.stats.messages, s.stats.rejected, s.stats.refused, s.stats.accepted, s.stats.ignored) == (1, 1, 1, 0, 0)
+    assert s.gateways == {} and s.guesses == {} and s.tick(T0 + I, T0 + I) == []
 
 
 def test_a_payload_of_exactly_the_limit_is_read():
@@ -343,17 +373,18 @@ def test_a_payload_of_exactly_the_limit_is_read():
 
 def test_one_warning_per_gateway_register_and_kind(caplog):
     s = make()
-    long_a, long_b = "X" * 20 + "A", "X" * 20 + "B"  # the same first 20 characters: one warning
+    long_a, long_b = "X" * 20 + "A", "X" * 20 + "B"
     with caplog.at_level(logging.WARNING):
         for mac in (MAC, "aabbccddeeff", MAC):
             s.accept(f"{mac}/HP/0007", b"", T0)
         s.accept(f"{MAC}/HP/{long_a}", b"1", T0)
-        s.accept(f"{MAC}/HP/{long_b}", b"1", T0)
+        s.accept(f"{MAC}/HP/{long_b}", b"1", T0)  # refused again within the minute: counted only
     assert warnings_of(caplog) == [
         f"Dropped MQTT message on register 0007 from {MAC}: empty payload",
         "Dropped MQTT message on register 0007 from aabbccddeeff: empty payload",
-        f"Dropped MQTT message on topic '{MAC}/HP/{long_a}': unexpected topic shape",
+        refused_line(1, f"1 {TOPIC}", f"'{MAC}/HP/{long_a}'"),  # 40 characters: shown whole
     ]
+    assert (s.stats.rejected, s.stats.refused) == (5, 2)
 
 
 @pytest.mark.parametrize(("store_unknown", "line", "values"), [
@@ -439,9 +470,9 @@ def test_auto_decision_line_exactly(caplog):
         s.accept(f"{MAC}/HP/0206", b"550", T0)
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
+        f"Gateway {MAC} seen on MQTT",
         f"MQTT gateway {MAC} publishes raw (x10, like /api/alldata) integers: 0009=512 is 51.2 °C, not 512; "
         "0002=355 is 35.5 °C, not 355; 0206=550 is 55 °C, not 550 (MQTT_PAYLOAD_SCALE=auto, 3 vote(s) to 0)",
-        f"Gateway {MAC} seen on MQTT",
     ]
 
 
@@ -500,12 +531,13 @@ def test_bad_value_from_the_decoder_names_gateway_and_register(caplog):
         "Dropped MQTT message on register 0007 from aabbccddeeff: -3276.8 °C outside plausible range -50..150"]
 
 
-def test_bad_topics_warned_per_gateway_and_last_level(caplog):
+def test_bad_topics_are_summed_up_not_warned_per_made_up_gateway(caplog):
     s = make()
     with caplog.at_level(logging.WARNING):
         for topic in ("a/XX/1", "b/XX/1", "a/XX/2", f"{MAC}/HP/XYZ1", f"{MAC}/HP/XYZ2", "aabbccddeeff/HP/XYZ1"):
             s.accept(topic, b"1", T0)
-    assert len(warnings_of(caplog)) == 5  # a/XX/2 repeats gateway a's topic mistake
+    assert warnings_of(caplog) == [refused_line(1, f"1 {TOPIC}", "'a/XX/1'")]
+    assert (s.stats.rejected, s.stats.refused, s.gateways) == (6, 6, {})
 
 
 def test_ignored_counts_every_message_with_nothing_to_store():
@@ -528,3 +560,254 @@ def test_auto_unitless_example_and_decimals_add_up(caplog):
     assert s.guesses[MAC].decided == "scaled"
     (line,) = [r.getMessage() for r in caplog.records if "publishes" in r.getMessage()]
     assert "2204=900 is 90, not 900; 0009=512 is 51.2 °C, not 512; 0001=30.5 is a decimal" in line
+
+
+# ------------------------------------------------------------------ bounds (issue 10: a flood of made-up gateways)
+
+from heatpump_monitor.pipeline import snapshotter as snapshotter_module  # noqa: E402
+
+OTHER = "aabbccddeeff"
+
+
+def gateway_macs(n, start=0x100000000000):
+    return [f"{start + i:012x}" for i in range(n)]
+
+
+def test_a_mac_in_upper_case_is_the_same_gateway_in_lower_case():
+    s = make()
+    s.accept(MAC.upper() + "/HP/0007", b"12", T0)
+    s.accept(f"{MAC}/HP/0009", b"480", T0)
+    assert [(x.gateway, x.values) for x in s.tick(T0 + I, T0 + I)] == [
+        (MAC, {"outdoor_temp": 1.2, "hot_water_top": 48.0})]
+
+
+def test_discovery_stops_at_max_gateways_and_the_known_ones_go_on(caplog):
+    new = []
+    s = make(max_gateways=3, on_new_gateway=new.append)
+    macs = gateway_macs(5)
+    with caplog.at_level(logging.INFO):
+        for mac in macs:
+            s.accept(f"{mac}/HP/0007", b"12", T0)
+        for mac in macs[:3]:
+            assert s.accept(f"{mac}/HP/0007", b"13", T0 + 1) is not None  # known: still accepted
+    assert list(s.gateways) == macs[:3] and new == macs[:3]  # GETALL asked once per new gateway
+    assert [r.getMessage() for r in caplog.records] == [f"Gateway {mac} seen on MQTT" for mac in macs[:3]] + [
+        refused_line(1, "1 from gateways beyond MQTT_MAX_GATEWAYS=3", f"'{macs[3]}/HP/0007'")]
+    assert (s.stats.accepted, s.stats.rejected, s.stats.refused) == (6, 2, 2)
+    assert sorted(x.gateway for x in s.tick(T0 + I, T0 + I)) == macs[:3]
+
+
+def test_without_a_limit_every_gateway_is_discovered():
+    s = make()  # the class alone sets no limit; the MQTT collector always passes MQTT_MAX_GATEWAYS
+    for mac in gateway_macs(50):
+        s.accept(f"{mac}/HP/0007", b"12", T0)
+    assert len(s.gateways) == 50 and s.stats.refused == 0
+
+
+def test_a_retained_message_never_discovers_a_gateway(caplog):
+    s = make(max_gateways=5)
+    with caplog.at_level(logging.WARNING):
+        assert s.accept(f"{MAC}/HP/0007", b"12", T0, retained=True) is None
+    assert s.gateways == {} and warnings_of(caplog) == [
+        refused_line(1, "1 retained from a gateway not seen yet", f"'{MAC}/HP/0007'")]
+    s.accept(f"{MAC}/HP/0007", b"13", T0 + 1)                          # live: discovered
+    assert s.accept(f"{MAC}/HP/0009", b"480", T0 + 2, retained=True).values == {"hot_water_top": 48.0}
+    assert s.tick(T0 + I, T0 + I)[0].values == {"outdoor_temp": 1.3, "hot_water_top": 48.0}
+
+
+def test_configured_gateways_only_and_retained_from_them_taken(caplog):
+    new = []
+    s = make(macs=(MAC,), max_gateways=1, on_new_gateway=new.append)
+    with caplog.at_level(logging.WARNING):
+        assert s.accept(f"{OTHER}/HP/0007", b"12", T0) is None
+    assert s.accept(f"{MAC}/HP/0007", b"12", T0, retained=True).values == {"outdoor_temp": 1.2}
+    assert list(s.gateways) == [MAC] and new == []  # a configured gateway is asked on connect
+    assert warnings_of(caplog) == [refused_line(1, "1 from a gateway not in H66_MAC", f"'{OTHER}/HP/0007'")]
+
+
+def test_commands_of_unknown_gateways_are_ignored_without_state():
+    s = make(max_gateways=1)
+    for mac in gateway_macs(5):
+        s.accept(f"{mac}/HP/CMD", b"GETALL", T0)
+        s.accept(f"{mac}/HP/SET/0203", b"1", T0)
+    assert (s.stats.ignored, s.stats.refused, s.gateways) == (10, 0, {})
+
+
+def test_refused_messages_summed_up_at_most_once_a_minute(caplog):
+    s = make(max_gateways=1)
+    s.accept(f"{MAC}/HP/0007", b"12", 0)
+    with caplog.at_level(logging.WARNING):
+        s.accept("weird", b"1", 0)                                  # the first: said at once
+        s.accept(f"{OTHER}/HP/0007", b"1", 1)                       # beyond the limit
+        s.accept("x/HP/0007", b"1", 2)
+        s.accept(f"{OTHER}/HP/0007", b"1", 3, retained=True)
+        s.tick(30_000, 59_999)                                       # within the minute: nothing
+        assert len(caplog.records) == 1
+        s.tick(60_000, 60_000)                                       # a minute after the first line
+        s.tick(90_000, 90_000)                                       # nothing refused since: nothing
+        s.accept(f"{OTHER}/HP/0007", b"1", 119_998)                 # within the minute: counted
+        s.accept(f"{OTHER}/HP/0007", b"1", 119_999)
+        s.accept("y", b"1", 120_000)                                # a minute on: said with them
+    assert warnings_of(caplog) == [
+        refused_line(1, f"1 {TOPIC}", "'weird'"),
+        refused_line(3, f"1 from gateways beyond MQTT_MAX_GATEWAYS=1, 1 {TOPIC}, 1 retained from a gateway "
+                        "not seen yet", f"'{OTHER}/HP/0007'"),
+        refused_line(3, f"2 from gateways beyond MQTT_MAX_GATEWAYS=1, 1 {TOPIC}", f"'{OTHER}/HP/0007'"),
+    ]
+    assert (s.stats.refused, s.stats.rejected) == (7, 7)
+
+
+@pytest.mark.parametrize(("topic", "shown"), [
+    ("x" * 40, "'" + "x" * 40 + "'"),
+    ("x" * 41, "'" + "x" * 40 + "' (41 characters)"),
+])
+def test_a_topic_is_shown_up_to_forty_characters(caplog, topic, shown):
+    with caplog.at_level(logging.WARNING):
+        make().accept(topic, b"1", T0)
+    assert warnings_of(caplog) == [refused_line(1, f"1 {TOPIC}", shown)]
+
+
+def test_a_silent_discovered_gateway_is_forgotten_and_its_place_freed(caplog):
+    new = []
+    s = make(max_gateways=1, payload_scale="auto", on_new_gateway=new.append)
+    s.accept(f"{MAC}/HP/0007", b"12", T0)                      # held: auto mode undecided
+    s.accept(f"{MAC}/HP/0009", b"", T0)                        # a warning remembered
+    assert MAC in s.guesses and s.gateways[MAC].warned
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        s.tick(T0 + 330_000, T0 + 330_000)                     # silent: kept, asked again
+        assert s.silent_macs() == [MAC]
+        s.tick(T0 + 600_000, T0 + 600_000)                     # exactly twice the limit: kept
+        assert MAC in s.gateways
+        s.tick(T0 + 630_000, T0 + 600_001)                     # longer: forgotten
+        assert s.gateways == {} and s.guesses == {} and s.silent_macs() == []
+        s.accept(f"{OTHER}/HP/0007", b"12", T0 + 600_002)      # its place is free
+    assert list(s.gateways) == [OTHER] and new == [MAC, OTHER]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Gateway {MAC} silent for 330 s: no snapshots until it publishes again",
+        f"Gateway {MAC} silent for 600 s: forgotten (held values dropped, its place among MQTT_MAX_GATEWAYS "
+        "free); found again when it publishes",
+        f"Gateway {OTHER} seen on MQTT",
+    ]
+
+
+def test_a_forgotten_gateway_comes_back_as_new_and_warns_again(caplog):
+    new = []
+    s = make(on_new_gateway=new.append)
+    s.accept(f"{MAC}/HP/0009", b"", T0)
+    s.tick(T0 + 700_000, T0 + 700_000)
+    with caplog.at_level(logging.WARNING):
+        s.accept(f"{MAC}/HP/0009", b"", T0 + 700_001)
+    assert new == [MAC, MAC] and warnings_of(caplog) == [
+        f"Dropped MQTT message on register 0009 from {MAC}: empty payload"] * 2  # its warnings were forgotten too
+
+
+def test_a_configured_gateway_is_never_forgotten():
+    s = make(macs=(MAC,))
+    s.accept(f"{MAC}/HP/0007", b"12", T0)
+    s.tick(T0 + 10_000_000, T0 + 10_000_000)
+    assert s.silent_macs() == [MAC]
+    s.accept(f"{MAC}/HP/0009", b"480", T0 + 10_000_001)
+    assert s.tick(T0 + 10_020_000, T0 + 10_020_000)[0].values == {"outdoor_temp": 1.2, "hot_water_top": 48.0}
+
+
+def test_a_gateway_that_sends_only_garbage_is_forgotten_too():
+    s = make(max_gateways=1)
+    for k in range(0, 600_001, 30_000):
+        s.accept(f"{MAC}/HP/0009", b"abc", T0 + k)             # no value: not heard as alive
+    s.tick(T0 + 600_001, T0 + 600_001)
+    assert s.gateways == {}
+
+
+def test_warnings_per_gateway_are_bounded(caplog):
+    s = make()
+    with caplog.at_level(logging.WARNING):
+        for i in range(300):
+            s.accept(f"{MAC}/HP/{i:04X}", b"", T0)
+        s.accept(f"{OTHER}/HP/0007", b"", T0)
+    lines = warnings_of(caplog)
+    assert len(lines) == snapshotter_module.MAX_WARNED + 2 == 258
+    assert lines[255] == f"Dropped MQTT message on register 00FF from {MAC}: empty payload"
+    assert lines[256] == (f"Gateway {MAC}: more than 256 kinds of bad messages; further ones are counted, "
+                          "not logged")
+    assert lines[257] == f"Dropped MQTT message on register 0007 from {OTHER}: empty payload"
+    assert len(s.gateways[MAC].warned) == 257 and s.stats.rejected == 301
+
+
+def test_unknown_registers_named_in_the_log_are_bounded(caplog):
+    s = make()
+    unknown = [f"{i:04X}" for i in range(0xE000, 0xE200)]
+    assert not any(s.provider.register(i) for i in unknown)
+    with caplog.at_level(logging.WARNING):
+        for idx in unknown[:300]:
+            s.accept(f"{MAC}/HP/{idx}", b"1", T0)
+    lines = warnings_of(caplog)
+    assert len(lines) == snapshotter_module.MAX_UNKNOWN_LOGGED == 256
+    assert lines[-1] == f"Unknown register: E0FF (brand thermia, gateway {MAC})"
+    assert s.stats.ignored == 300
+
+
+def test_values_held_per_gateway_are_bounded(caplog):
+    s = make(store_unknown=True)
+    assert s.max_values == len(s.provider.registers) + 256
+    unknown = [f"{i:04X}" for i in range(0xE000, 0xE200)]
+    s.accept(f"{MAC}/HP/0007", b"12", T0)
+    with caplog.at_level(logging.WARNING):
+        for idx in unknown:
+            s.accept(f"{MAC}/HP/{idx}", b"1", T0)
+        assert s.accept(f"{MAC}/HP/E000", b"2", T0).values == {"reg_E000": 2.0}  # a held one: updated
+        assert s.accept(f"{MAC}/HP/0009", b"480", T0) is None  # a new name beyond the bound
+    assert len(s.gateways[MAC].values) == s.max_values
+    too_many = [line for line in warnings_of(caplog) if "registers from one gateway" in line]
+    assert too_many == [f"Dropped MQTT message on register reg_* from {MAC}: "
+                        f"more than {s.max_values} registers from one gateway"]
+    assert s.stats.rejected == len(unknown) + 2 - s.max_values
+
+
+class NoWalk(dict):
+    """The gateway table, refusing to be walked: the work per message must not depend on it."""
+
+    def _walk(self, *a):
+        raise AssertionError("walked every gateway for one message")
+
+    __iter__ = keys = values = items = __len__ = _walk
+
+
+def test_the_work_per_message_never_walks_the_gateways():
+    s = make(max_gateways=None)
+    for mac in gateway_macs(100):
+        s.accept(f"{mac}/HP/0007", b"12", T0)
+    s.gateways = NoWalk(s.gateways)
+    for mac in gateway_macs(100):
+        s.accept(f"{mac}/HP/0009", b"480", T0 + 1)          # known gateways
+        s.accept(f"{mac}/HP/0009", b"x", T0 + 1)            # a bad value
+        s.accept(f"{mac}/HP/0009", b"480", T0 + 1, retained=True)
+        s.accept(f"{mac}x/HP/0009", b"480", T0 + 1)         # a bad topic
+        s.accept(f"{mac}/HP/CMD", b"GETALL", T0 + 1)
+    assert s.stats.accepted == 300
+
+
+def test_the_discovery_limit_walks_nothing_either():
+    s = make(max_gateways=100)
+    for mac in gateway_macs(100):
+        s.accept(f"{mac}/HP/0007", b"12", T0)
+    s.gateways = NoWalk(s.gateways)
+    NoWalk.__len__ = dict.__len__  # counting is O(1); only walking is refused
+    try:
+        for mac in gateway_macs(100, 0x200000000000):
+            s.accept(f"{mac}/HP/0007", b"12", T0 + 1)     # beyond the limit
+    finally:
+        NoWalk.__len__ = NoWalk._walk
+    assert s.stats.refused == 100
+
+
+def test_auto_mode_names_the_gateway_of_a_bad_value_before_and_after_the_decision(caplog):
+    with caplog.at_level(logging.WARNING):
+        make(payload_scale="auto").accept(f"{MAC}/HP/0009", b"540.0", T0)  # undecided: a decimal, implausible
+        s = make(payload_scale="auto")
+        for idx, payload in (("0009", b"512"), ("0002", b"355"), ("0206", b"550")):
+            s.accept(f"{MAC}/HP/{idx}", payload, T0)           # decided: raw
+        s.accept(f"{MAC}/HP/0002", b"1501", T0)                # 150.1 C
+    assert warnings_of(caplog) == [
+        f"Dropped MQTT message on register 0009 from {MAC}: 540 °C outside plausible range -50..150",
+        f"Dropped MQTT message on register 0002 from {MAC}: 150.1 °C outside plausible range -50..150"]

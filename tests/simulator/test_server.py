@@ -211,8 +211,20 @@ def test_timeout_hangs_then_gives_up():
     asyncio.run(go())
 
 
+def test_deep_json_is_a_hostile_nesting_under_the_size_cap():
+    r = call(gateway(fault="deep_json"), "GET", "/api/alldata")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == b"[" * 200_000 and len(r.content) < 1_000_000
+
+
+def test_all_registers_sends_every_index():
+    data = call(gateway(fault="all_registers"), "GET", "/api/alldata").json()
+    assert len(data) == 65536 and data["0000"] == 0 and data["FFFF"] == 65535 % 100
+
+
 def test_every_fault_is_tested_here():
-    tested = {"http500", "html", "invalid_json", "empty", "strings", "not_object", "timeout"}
+    tested = {"http500", "html", "invalid_json", "empty", "strings", "not_object", "timeout", "deep_json",
+              "all_registers"}
     assert set(FAULTS) == tested
 
 

@@ -80,3 +80,13 @@ def test_values_are_floats_never_integers(value, text):
     line = to_line(Snapshot("gw", "thermia", "api", 1, {"v": value}))
     assert line == f"heatpump,brand=thermia,gateway=gw,source=api v={text} 1"
     assert not line.split(" ")[1].endswith("i")  # an "i" suffix would make an integer field
+
+
+def test_the_escape_cache_is_bounded():
+    from heatpump_monitor.sinks import lineproto
+
+    lineproto._escaped.clear()
+    for i in range(lineproto._ESCAPED_MAX + 5):
+        lineproto._key(f"gw {i}")
+    assert len(lineproto._escaped) == 5
+    assert lineproto._key("gw 1") == r"gw\ 1"  # still right after starting over

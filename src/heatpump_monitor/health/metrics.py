@@ -62,9 +62,12 @@ class CollectorMetrics(Collector):
             yield CounterMetricFamily("heatpump_values_rejected", "Register values dropped as invalid",
                                       value=stats.values_rejected)
         elif stats is not None:  # MQTT snapshotter stats
-            msgs = CounterMetricFamily("heatpump_mqtt_messages", "MQTT messages by result", labels=["result"])
-            for result in ("accepted", "rejected", "ignored"):
-                msgs.add_metric([result], getattr(stats, result))
+            msgs = CounterMetricFamily("heatpump_mqtt_messages", "MQTT messages by result (refused: of no "
+                                       "accepted gateway, within rejected; dropped: the client's queue was full)",
+                                       labels=["result"])
+            for result in ("accepted", "rejected", "ignored", "refused"):
+                msgs.add_metric([result], getattr(stats, result, 0))
+            msgs.add_metric(["dropped"], getattr(getattr(c, "source", None), "dropped", 0))
             yield msgs
             yield CounterMetricFamily("heatpump_snapshots_emitted", "Snapshots made from MQTT messages",
                                       value=stats.snapshots)

@@ -3,6 +3,11 @@
 ``snapshot`` mode (default): at every tick of the same grid as the API collector, one snapshot
 per live gateway with every known value. ``round`` mode: each message stored as it arrives,
 stamped with its interval window (the spec's old quick fix, to measure against).
+
+Gateways: the configured ones (``H66_MAC``, one or a comma list), or up to
+``MQTT_MAX_GATEWAYS`` discovered; a discovered gateway is asked for ``GETALL`` once when the
+snapshotter accepts it, and forgotten (with its ``last_success`` entry) when it has been silent
+too long. See :mod:`.snapshotter` and :mod:`..sources.mqtt` for the bounds.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ class MqttCollector:
         self.settings = settings
         self.writer = writer
         self.clock = clock
-        names = {settings.mac: settings.gateway_name} if settings.mac and settings.gateway_name else {}
+        macs = settings.macs
+        names = {macs[0]: settings.gateway_name} if len(macs) == 1 and settings.gateway_name else {}
         self.snapshotter = Snapshotter(provider, interval_s * 1000, settings.silent_limit_s * 1000,
                                        names=names, store_unknown=store_unknown,
-                                       payload_scale=settings.payload_scale)
+                                       payload_scale=settings.payload_scale, macs=macs,
+                                       max_gateways=settings.max_gateways, on_new_gateway=self._new_gateway)
         self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs,
-                                 lambda: self.snapshotter.silent_macs(settings.mac))
+                                 self.snapshotter.silent_macs, on_retained=self._on_retained)
         self.ticker = Ticker(interval_s, clock, heartbeat_file)
         self.interval_s = interval_s
         #: gateway name -> clock() time of its last snapshot (metrics, /readyz)
@@ -45,20 +52,27 @@ class MqttCollector:
         for s in snapshots:
             self.last_success[s.gateway] = now
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
-        single = self.snapshotter.accept(topic, payload, int(self.clock() * 1000))
+    def _new_gateway(self, mac: str) -> None:
+        self.source.ask_getall(mac)
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        single = self.snapshotter.accept(topic, payload, int(self.clock() * 1000), retained)
         if single is not None and self.settings.timestamp_mode == "round":
             self._emitted([single])
             self.writer.submit([single])
 
+    def _on_retained(self, topic: str, payload: bytes) -> None:
+        self._on_message(topic, payload, retained=True)
+
     async def _on_tick(self, tick_ms: int) -> None:
-        if self.settings.timestamp_mode == "snapshot":
-            snapshots = self.snapshotter.tick(tick_ms, int(self.clock() * 1000))
-            if snapshots:
-                self._emitted(snapshots)
-                self.writer.submit(snapshots)
-        else:  # round: nothing to emit; still tracks silent gateways for the log
-            self.snapshotter.tick(tick_ms, int(self.clock() * 1000))
+        snapshots = self.snapshotter.tick(tick_ms, int(self.clock() * 1000))
+        if snapshots and self.settings.timestamp_mode == "snapshot":
+            self._emitted(snapshots)
+            self.writer.submit(snapshots)
+        # round mode emits nothing here; the tick still tracks silent gateways for the log
+        known = {gw.name for gw in self.snapshotter.gateways.values()}
+        for name in [n for n in self.last_success if n not in known]:
+            del self.last_success[name]  # a forgotten gateway
 
     async def run(self, stop: asyncio.Event) -> None:
         source = asyncio.create_task(self.source.run(stop), name="mqtt-source")
@@ -71,5 +85,8 @@ class MqttCollector:
 
     def summary(self) -> str:
         s = self.snapshotter.stats
+        refused = f" ({s.refused} of no accepted gateway)" if s.refused else ""
+        lost = f", {self.source.dropped} lost to a full queue" if self.source.dropped else ""
         return (f"{self.ticker.ticks} tick(s), {s.messages} message(s), {s.accepted} accepted, "
-                f"{s.rejected} dropped, {s.snapshots} snapshot(s), {self.ticker.missed} tick(s) skipped")
+                f"{s.rejected} dropped{refused}{lost}, {s.snapshots} snapshot(s), "
+                f"{self.ticker.missed} tick(s) skipped")

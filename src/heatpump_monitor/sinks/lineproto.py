@@ -27,12 +27,15 @@ def _float(v: float) -> str:
     return repr(float(v))
 
 
-_escaped: dict[str, str] = {}  # register names repeat every poll: escape each once
+_escaped: dict[str, str] = {}  # register and gateway names repeat every poll: escape each once
+_ESCAPED_MAX = 10_000  # names come and go (forgotten MQTT gateways): start over beyond this
 
 
 def _key(name: str) -> str:
     e = _escaped.get(name)
     if e is None:
+        if len(_escaped) >= _ESCAPED_MAX:
+            _escaped.clear()
         e = _escaped[name] = _esc(name)
     return e
 

@@ -1,10 +1,24 @@
-"""MQTT source: subscribes to ``<mac>/HP/+`` with aiomqtt and hands every message on.
+"""MQTT source: subscribes to ``<mac>/HP/+`` (one subscription per configured MAC, or ``+/HP/+``
+when gateways are discovered) with aiomqtt and hands every message on.
 
 Reconnects with capped exponential backoff when the broker is down or restarts, and logs one
 line per state change (not per attempt). Asks gateways for all their registers (``GETALL`` on
-``<mac>/HP/CMD``) on every connect and every ``getall_interval_s``; when no MAC is configured it
-does so for each MAC seen. A gateway gone silent (e.g. it reconnected to a restarted broker after
-our GETALL, and publishes only changes) is asked again every ``min(30 s, silent limit)``.
+``<mac>/HP/CMD``) on every connect and every ``getall_interval_s``: the configured MACs, or the
+gateways known so far; a newly discovered gateway is asked once, when the snapshotter accepts it
+(:meth:`MqttSource.ask_getall`). A gateway gone silent (e.g. it reconnected to a restarted
+broker after our GETALL, and publishes only changes) is asked again every
+``min(30 s, silent limit)``.
+
+Anyone who can publish to the broker reaches this code, so what a flood can grow is bounded:
+
+* MQTT 5 is spoken when the broker does (else 3.1.1, said once), asking the broker for packets
+  of at most :data:`MAX_PACKET_BYTES`: larger messages never reach the collector;
+* at most :data:`MAX_QUEUED` messages wait in the client (:class:`_Incoming`); more are dropped,
+  counted and said in at most one line a minute; paho's per-packet debug lines are not logged;
+* the work per message does not depend on the number of gateways (no GETALL walk per message),
+  and waiting messages are taken in batches of at most :data:`YIELD_EVERY`: between two batches
+  the event loop always runs, so ticks, the stop event and SIGTERM/SIGINT are served during any
+  flood.
 """
 
 from __future__ import annotations
@@ -16,6 +30,8 @@ import time
 from typing import Callable
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ..config import MqttSettings
 
@@ -24,32 +40,82 @@ log = logging.getLogger("heatpump_monitor.mqtt")
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 SILENT_ASK_MAX_S = 30.0
+#: MQTT 5 Maximum Packet Size asked of the broker: a register message is under 100 bytes; the
+#: room left lets a malformed one through to be warned about
+MAX_PACKET_BYTES = 8_192
+#: messages waiting in the client at most (a GETALL answer is ~70 messages per gateway); with
+#: MAX_PACKET_BYTES, what a flood can make the client hold is bounded (~40 MB)
+MAX_QUEUED = 5_000
+#: messages taken from the client's queue at most before the event loop runs again
+YIELD_EVERY = 100
+#: at most one line this often about messages dropped because the queue was full
+DROPPED_EVERY_S = 60.0
+
+#: aiomqtt and paho log here; paho's line per packet (DEBUG) is never wanted
+_client_log = logging.getLogger("heatpump_monitor.mqtt.client")
+_client_log.setLevel(logging.INFO)
+
+
+class _Incoming(asyncio.Queue):
+    """aiomqtt's queue of received messages (its ``queue_type``): bounded, and a message that
+    does not fit is dropped and counted by the source (instead of one log line each)."""
+
+    def __init__(self, source: MqttSource, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.source = source
+        source._queue = self
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        if self.full():
+            self.source._queue_full()
+            return
+        super().put_nowait(item)
 
 
 class MqttSource:
     def __init__(self, settings: MqttSettings, on_message: Callable[[str, bytes], None],
                  macs_to_query: Callable[[], list[str]],
-                 silent_macs: Callable[[], list[str]] = lambda: []) -> None:
+                 silent_macs: Callable[[], list[str]] = lambda: [],
+                 on_retained: Callable[[str, bytes], None] | None = None) -> None:
         self.s = settings
         self.on_message = on_message
-        self.macs_to_query = macs_to_query  # MACs seen so far (used when none is configured)
+        #: retained messages (the broker kept them from earlier); default: on_message
+        self.on_retained = on_retained or on_message
+        self.macs_to_query = macs_to_query  # gateways known so far (used when none is configured)
         self.silent_macs = silent_macs  # gateways to ask again: silent, or configured and never seen
-        self.topic = f"{settings.mac}/HP/+" if settings.mac else "+/HP/+"
+        self.topics = [f"{mac}/HP/+" for mac in settings.macs] or ["+/HP/+"]
+        self.topic = ", ".join(self.topics)
         self.connected = False
         self.connects = 0
-        self._asked: set[str] = set()
+        self.dropped = 0  # messages dropped because MAX_QUEUED were waiting
+        self.mqtt5 = True  # False once the broker refused MQTT 5
+        self._new: list[str] = []  # discovered gateways to ask for GETALL (after each batch read)
+        self._dropped_unsaid = 0
+        self._dropped_said = -DROPPED_EVERY_S
         self._client: aiomqtt.Client | None = None
+        self._queue: _Incoming | None = None  # the current client's
 
     @property
     def where(self) -> str:
         return f"{self.s.broker}:{self.s.port}"
 
+    def ask_getall(self, mac: str) -> None:
+        """Send GETALL to a gateway just discovered (after the batch of messages being read)."""
+        self._new.append(mac)
+
     def _make_client(self) -> aiomqtt.Client:
         tls = ssl.create_default_context(cafile=self.s.ca_file or None) if self.s.tls else None
+        options: dict = {}
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.MaximumPacketSize = MAX_PACKET_BYTES
+            options = {"protocol": aiomqtt.ProtocolVersion.V5, "properties": props}
         return aiomqtt.Client(self.s.broker, self.s.port, username=self.s.username or None,
                               password=self.s.password.get_secret_value() or None,
                               identifier=self.s.client_id or None, tls_context=tls,
-                              keepalive=30, timeout=10)
+                              keepalive=30, timeout=10, max_queued_incoming_messages=MAX_QUEUED,
+                              queue_type=lambda maxsize=0: _Incoming(self, maxsize),  # type: ignore[arg-type]
+                              logger=_client_log, **options)
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_START_S
@@ -58,13 +124,14 @@ class MqttSource:
             try:
                 async with self._make_client() as client:
                     self._client = client
-                    await client.subscribe(self.topic, qos=0)
+                    await client.subscribe([(t, 0) for t in self.topics])
                     self.connected = True
                     self.connects += 1
-                    log.info("Connected to MQTT broker %s; subscribed to %s", self.where, self.topic)
+                    bound = "" if self.s.macs else f"; up to {self.s.max_gateways} gateways discovered (MQTT_MAX_GATEWAYS)"
+                    log.info("Connected to MQTT broker %s; subscribed to %s%s", self.where, self.topic, bound)
                     last_error, backoff = "", BACKOFF_START_S
-                    self._asked.clear()
-                    await self._getall(client, initial=True)
+                    self._new.clear()
+                    await self._getall(client)
                     tasks = {asyncio.create_task(self._read(client)), asyncio.create_task(stop.wait()),
                              asyncio.create_task(self._getall_every(client)),
                              asyncio.create_task(self._ask_silent(client))}
@@ -78,6 +145,12 @@ class MqttSource:
                         t.result()  # a lost connection raises MqttError here
             except aiomqtt.MqttError as exc:
                 cause = _cause(exc)
+                if self.mqtt5 and not self.connected and _no_mqtt5(exc):
+                    self.mqtt5 = False
+                    log.warning("MQTT broker %s does not speak MQTT 5 (%s): using 3.1.1, which cannot ask it to "
+                                "hold back oversized messages (set message_size_limit in the broker)",
+                                self.where, cause)
+                    continue
                 if self.connected:
                     log.error("Lost the MQTT broker %s: %s; reconnecting", self.where, cause)
                 elif cause != last_error:
@@ -96,29 +169,34 @@ class MqttSource:
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def _read(self, client: aiomqtt.Client) -> None:
+        queue = self._queue
+        assert queue is not None  # made with the client
+        # the iterator waits for a message (and raises once disconnected); it suspends every
+        # time, so the event loop runs between batches however full the queue stays
         async for message in client.messages:
-            self.on_message(str(message.topic), _payload(message.payload))
-            if not self.s.mac:
-                await self._getall(client)  # a MAC seen for the first time
+            for _ in range(YIELD_EVERY):
+                handle = self.on_retained if message.retain else self.on_message
+                handle(message.topic.value, _payload(message.payload))
+                if queue.empty():
+                    break
+                message = queue.get_nowait()  # the rest of the batch without a task each
+            while self._new:  # gateways the batch made known: asked once, not per message
+                mac = self._new.pop()
+                await client.publish(f"{mac}/HP/CMD", b"GETALL")
+                log.debug("Sent GETALL to new gateway %s", mac)
 
-    async def _getall(self, client: aiomqtt.Client, initial: bool = False) -> None:
-        macs = [self.s.mac] if self.s.mac else self.macs_to_query()
-        for mac in macs:
-            if mac in self._asked and not initial:
-                continue
-            self._asked.add(mac)
+    async def _getall(self, client: aiomqtt.Client) -> None:
+        for mac in self.s.macs or self.macs_to_query():
             await client.publish(f"{mac}/HP/CMD", b"GETALL")
             log.debug("Sent GETALL to %s", mac)
 
     async def _getall_every(self, client: aiomqtt.Client) -> None:
         while True:
             await asyncio.sleep(self.s.getall_interval_s)
-            self._asked.clear()
             try:
-                await self._getall(client, initial=True)
+                await self._getall(client)
             except aiomqtt.MqttError:
                 return  # the connection loop handles it
-
 
     async def _ask_silent(self, client: aiomqtt.Client) -> None:
         every = min(SILENT_ASK_MAX_S, float(self.s.silent_limit_s))
@@ -131,11 +209,29 @@ class MqttSource:
             except aiomqtt.MqttError:
                 return  # the connection loop handles it
 
+    def _queue_full(self) -> None:
+        """One message dropped by the client (MAX_QUEUED waiting): counted, said at most once
+        every DROPPED_EVERY_S (the first at once)."""
+        self.dropped += 1
+        self._dropped_unsaid += 1
+        now = time.monotonic()
+        if now - self._dropped_said >= DROPPED_EVERY_S:
+            log.warning("MQTT: %d message(s) dropped: more arrive than the collector can read (%d waiting at "
+                        "most; %d dropped since start); said at most once a minute",
+                        self._dropped_unsaid, MAX_QUEUED, self.dropped)
+            self._dropped_unsaid, self._dropped_said = 0, now
+
 
 def _payload(p: object) -> bytes:
     if isinstance(p, (bytes, bytearray)):
         return bytes(p)
     return str(p).encode() if p is not None else b""
+
+
+def _no_mqtt5(exc: Exception) -> bool:
+    """The broker refused the MQTT 5 CONNECT itself (a 3.1.1-only broker)."""
+    text = str(exc).lower()
+    return "protocol version" in text or "unsupported protocol" in text or "code:132" in text
 
 
 def _cause(exc: Exception) -> str:
@@ -144,7 +240,8 @@ def _cause(exc: Exception) -> str:
         return "connection refused"
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
         return "host name not found"
-    if "Not authorized" in text or "Bad user name or password" in text or "code:5" in text or "code:4" in text:
+    if "Not authorized" in text or "Bad user name or password" in text or "code:5" in text or "code:4" in text \
+            or "code:134" in text or "code:135" in text:
         return f"the broker rejected the username/password ({text})"
     return text or type(exc).__name__
 
