@@ -6,12 +6,15 @@ that cannot be read 503 with its cause; never a 500, never a secret in an answer
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import itertools
+import json
 import re
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator
@@ -396,29 +399,50 @@ def test_influx_unreachable_is_503_without_the_password():
 
 # -- readiness ------------------------------------------------------------------------------
 
+GENERIC_CAUSES = {"store unreachable", "store refused the credentials", "store timed out", "store not found",
+                  "store unreadable", "store error"}
+AUTH = ("admin", PASSWORD)
 
-def ready(resp: httpx.Response, status: int) -> dict:
+
+def ready(resp: httpx.Response, status: int, *, logged_in: bool = False) -> dict:
+    """A /readyz answer: without login only ``ready`` and a generic ``cause``; logged in also
+    ``store`` and (when not ready) ``detail``."""
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["content-type"].startswith("application/json")
     doc = resp.json()
     assert doc["ready"] is (status == 200)
-    if status != 200:
-        assert isinstance(doc["cause"], str) and 0 < len(doc["cause"]) <= 303, doc
+    if status == 200:
+        assert "cause" not in doc and "detail" not in doc, doc
+    else:
+        assert doc["cause"] in GENERIC_CAUSES, doc
+    if logged_in:
+        assert isinstance(doc["store"], str) and doc["store"], doc
+        if status != 200:
+            assert isinstance(doc["detail"], str) and 0 < len(doc["detail"]) <= 303, doc
+    else:
+        assert set(doc) <= {"ready", "cause"}, doc
     return doc
 
 
 def test_readyz_on_a_working_embedded_store(client, store_path):
-    doc = ready(client.get("/readyz"), 200)
-    assert doc == {"ready": True, "store": f"the embedded store at {store_path.resolve()}"}
+    assert ready(client.get("/readyz"), 200) == {"ready": True}
     paths = client.get("/openapi.json").json()["paths"]
     assert "/readyz" not in paths and "/healthz" not in paths
+    with dashboard(embedded(store_path), auth=AUTH) as c:
+        assert ready(c.get("/readyz"), 200) == {"ready": True}
+        doc = ready(c.get("/readyz", auth=AUTH), 200, logged_in=True)
+        assert doc == {"ready": True, "store": f"the embedded store at {store_path.resolve()}"}
 
 
 def test_readyz_503_when_the_embedded_store_is_missing_or_not_a_store(tmp_path):
     missing = tmp_path / "none.sqlite3"
-    with dashboard(embedded(missing)) as c:
-        doc = ready(c.get("/readyz"), 503)
-        assert "does not exist" in doc["cause"] and doc["store"] == f"the embedded store at {missing}"
+    with dashboard(embedded(missing), auth=AUTH) as c:
+        resp = c.get("/readyz")
+        assert ready(resp, 503) == {"ready": False, "cause": "store not found"}
+        assert "none.sqlite3" not in resp.text and str(tmp_path) not in resp.text
+        doc = ready(c.get("/readyz", auth=AUTH), 503, logged_in=True)
+        assert doc["cause"] == "store not found" and "does not exist" in doc["detail"]
+        assert doc["store"] == f"the embedded store at {missing}"
         # the collector creates it: ready from then on, without a restart
         sink = EmbeddedSink(missing)
         sink.write_sync(snapshots()[:5])
@@ -426,8 +450,9 @@ def test_readyz_503_when_the_embedded_store_is_missing_or_not_a_store(tmp_path):
         ready(c.get("/readyz"), 200)
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(b"not a database\n" * 500)
-    with dashboard(embedded(garbage)) as c:
-        assert "not a database" in ready(c.get("/readyz"), 503)["cause"]
+    with dashboard(embedded(garbage), auth=AUTH) as c:
+        assert ready(c.get("/readyz"), 503)["cause"] == "store unreadable"
+        assert "not a database" in ready(c.get("/readyz", auth=AUTH), 503, logged_in=True)["detail"]
 
 
 @pytest.mark.parametrize("kind", ["influxdb1", "influxdb2"])
@@ -437,13 +462,14 @@ def test_readyz_503_when_influxdb_is_down_without_secrets(kind):
         store = StoreConfig(kind=kind, url=url, database="hp", username="reader", password=SecretStr(INFLUX_PASSWORD))
     else:
         store = StoreConfig(kind=kind, url=url, bucket="hp", org="home", token=SecretStr(INFLUX_TOKEN))
-    with dashboard(store, auth=("admin", PASSWORD)) as c:
-        resp = c.get("/readyz")  # no credentials: open like /healthz
-        doc = ready(resp, 503)
-        assert "unreachable" in doc["cause"] and "refused" in doc["cause"].lower(), doc
+    with dashboard(store, auth=AUTH) as c:
+        resp = c.get("/readyz")  # no credentials: open like /healthz, and generic
+        assert ready(resp, 503) == {"ready": False, "cause": "store unreachable"}
+        assert "127.0.0.1" not in resp.text and "InfluxDB" not in resp.text
+        again = c.get("/readyz", auth=AUTH)
+        doc = ready(again, 503, logged_in=True)
+        assert "unreachable" in doc["detail"] and "refused" in doc["detail"].lower(), doc
         assert doc["store"].startswith("InfluxDB") and url in doc["store"]
-        again = c.get("/readyz", auth=("admin", PASSWORD))
-        ready(again, 503)
     for r in (resp, again):
         for secret in (INFLUX_PASSWORD, INFLUX_TOKEN, PASSWORD):
             assert secret not in r.text and secret not in str(r.headers)
@@ -456,24 +482,26 @@ def test_readyz_503_when_the_store_hangs():
     url = f"http://127.0.0.1:{hung.getsockname()[1]}"
     store = StoreConfig(kind="influxdb1", url=url, database="hp")
     try:
-        with dashboard(store, ready_timeout_s=0.5) as c:
+        with dashboard(store, ready_timeout_s=0.5, auth=AUTH) as c:
             for _ in range(3):
-                assert ready(c.get("/readyz"), 503)["cause"] == "no answer within 0.5 s"
+                assert ready(c.get("/readyz"), 503)["cause"] == "store timed out"
+            assert ready(c.get("/readyz", auth=AUTH), 503, logged_in=True)["detail"] == "no answer within 0.5 s"
             assert c.get("/healthz").text == "ok"
             hung.close()  # refuses from now on; the hung probe ends with a reset
             deadline = time.monotonic() + 20
             while True:
                 doc = ready(c.get("/readyz"), 503)
-                if "unreachable" in doc["cause"] or time.monotonic() > deadline:
+                if doc["cause"] == "store unreachable" or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
-            assert "unreachable" in doc["cause"], doc
+            assert doc["cause"] == "store unreachable", doc
     finally:
         hung.close()
 
 
 def test_readyz_with_a_reader_factory():
-    """A custom reader (create_app(factory)): its description; a factory that fails is 503."""
+    """A custom reader (create_app(factory)): its description to those logged in; a factory
+    that fails is 503 "store error", its message (masked) to those logged in."""
 
     class Reader:
         description = "a test reader"
@@ -487,12 +515,15 @@ def test_readyz_with_a_reader_factory():
     def broken():
         raise RuntimeError(f"cannot connect with {PASSWORD}")
 
-    with dashboard(Reader) as c:
-        assert ready(c.get("/readyz"), 200) == {"ready": True, "store": "a test reader"}
-    with dashboard(broken, auth=("admin", PASSWORD)) as c:
+    with dashboard(Reader, auth=AUTH) as c:
+        assert ready(c.get("/readyz"), 200) == {"ready": True}
+        assert ready(c.get("/readyz", auth=AUTH), 200, logged_in=True) == {"ready": True, "store": "a test reader"}
+    with dashboard(broken, auth=AUTH) as c:
         resp = c.get("/readyz")
-        assert ready(resp, 503)["cause"] == "cannot connect with ***"
-        assert PASSWORD not in resp.text
+        assert ready(resp, 503) == {"ready": False, "cause": "store error"}
+        mine = c.get("/readyz", auth=AUTH)
+        assert ready(mine, 503, logged_in=True)["detail"] == "cannot connect with ***"
+        assert PASSWORD not in resp.text and PASSWORD not in mine.text
 
 
 def test_readyz_runs_one_probe_at_a_time_on_a_hung_store():
@@ -517,7 +548,7 @@ def test_readyz_runs_one_probe_at_a_time_on_a_hung_store():
     try:
         with dashboard(factory, ready_timeout_s=0.2) as c:
             for _ in range(4):
-                assert ready(c.get("/readyz"), 503)["cause"] == "no answer within 0.2 s"
+                assert ready(c.get("/readyz"), 503)["cause"] == "store timed out"
             assert len(made) == 1 and not closed
             release.set()
             ready(c.get("/readyz"), 200)  # the hung probe's answer (or a new probe's)
@@ -525,6 +556,86 @@ def test_readyz_runs_one_probe_at_a_time_on_a_hung_store():
             assert 1 <= len(made) <= 3 and closed == made
     finally:
         release.set()
+
+
+@pytest.mark.attack("5")
+@pytest.mark.parametrize("password", ["heatpump", "e"])
+def test_readyz_is_no_password_oracle(tmp_path, password):
+    """Issue 10 (5): /readyz showed the store's description with every substring equal to the
+    dashboard password masked - a store at <dir>/***.sqlite3 told anyone that the password was
+    "heatpump"; a one-letter password mangled the whole description. Without login it now says
+    ready or not and why in generic words, nothing else; logged in, the description is masked
+    only where a secret of 3 or more characters is (the masking function's rule)."""
+    path = tmp_path / "heatpump.sqlite3"
+    sink = EmbeddedSink(path)
+    sink.write_sync(snapshots()[:5])
+    asyncio.run(sink.close())
+    for store_path, status in ((path, 200), (tmp_path / "heatpump-gone.sqlite3", 503)):
+        with dashboard(embedded(store_path), auth=("admin", password)) as c:
+            answers = [c.get("/readyz"), c.get("/readyz", auth=("admin", password + "x")),
+                       c.get("/readyz", headers={"Authorization": "Basic !!!"})]
+            for resp in answers:
+                doc = ready(resp, status)
+                assert doc == ({"ready": True} if status == 200 else {"ready": False, "cause": "store not found"})
+                assert "***" not in resp.text and "sqlite3" not in resp.text and "/" not in resp.text
+            head = c.head("/readyz")
+            assert head.status_code == status and head.content == b""
+            mine = ready(c.get("/readyz", auth=("admin", password)), status, logged_in=True)
+            shown = f"the embedded store at {store_path.resolve()}"
+            if len(password) >= 3:
+                assert mine["store"] == shown.replace(password, "***") and "/***" in mine["store"], mine
+            else:  # too short to be searched for: the description is left whole
+                assert mine["store"] == shown, mine
+
+
+class _EchoInflux(BaseHTTPRequestHandler):
+    """An InfluxDB 1.x stand-in whose errors echo the request's Authorization header and the
+    bare base64 credentials in it, as some servers and proxies do."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        auth = self.headers.get("Authorization", "")
+        body = json.dumps({"error": f"rejected request with Authorization: {auth} (credentials "
+                                    f"{auth.partition(' ')[2]}, unpadded {auth.partition(' ')[2].rstrip('=')})"})
+        data = body.encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.attack("6")
+def test_base64_credentials_echoed_by_influxdb_never_reach_an_answer():
+    """Issue 10 (6): an InfluxDB 1.x error body echoing ``Authorization: Basic <base64 of
+    user:password>`` landed verbatim in /readyz and the API's errors. Now neither the password
+    nor its base64 (padded or not) is in any answer: API errors, pages, /readyz with and
+    without login."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoInflux)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    user = "reader"
+    b64 = base64.b64encode(f"{user}:{INFLUX_PASSWORD}".encode()).decode()
+    assert b64.endswith("=")  # so the unpadded form differs
+    store = StoreConfig(kind="influxdb1", url=f"http://127.0.0.1:{server.server_address[1]}", database="hp",
+                        username=user, password=SecretStr(INFLUX_PASSWORD))
+    try:
+        with dashboard(store, auth=AUTH) as c:
+            api = c.get("/api/v1/gateways", auth=AUTH)
+            assert "HTTP 500" in err(api, 503) and "rejected request" in api.text  # the cause is still told
+            answers = [api, c.get(f"/api/v1/latest?gateway={TH}", auth=AUTH), c.get("/", auth=AUTH),
+                       c.get("/charts", auth=AUTH), c.get("/readyz"), c.get("/readyz", auth=AUTH)]
+            assert ready(answers[-2], 503) == {"ready": False, "cause": "store error"}
+            assert "HTTP 500" in ready(answers[-1], 503, logged_in=True)["detail"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    for resp in answers:
+        for secret in (INFLUX_PASSWORD, b64, b64.rstrip("="), PASSWORD):
+            assert secret not in resp.text, (resp.request.url, resp.text[:300])
 
 
 # -- auth -----------------------------------------------------------------------------------
@@ -730,10 +841,13 @@ def test_influx_missing_database_is_503(influxdb1):
 
 
 @pytest.mark.realserver
-def test_influx_readyz(influx_client, influxdb1):
-    doc = ready(influx_client.get("/readyz"), 200)
+def test_influx_readyz(influx_client, influx_store, influxdb1):
+    assert ready(influx_client.get("/readyz"), 200) == {"ready": True}
+    with dashboard(influx_store, auth=AUTH) as c:
+        doc = ready(c.get("/readyz", auth=AUTH), 200, logged_in=True)
     assert doc["store"].startswith("InfluxDB 1.x at http://127.0.0.1:")
     store = StoreConfig(kind="influxdb1", url=influxdb1.url, database="web_does_not_exist")
-    with dashboard(store) as c:
-        cause = ready(c.get("/readyz"), 503)["cause"]
-    assert "web_does_not_exist" in cause and "not found" in cause
+    with dashboard(store, auth=AUTH) as c:
+        assert ready(c.get("/readyz"), 503) == {"ready": False, "cause": "store not found"}
+        detail = ready(c.get("/readyz", auth=AUTH), 503, logged_in=True)["detail"]
+    assert "web_does_not_exist" in detail and "not found" in detail

@@ -1,8 +1,9 @@
 """Readers of stored snapshots: the embedded SQLite store or InfluxDB (InfluxQL).
 
 :func:`make_reader` picks one from a :class:`~heatpump_monitor.config.StoreConfig`. Both have
-``gateways()``, ``latest()``, ``snapshots(gateway, start_ms, end_ms, source=None)`` and
-``close()``.
+``gateways()``, ``latest()``, ``snapshots(gateway, start_ms, end_ms, source=None)``, ``series()``
+and ``close()``, raise :class:`ReaderError` (with a generic ``cause``, see :mod:`.errors`) and
+stop at ``reader.deadline`` (:class:`BudgetExceeded`) when one is set.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .embedded import EmbeddedReader, GatewayInfo
-from .influx import InfluxReader, ReaderError, quote_ident, quote_literal
+from .errors import BudgetExceeded, ReaderError
+from .influx import InfluxReader, quote_ident, quote_literal
 
 if TYPE_CHECKING:
     from ..config import StoreConfig
 
-__all__ = ["EmbeddedReader", "GatewayInfo", "InfluxReader", "ReaderError", "make_reader",
+__all__ = ["BudgetExceeded", "EmbeddedReader", "GatewayInfo", "InfluxReader", "ReaderError", "make_reader",
            "quote_ident", "quote_literal"]
 
 

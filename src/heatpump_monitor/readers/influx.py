@@ -39,10 +39,16 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
 * When ``[http] max-row-limit`` cuts an answer, series and result carry ``"partial": true``
   (and later statements are dropped): :meth:`InfluxReader.snapshots` then halves its time
   slice and asks again.
+
+Every :class:`ReaderError` carries a generic ``cause`` (unreachable, refused credentials, timed
+out, not found, error). With ``reader.deadline`` set (a :func:`time.monotonic` value), no request
+waits past it: each gets the time left as its timeout, and a read past the deadline raises
+:class:`~heatpump_monitor.readers.errors.BudgetExceeded`.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -51,16 +57,14 @@ import httpx
 from ..config import StoreConfig
 from ..derived import DERIVED
 from ..errors import display_url, short_body, socket_cause
+from ..masking import Secrets
 from ..model import Snapshot
 from ..sinks.lineproto import MEASUREMENT
 from .embedded import GatewayInfo, Series, bucket_plan
+from .errors import CREDENTIALS, NOT_FOUND, TIMED_OUT, UNREACHABLE, BudgetExceeded, ReaderError
 
 DEFAULT_SLICE_MS = 6 * 3600 * 1000  # snapshots() asks for at most this much time at once
 MIN_SLICE_MS = 1000
-
-
-class ReaderError(Exception):
-    """A store could not be read; the message names the cause and never holds a secret."""
 
 
 # -- quoting --------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ class InfluxReader:
         self.timeout_s = timeout_s
         self.slice_ms = max(MIN_SLICE_MS, int(slice_ms))
         self.measurement = measurement
-        self._secrets: list[str] = []
+        self.deadline: float | None = None  # time.monotonic(): no request waits past it
         headers: dict[str, str] = {"Accept": "application/json"}
         auth: httpx.BasicAuth | None = None
         if store.kind == "influxdb1":
@@ -127,7 +131,8 @@ class InfluxReader:
             self.description = f"InfluxDB 1.x at {self.url} (database {store.database}" + (
                 f", user {store.username})" if store.username else ")")
             password = store.password.get_secret_value()
-            self._secrets.append(password)
+            # a server (or a proxy) may echo the password or the Authorization header's base64
+            self._secrets = Secrets([password], basic_auth=[(store.username, password)])
             self._username = store.username or None
             if store.username:
                 auth = httpx.BasicAuth(store.username, password)
@@ -136,7 +141,7 @@ class InfluxReader:
             self._what = f"bucket '{store.bucket}'"
             self.description = f"InfluxDB 2.x at {self.url} (bucket {store.bucket}, InfluxQL v1 API)"
             token = store.token.get_secret_value()
-            self._secrets.append(token)
+            self._secrets = Secrets([token])
             self._username = None
             headers["Authorization"] = f"Token {token}"
         self._client = httpx.Client(
@@ -328,16 +333,24 @@ class InfluxReader:
                         values=list(s.get("values") or [])) for s in raw]
 
     def _query(self, q: str) -> dict:
+        timeout = self.timeout_s
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise BudgetExceeded()
+            timeout = min(timeout, left)
         try:
             resp = self._client.post(
-                "/query", params={"db": self.database, "epoch": "ms"}, data={"q": q},
+                "/query", params={"db": self.database, "epoch": "ms"}, data={"q": q}, timeout=timeout,
             )
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.TimeoutException):
-                cause = f"no answer within {self.timeout_s:g}s"
-            else:
-                cause = socket_cause(exc) or short_body(str(exc)) or type(exc).__name__
-            raise ReaderError(f"InfluxDB at {self.url} unreachable: {self._scrub(cause)}") from None
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    raise BudgetExceeded() from None
+                raise ReaderError(f"InfluxDB at {self.url} unreachable: no answer within {self.timeout_s:g}s",
+                                  TIMED_OUT) from None
+            cause = socket_cause(exc) or short_body(str(exc)) or type(exc).__name__
+            raise ReaderError(f"InfluxDB at {self.url} unreachable: {self._scrub(cause)}", UNREACHABLE) from None
         if resp.status_code != 200:
             self._raise_for(resp)
         try:
@@ -355,9 +368,10 @@ class InfluxReader:
                 raise ReaderError(
                     f"{self._what} not found through the InfluxQL (v1) API of InfluxDB at {self.url}: "
                     f"check INFLUXDB_BUCKET; the bucket may need a DBRP mapping "
-                    f"(influx v1 dbrp create --db {self.database} --rp autogen --bucket-id <id> --default)"
+                    f"(influx v1 dbrp create --db {self.database} --rp autogen --bucket-id <id> --default)",
+                    NOT_FOUND,
                 )
-            raise ReaderError(f"{self._what} not found on InfluxDB at {self.url}: check INFLUXDB_DATABASE")
+            raise ReaderError(f"{self._what} not found on InfluxDB at {self.url}: check INFLUXDB_DATABASE", NOT_FOUND)
         raise ReaderError(f"InfluxDB query on {self._what} failed: {msg}")
 
     def _raise_for(self, resp: httpx.Response) -> None:
@@ -366,20 +380,24 @@ class InfluxReader:
         low = msg.lower()
         if code == 401:
             if self.kind == "influxdb2":
-                raise ReaderError("InfluxDB rejected the token (HTTP 401): check INFLUXDB_TOKEN")
+                raise ReaderError("InfluxDB rejected the token (HTTP 401): check INFLUXDB_TOKEN", CREDENTIALS)
             if self._username is None or "unable to parse authentication" in low:
                 raise ReaderError(
-                    "InfluxDB requires a username/password (HTTP 401): set INFLUXDB_USERNAME/INFLUXDB_PASSWORD")
+                    "InfluxDB requires a username/password (HTTP 401): set INFLUXDB_USERNAME/INFLUXDB_PASSWORD",
+                    CREDENTIALS)
             raise ReaderError(
-                "InfluxDB rejected the username/password (HTTP 401): check INFLUXDB_USERNAME/INFLUXDB_PASSWORD")
+                "InfluxDB rejected the username/password (HTTP 401): check INFLUXDB_USERNAME/INFLUXDB_PASSWORD",
+                CREDENTIALS)
         if code == 403:
             who = f"user '{self._username}'" if self._username else "these credentials"
-            raise ReaderError(f"InfluxDB: {who} may not read {self._what} (HTTP 403): {msg}".rstrip(": "))
+            raise ReaderError(f"InfluxDB: {who} may not read {self._what} (HTTP 403): {msg}".rstrip(": "),
+                              CREDENTIALS)
         if code == 404 and self.kind == "influxdb2" and ("dbrp" in low or "database" in low or "bucket" in low):
             raise ReaderError(
                 f"{self._what} not found through the InfluxQL (v1) API of InfluxDB at {self.url} (HTTP 404: {msg}); "
                 f"the bucket may need a DBRP mapping (influx v1 dbrp create --db {self.database} "
-                "--rp autogen --bucket-id <id> --default)"
+                "--rp autogen --bucket-id <id> --default)",
+                NOT_FOUND,
             )
         if code == 404:
             raise ReaderError(f"InfluxDB at {self.url} has no /query endpoint (HTTP 404): is it InfluxDB?")
@@ -392,7 +410,4 @@ class InfluxReader:
 
     def _scrub(self, text: str) -> str:
         # Defensive: a proxy or odd server could echo a request; never pass a secret on.
-        for secret in self._secrets:
-            if secret and secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return self._secrets.mask(text)

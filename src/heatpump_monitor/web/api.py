@@ -4,35 +4,58 @@ Every request value is checked here before it reaches a reader: the gateway must
 store knows (else 404), field names must be registers of that gateway's brand (or a derived
 field), times must parse, ``points`` must be in range. Readers bind or quote whatever they
 get; nothing from a request is pasted into a query. A store that cannot be read gives 503 with
-the reader's cause (readers never put secrets in their messages; :meth:`Store.scrub` masks
-the configured ones once more).
+the reader's cause (readers never put secrets in their messages; :meth:`Store.mask` masks the
+configured ones once more with :class:`~heatpump_monitor.masking.Secrets`, the one masking
+function of the project, which every message with the store's text passes through - never one
+that quotes the request: masking that would tell the sender whether they sent a secret).
+
+Chart queries (``/api/v1/series``) are the heavy ones, and bounded (see :class:`Limits`):
+
+* at most ``max_values`` values per request (fields x points), else 400 naming the limit;
+* at most ``series_concurrency`` computed at once, with readers of their own
+  (:attr:`Store.heavy`), so ``/api/v1/latest``, ``/api/v1/gateways`` and the pages never wait
+  for a reader behind them; up to ``series_queue`` more wait, each at most ``series_wait_s``;
+  beyond that 503 with ``Retry-After`` (:class:`SeriesGate`);
+* a time budget, ``series_budget_s``, for the store's part: the embedded reader interrupts
+  SQLite at the deadline, the InfluxDB reader gives each request only the time left; 503
+  with the cause;
+* the JSON is rendered in the worker thread, not in the event loop; when the last chart
+  query of a burst has been answered, the C heap's free pages are given back
+  (``malloc_trim``), so memory returns near its baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import logging
 import math
 import queue
 import re
+import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from collections import deque
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from ..derived import DERIVED
+from ..masking import Secrets
 from ..model import Snapshot, iso_ms
 from ..providers import Provider, ProviderError
 from ..providers.overrides import effective_provider
+from ..readers.errors import FAILED, TIMED_OUT, UNREACHABLE, UNREADABLE, BudgetExceeded, ReaderError
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +77,47 @@ TIME_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 ALARM_LOOKBACK_MS = 30 * 86_400_000
 
 STORE_UNREADABLE = "the store cannot be read: "
+STALE_TTLS = 6  # a gateway list up to this many TTLs old is answered while a new one is read
+BUSY = "dashboard busy"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of chart queries (``/api/v1/series``); see the module doc and README."""
+
+    max_values: int = 60_000  # fields x points per request (the charts page asks <= ~27,000)
+    series_concurrency: int = 2  # chart queries computed at once
+    series_queue: int = 8  # more may wait for one of those...
+    series_wait_s: float = 10.0  # ...this long at most
+    series_budget_s: float = 15.0  # the store's time for one chart query
+    retry_after_s: int = 5  # Retry-After of a 503 "busy"
+
+    def __post_init__(self) -> None:
+        if self.max_values < POINTS_MIN or self.series_concurrency < 1 or self.series_queue < 0:
+            raise ValueError("max_values >= 10, series_concurrency >= 1 and series_queue >= 0")
+        if not (self.series_wait_s >= 0 and self.series_budget_s > 0 and self.retry_after_s >= 1):
+            raise ValueError("series_wait_s >= 0, series_budget_s > 0 and retry_after_s >= 1")
+
+
+LIMITS = Limits()
 
 _FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _EPOCH_RE = re.compile(r"-?[0-9]{1,16}")  # ASCII digits: int() would take any script's
 
 
 class ApiError(Exception):
-    """Answered as ``{"error": message}`` with ``status``."""
+    """Answered as ``{"error": message}`` with ``status`` (and ``headers``). ``cause``: the
+    failure in generic words (a store failure's :data:`~heatpump_monitor.readers.errors.CAUSES`),
+    which is what ``/readyz`` tells someone who has not logged in."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, cause: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.cause = cause
+        self.headers = headers
+        self.background: BackgroundTask | None = None  # run after the error answer is sent
 
 
 def _shown(value: str, limit: int = 60) -> str:
@@ -143,38 +195,70 @@ class GatewayEntry:
 
 
 class Store:
-    """The readers plus a short-lived cache of the gateway list; every call in a thread."""
+    """The readers plus a short-lived cache of the gateway list; every call in a thread.
 
-    def __init__(self, factory: Callable[[], Any], *, secrets: Sequence[str] = (), pool_size: int = 4,
-                 gateways_ttl_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+    Two reader pools: :attr:`pool` for the light reads (gateways, latest, probes of the
+    pages) and :attr:`heavy` (``heavy_pool_size`` readers) for chart queries, so the light
+    ones never wait for a reader behind a burst of heavy ones. ``secrets``: what
+    :meth:`mask` hides in every message (a :class:`~heatpump_monitor.masking.Secrets`, or
+    plain values)."""
+
+    def __init__(self, factory: Callable[[], Any], *, secrets: Secrets | Iterable[str] = (), pool_size: int = 4,
+                 heavy_pool_size: int = LIMITS.series_concurrency, gateways_ttl_s: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.pool = ReaderPool(factory, pool_size)
-        self.secrets = [s for s in secrets if s]
+        self.heavy = ReaderPool(factory, heavy_pool_size)
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
         self.ttl_s = gateways_ttl_s
         self.clock = clock
         self._infos: list[Any] | None = None
         self._infos_at = -math.inf
+        self._refreshing = False
         self._lock = threading.Lock()
         self._cache: dict[tuple, tuple[float, Any]] = {}
         self._logged: dict[str, float] = {}
 
-    def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            if s in text:
-                text = text.replace(s, "***")
-        return text
+    def mask(self, text: str) -> str:
+        """``text`` without the configured secrets nor credentials (masking.Secrets)."""
+        return self.secrets.mask(text)
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``reader.<method>(...)`` in this thread; store failures -> ApiError(503)."""
+    def call(self, method: str, *args: Any, heavy: bool = False, budget_s: float | None = None,
+             **kwargs: Any) -> Any:
+        """``reader.<method>(...)`` in this thread, with a reader of :attr:`heavy` if ``heavy``;
+        ``budget_s``: the time the reader may take (readers with a ``deadline`` attribute stop
+        there). Store failures -> ApiError(503)."""
         try:
-            with self.pool.borrow() as reader:
-                result = getattr(reader, method)(*args, **kwargs)
-                if method == "snapshots":
-                    result = list(result)
+            with (self.heavy if heavy else self.pool).borrow() as reader:
+                bounded = budget_s is not None and hasattr(reader, "deadline")
+                if bounded:
+                    reader.deadline = time.monotonic() + float(budget_s)  # type: ignore[arg-type]
+                try:
+                    result = getattr(reader, method)(*args, **kwargs)
+                    if method == "snapshots":
+                        result = list(result)
+                finally:
+                    if bounded:
+                        reader.deadline = None
                 return result
         except ApiError:
             raise
+        except BudgetExceeded as exc:
+            if budget_s is None:
+                raise self._failure(method, exc) from None
+            cause = f"the query was stopped after its time budget of {budget_s:g} s"
+            self._log_failure(method, cause, exc)
+            raise ApiError(503, cause + ": ask for a shorter range, fewer fields or fewer points",
+                           cause=TIMED_OUT) from None
         except Exception as exc:  # a reader's error, a closed database, a bug: never a 500
             raise self._failure(method, exc) from None
+
+    def release_memory(self) -> None:
+        """After a burst of chart queries: the C heap's free pages back to the system (glibc
+        keeps them otherwise, and RSS stays near its peak). Measured with
+        bench/bench_dashboard_load.py, a burst of 30 queries of 58,500 values: 10 s after it
+        ~92 MB without, ~83 MB with (baseline 60 MB); a ``gc.collect()`` or SQLite's ``PRAGMA
+        shrink_memory`` on the heavy readers made no measurable difference."""
+        malloc_trim()
 
     def probe(self) -> None:
         """One cheap read with a reader of its own, made for it and closed after it (so a
@@ -196,9 +280,9 @@ class Store:
                     log.debug("closing the probe's reader failed", exc_info=True)
 
     def _failure(self, method: str, exc: BaseException) -> ApiError:
-        cause = self.scrub(" ".join(str(exc).split()) or type(exc).__name__)
-        self._log_failure(method, cause, exc)
-        return ApiError(503, STORE_UNREADABLE + cause)
+        detail = self.mask(" ".join(str(exc).split()) or type(exc).__name__)
+        self._log_failure(method, detail, exc)
+        return ApiError(503, STORE_UNREADABLE + detail, cause=generic_cause(exc))
 
     def _log_failure(self, method: str, cause: str, exc: BaseException) -> None:
         """A warning per distinct cause, repeated at most once a minute (pages poll)."""
@@ -210,20 +294,42 @@ class Store:
             if len(self._logged) > 100:
                 self._logged.clear()
             self._logged[cause] = now
-        log.warning("The store cannot be read (%s): %s", method, cause, exc_info=not _is_store_error(exc))
+        log.warning("The store cannot be read (%s): %s", method, self.mask(cause),
+                    exc_info=not _is_store_error(exc))
 
     # -- gateways -------------------------------------------------------------------------
 
     def infos(self, *, max_age_s: float | None = None) -> list[Any]:
+        """The readers' gateway list, at most ``max_age_s`` (default: the TTL) old. Without an
+        explicit ``max_age_s``, a list up to :data:`STALE_TTLS` TTLs old is answered at once
+        while one thread reads the new one: listing the gateways scans the whole store (0.2 s
+        for 200,000 snapshots), which no /latest request or page should wait for."""
         max_age = self.ttl_s if max_age_s is None else max_age_s
         with self._lock:
-            fresh = self._infos is not None and time.monotonic() - self._infos_at <= max_age
-            if fresh:
-                return list(self._infos or [])
+            age = time.monotonic() - self._infos_at
+            if self._infos is not None and age <= max_age:
+                return list(self._infos)
+            if max_age_s is None and self._infos is not None and age <= STALE_TTLS * self.ttl_s:
+                if not self._refreshing:
+                    self._refreshing = True
+                    threading.Thread(target=self._refresh_infos, name="gateways-refresh", daemon=True).start()
+                return list(self._infos)
+        return self._read_infos()
+
+    def _read_infos(self) -> list[Any]:
         infos = self.call("gateways")
         with self._lock:
             self._infos, self._infos_at = list(infos), time.monotonic()
         return list(infos)
+
+    def _refresh_infos(self) -> None:
+        try:
+            self._read_infos()
+        except ApiError:
+            pass  # logged by call(); the next request past the stale limit reads it itself
+        finally:
+            with self._lock:
+                self._refreshing = False
 
     def entries(self, **kw: Any) -> list[GatewayEntry]:
         by_gw: dict[str, list[Any]] = {}
@@ -265,6 +371,146 @@ class Store:
 
     def close(self) -> None:
         self.pool.close()
+        self.heavy.close()
+
+
+def generic_cause(exc: BaseException) -> str:
+    """A store failure in generic words (no URL, path, name or server text): a reader's own
+    cause, else one guessed from the exception's type."""
+    if isinstance(exc, ReaderError):
+        return exc.cause
+    if isinstance(exc, TimeoutError):
+        return TIMED_OUT
+    if isinstance(exc, sqlite3.DatabaseError):
+        return UNREADABLE
+    if isinstance(exc, (ConnectionError, OSError)):
+        return UNREACHABLE
+    return FAILED
+
+
+_libc: Any = None
+
+
+def _glibc() -> Any:
+    """glibc, or False where there is no malloc_trim (musl, macOS)."""
+    global _libc
+    if _libc is None:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            lib.malloc_trim.argtypes = [ctypes.c_size_t]
+            _libc = lib
+        except (OSError, AttributeError):
+            _libc = False
+    return _libc
+
+
+def malloc_trim() -> bool:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim(0)``); False
+    where there is no such function."""
+    lib = _glibc()
+    if not lib:
+        return False
+    lib.malloc_trim(0)
+    return True
+
+
+class _Waiter:
+    __slots__ = ("loop", "future", "granted")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.granted = False
+
+
+def _wake(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class SeriesGate:
+    """At most ``slots`` chart queries at once; up to ``queue`` more wait (first come, first
+    served), each at most ``wait_s``; a request beyond that, or one that waited too long, gets
+    ApiError(503) with ``Retry-After``. Light requests do not pass through it.
+
+    A plain lock and futures of the waiter's own event loop (not an asyncio.Semaphore, which
+    is bound to one loop): the app may be called from several loops (tests)."""
+
+    def __init__(self, slots: int, queue: int, wait_s: float, retry_after_s: int = 5) -> None:
+        self.slots = max(1, int(slots))
+        self.queue = max(0, int(queue))
+        self.wait_s = float(wait_s)
+        self.retry_after_s = int(retry_after_s)
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiters: deque[_Waiter] = deque()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self._running == 0 and not self._waiters
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self._enter()
+        try:
+            yield
+        finally:
+            self._leave()
+
+    def _busy(self, why: str) -> ApiError:
+        return ApiError(503, f"the dashboard is busy with other chart queries ({why}): retry in "
+                             f"{self.retry_after_s} s", cause=BUSY,
+                        headers={"Retry-After": str(self.retry_after_s)})
+
+    async def _enter(self) -> None:
+        with self._lock:
+            if self._running < self.slots and not self._waiters:
+                self._running += 1
+                return
+            if len(self._waiters) >= self.queue:
+                raise self._busy(f"{self._running} running, {len(self._waiters)} waiting")
+            waiter = _Waiter(asyncio.get_running_loop())
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter.future), self.wait_s)
+        except BaseException as exc:
+            with self._lock:
+                granted = waiter.granted
+                if not granted:
+                    self._waiters.remove(waiter)
+            if granted and isinstance(exc, asyncio.TimeoutError):
+                return  # the slot came as the wait ran out: use it
+            if granted:
+                self._leave()  # cancelled after being handed the slot: pass it on
+            if isinstance(exc, asyncio.TimeoutError):
+                raise self._busy(f"no turn within {self.wait_s:g} s") from None
+            raise
+
+    def _leave(self) -> None:
+        with self._lock:
+            if self._waiters:  # the slot goes straight to the next waiter
+                waiter = self._waiters.popleft()
+                waiter.granted = True
+                waiter.loop.call_soon_threadsafe(_wake, waiter.future)
+                return
+            self._running -= 1
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """Why the store is not ready: ``cause`` in generic words (for anyone), ``detail`` the
+    reader's message, masked (for those logged in)."""
+
+    cause: str
+    detail: str
 
 
 class ReadyCheck:
@@ -281,8 +527,8 @@ class ReadyCheck:
         self.timeout_s = float(timeout_s)
         self._running: asyncio.Future[None] | None = None
 
-    async def __call__(self) -> str | None:
-        """None when ready, else the cause (no secret: the configured ones are masked)."""
+    async def __call__(self) -> NotReady | None:
+        """None when ready, else why not (no secret: the configured ones are masked)."""
         task = self._running
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             task = asyncio.ensure_future(run_in_threadpool(self.store.probe))
@@ -293,13 +539,13 @@ class ReadyCheck:
         try:
             await asyncio.wait_for(asyncio.shield(task), self.timeout_s)
         except asyncio.TimeoutError:
-            cause = f"no answer within {self.timeout_s:g} s"
-            self.store._log_failure("probe", cause, TimeoutError(cause))
-            return cause
+            detail = f"no answer within {self.timeout_s:g} s"
+            self.store._log_failure("probe", detail, TimeoutError(detail))
+            return NotReady(TIMED_OUT, detail)
         except ApiError as exc:
-            return _cut(exc.message.removeprefix(STORE_UNREADABLE))
+            return NotReady(exc.cause or FAILED, _cut(exc.message.removeprefix(STORE_UNREADABLE)))
         except Exception as exc:  # pragma: no cover - probe() turns everything into ApiError
-            return _cut(self.store.scrub(f"{type(exc).__name__}: {exc}"))
+            return NotReady(generic_cause(exc), _cut(self.store.mask(f"{type(exc).__name__}: {exc}")))
         return None
 
 
@@ -308,9 +554,6 @@ def _cut(text: str, limit: int = 300) -> str:
 
 
 def _is_store_error(exc: BaseException) -> bool:
-    import sqlite3
-
-    from ..readers import ReaderError
     from ..sinks.base import SinkError
     return isinstance(exc, (ReaderError, SinkError, sqlite3.Error, OSError))
 
@@ -431,15 +674,21 @@ def _rounded(values: Sequence[float | None]) -> list[float | None]:
     return [None if v is None else round(v, 3) for v in values]
 
 
+def render_json(content: Any) -> bytes:
+    """Compact UTF-8 JSON without NaN/Infinity (invalid JSON): such values, should a store
+    hold one, become null."""
+    try:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except ValueError:
+        return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
 class Json(JSONResponse):
-    """JSON without NaN/Infinity (invalid JSON): such values, should a store hold one, become null."""
+    """JSON without NaN/Infinity (:func:`render_json`)."""
 
     def render(self, content: Any) -> bytes:
-        try:
-            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-        except ValueError:
-            return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
-                              separators=(",", ":")).encode("utf-8")
+        return render_json(content)
 
 
 def _finite(x: Any) -> Any:
@@ -551,11 +800,49 @@ def poll_interval_ms(store: Store, entry: GatewayEntry) -> int:
 # -- routes ---------------------------------------------------------------------------------
 
 
-def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[], float]) -> APIRouter:
+def count_fields(value: str) -> int:
+    """How many distinct names ``fields`` asks for (before they are checked)."""
+    return len({f.strip() for f in value.split(",") if f.strip()})
+
+
+def check_values(n_fields: int, points: int, max_values: int) -> None:
+    """fields x points within ``max_values``, else ApiError(400) naming the limit."""
+    if n_fields * points <= max_values:
+        return
+    most = max_values // n_fields
+    hint = (f"at most points={most} for {n_fields} fields" if most >= POINTS_MIN
+            else f"at most {max_values // POINTS_MIN} fields")
+    raise ApiError(400, f"too many values: {n_fields} fields x {points} points = {n_fields * points:,}; "
+                        f"at most {max_values:,} per request ({hint}), or split the fields over requests")
+
+
+def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[], float],
+                limits: Limits = LIMITS, gate: SeriesGate | None = None) -> APIRouter:
+    """The /api/v1 routes. Chart queries pass through ``gate`` (one is made from ``limits``
+    if not given)."""
+    if gate is None:
+        gate = SeriesGate(limits.series_concurrency, limits.series_queue, limits.series_wait_s,
+                          limits.retry_after_s)
     router = APIRouter(prefix="/api/v1", tags=["data"])
-    err = {"model": ErrorOut}
-    common = {400: {"description": "Bad parameter", **err}, 401: {"description": "Login required", **err},
+    err: dict[str, Any] = {"model": ErrorOut}
+    common: dict[int | str, dict[str, Any]] = {400: {"description": "Bad parameter", **err}, 401: {"description": "Login required", **err},
               503: {"description": "The store cannot be read (cause in the message)", **err}}
+    series_503: dict[str, Any] = {
+        "description": "The store cannot be read, the query ran past its time budget, or the dashboard is busy "
+                       "with other chart queries (cause in the message; `Retry-After` when busy)",
+        "headers": {"Retry-After": {"description": "Seconds to wait before asking again (when busy)",
+                                    "schema": {"type": "integer"}}},
+        **err,
+    }
+    trimming = threading.Lock()
+
+    def after_series() -> None:
+        """Run after a chart answer is sent: the last of a burst gives the memory back."""
+        if gate.idle() and trimming.acquire(blocking=False):
+            try:
+                store.release_memory()
+            finally:
+                trimming.release()
 
     @router.get("/gateways", summary="Gateways in the store",
                 description="Every gateway with stored snapshots: brand, sources, first and last snapshot time "
@@ -588,8 +875,14 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
                 description="Each field over [start, end) in at most `points` buckets, each with its time (ms), "
                             "mean, min and max. Buckets without data are absent: where the time between two "
                             "points exceeds `gap_ms`, data is really missing. Derived fields: "
-                            + ", ".join(f"`{k}` ({v[2]})" for k, v in DERIVED_FIELDS.items()) + ".",
-                responses={200: {"model": SeriesOut}, 404: {"description": "Unknown gateway", **err}, **common})
+                            + ", ".join(f"`{k}` ({v[2]})" for k, v in DERIVED_FIELDS.items()) + ". "
+                            f"At most {limits.max_values:,} values per request (number of fields x `points`), "
+                            f"else 400. At most {limits.series_concurrency} chart queries are computed at once and "
+                            f"{limits.series_queue} more wait (each up to {limits.series_wait_s:g} s): beyond that "
+                            f"503 with `Retry-After`. A query the store has not answered within "
+                            f"{limits.series_budget_s:g} s is stopped: 503.",
+                responses={200: {"model": SeriesOut}, 404: {"description": "Unknown gateway", **err},
+                           **common, 503: series_503})
     async def series(
         request: Request,
         gateway: str = Query(..., description="Gateway name as listed by /api/v1/gateways", max_length=500),
@@ -603,7 +896,7 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
         points: int = Query(POINTS_DEFAULT, ge=POINTS_MIN, le=POINTS_MAX,
                             description="Most points (buckets) per series"),
         source: str | None = Query(None, description="Only snapshots of this source (api or mqtt)", max_length=100),
-    ) -> JSONResponse:
+    ) -> Response:
         check_params(request, ("gateway", "fields", "start", "end", "points", "source"))
         start_ms, end_ms = parse_time(start, "start"), parse_time(end, "end")
         now = int(clock() * 1000)
@@ -616,8 +909,17 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
         if end_ms - start_ms > MAX_SPAN_MS:
             raise ApiError(400, f"range too long ({(end_ms - start_ms) / 86_400_000:.0f} days); "
                                 f"at most {MAX_SPAN_MS // 86_400_000} days")
-        return Json(await run_in_threadpool(_series, store, gateway, fields, start_ms, end_ms,
-                                                    points, source))
+        check_values(count_fields(fields), points, limits.max_values)
+        async with gate.slot():
+            try:
+                # the answer is rendered in the worker thread too: megabytes of JSON would
+                # otherwise block the event loop, and with it every other request
+                body = await run_in_threadpool(lambda: render_json(_series(
+                    store, gateway, fields, start_ms, end_ms, points, source, limits.series_budget_s)))
+            except ApiError as exc:  # a query stopped at its budget may have used as much memory
+                exc.background = BackgroundTask(after_series)
+                raise
+        return Response(body, media_type="application/json", background=BackgroundTask(after_series))
 
     return router
 
@@ -706,11 +1008,11 @@ def _bucket_ms(start_ms: int, end_ms: int, points: int) -> int:
 
 
 def _series(store: Store, gateway: str, fields_param: str, start_ms: int, end_ms: int, points: int,
-            source: str | None) -> dict[str, Any]:
+            source: str | None, budget_s: float | None = None) -> dict[str, Any]:
     entry = store.entry(gateway)
     fields = parse_fields(fields_param, entry)
     source = parse_source(source, entry)
-    result = store.call("series", gateway, fields, start_ms, end_ms, points, source)
+    result = store.call("series", gateway, fields, start_ms, end_ms, points, source, heavy=True, budget_s=budget_s)
     bucket_ms = _bucket_ms(start_ms, end_ms, points)
     interval = poll_interval_ms(store, entry)
     catalog = field_catalog(entry.brand)

@@ -8,13 +8,22 @@
   copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
   they are cached for a year; plotly.js is gzip-compressed once and kept in memory.
 * ``/healthz`` (liveness): ``ok``, without authentication.
-* ``/readyz`` (readiness), without authentication: 200 ``{"ready": true, "store": ...}`` when
-  the store answers one cheap read within ``ready_timeout_s``, else 503 ``{"ready": false,
-  "store": ..., "cause": ...}`` (InfluxDB down, embedded store missing or unreadable, a hung
-  store). Neither is in the OpenAPI document.
+* ``/readyz`` (readiness), without authentication: 200 ``{"ready": true}`` when the store
+  answers one cheap read within ``ready_timeout_s``, else 503 ``{"ready": false, "cause":
+  ...}``, the cause in generic words (``store unreachable``, ``store refused the
+  credentials``, ``store timed out``, ``store not found``, ``store unreadable``, ``store
+  error``): no URL, path, name or server text, and nothing masked (a masked secret would
+  show where it was). With the dashboard's basic-auth credentials (when auth is on) the answer
+  adds ``store`` (what is read) and ``detail`` (the reader's message), both masked. Neither
+  route is in the OpenAPI document.
 
 Every other route asks for HTTP basic auth when ``auth=(user, password)`` is given. Errors are
-``{"error": "..."}``: 400 bad parameter, 401 login, 404 unknown gateway/route, 503 store.
+``{"error": "..."}``: 400 bad parameter, 401 login, 404 unknown gateway/route, 503 store (or
+busy, with ``Retry-After``). Every message with the store's text (its errors, its description)
+passes through one :class:`~heatpump_monitor.masking.Secrets` (:func:`dashboard_secrets`): the
+store's password, token and the base64 of its user:password, the dashboard's password and its
+base64, and credentials by their shape. Messages that quote the request are not masked: that
+would tell the sender whether what they sent is a secret.
 """
 
 from __future__ import annotations
@@ -46,13 +55,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import StoreConfig
 from ..errors import display_url
+from ..masking import Secrets
 from ..providers import BRANDS
-from .api import (DERIVED_FIELDS, ApiError, Json, ReadyCheck, Store, field_catalog, gateway_json, load_or_none,
-                  make_router)
+from .api import (DERIVED_FIELDS, LIMITS, ApiError, Json, Limits, ReadyCheck, SeriesGate, Store, field_catalog,
+                  gateway_json, load_or_none, make_router)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DERIVED_FIELDS", "create_app", "store_description"]
+__all__ = ["DERIVED_FIELDS", "Limits", "create_app", "dashboard_secrets", "store_description"]
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -70,6 +80,26 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 # -- middleware -----------------------------------------------------------------------------
 
 
+def basic_auth_ok(header: str | None, username: bytes, password: bytes) -> bool:
+    """Does an ``Authorization`` header carry these basic-auth credentials? Constant time."""
+    if not header:
+        return False
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, given = decoded.partition(b":")
+    if not sep:
+        return False
+    # both comparisons always run: no early exit tells which part was wrong
+    ok_user = secrets.compare_digest(user, username)
+    ok_password = secrets.compare_digest(given, password)
+    return ok_user & ok_password
+
+
 class BasicAuthMiddleware:
     """HTTP basic auth on every path but ``open_paths``; constant-time comparison."""
 
@@ -82,22 +112,7 @@ class BasicAuthMiddleware:
         self.realm = realm
 
     def _ok(self, header: str | None) -> bool:
-        if not header:
-            return False
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user, sep, password = decoded.partition(b":")
-        if not sep:
-            return False
-        # both comparisons always run: no early exit tells which part was wrong
-        ok_user = secrets.compare_digest(user, self._user)
-        ok_password = secrets.compare_digest(password, self._password)
-        return ok_user & ok_password
+        return basic_auth_ok(header, self._user, self._password)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.open_paths:
@@ -222,8 +237,26 @@ def _json_for_script(doc: Any) -> str:
 # -- app ------------------------------------------------------------------------------------
 
 
+def dashboard_secrets(store: StoreConfig | Any, auth: tuple[str, str] | None = None) -> Secrets:
+    """What the dashboard masks in every message: the store's password and token, the base64
+    of the store's user:password (an InfluxDB 1.x error may echo the Authorization header), the
+    dashboard's password and the base64 of its user:password."""
+    values: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    if isinstance(store, StoreConfig):
+        password = store.password.get_secret_value()
+        values += [password, store.token.get_secret_value()]
+        if password:
+            pairs.append((store.username, password))
+    if auth is not None:
+        values.append(auth[1])
+        pairs.append((auth[0], auth[1]))
+    return Secrets(values, basic_auth=pairs)
+
+
 def store_description(store: StoreConfig | Any) -> str:
-    """What the dashboard reads, for the start-up line and /readyz (never a secret)."""
+    """What the dashboard reads, for the start-up line and for /readyz to those logged in
+    (never a secret; callers mask it still)."""
     if not isinstance(store, StoreConfig):
         return getattr(store, "description", None) or "a custom reader"
     if store.kind == "embedded":
@@ -261,31 +294,37 @@ def create_app(
     clock: Callable[[], float] = time.time,
     title: str = "heatpump-monitor",
     ready_timeout_s: float = 5.0,
+    limits: Limits = LIMITS,
 ) -> FastAPI:
     """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
     callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
-    ``close()``). ``auth=(user, password)`` turns on HTTP basic auth (all but /healthz and
-    /readyz). ``stale_after_s``: data older than this is shown as a warning (default: three
-    poll intervals of the gateway, at least 90 s). ``ready_timeout_s``: /readyz answers 503
-    when the store has not answered within this. Readers are only opened on the first request."""
-    secret_values: list[str] = []
+    ``close()``; an optional ``deadline`` attribute bounds its chart queries). ``auth=(user,
+    password)`` turns on HTTP basic auth (all but /healthz and /readyz). ``stale_after_s``: data
+    older than this is shown as a warning (default: three poll intervals of the gateway, at
+    least 90 s). ``ready_timeout_s``: /readyz answers 503 when the store has not answered
+    within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.api.Limits`).
+    ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
+    queries. Readers are only opened on the first request."""
     if isinstance(store, StoreConfig):
         from ..readers import make_reader
 
         cfg = store
         factory: Callable[[], Any] = lambda: make_reader(cfg)  # noqa: E731
-        secret_values += [cfg.password.get_secret_value(), cfg.token.get_secret_value()]
     elif callable(store):
         factory = store
     else:
         raise TypeError("create_app needs a StoreConfig or a reader factory")
-    if auth is not None:
-        if not auth[0] or not auth[1]:
-            raise ValueError("auth needs a non-empty username and password")
-        secret_values.append(auth[1])
-    data = Store(factory, secrets=secret_values, pool_size=pool_size, gateways_ttl_s=gateways_ttl_s, clock=clock)
+    if auth is not None and (not auth[0] or not auth[1]):
+        raise ValueError("auth needs a non-empty username and password")
+    data = Store(factory, secrets=dashboard_secrets(store, auth), pool_size=pool_size,
+                 heavy_pool_size=limits.series_concurrency, gateways_ttl_s=gateways_ttl_s, clock=clock)
+    gate = SeriesGate(limits.series_concurrency, limits.series_queue, limits.series_wait_s, limits.retry_after_s)
     ready_check = ReadyCheck(data, ready_timeout_s)
-    description = data.scrub(store_description(store))
+    description = data.mask(store_description(store))
+    auth_bytes = (auth[0].encode("utf-8"), auth[1].encode("utf-8")) if auth is not None else None
+
+    def logged_in(request: Request) -> bool:
+        return auth_bytes is not None and basic_auth_ok(request.headers.get("authorization"), *auth_bytes)
     assets = Assets()
     page_tpl = _template("page.html")
     # every brand's registers (unit, kind, description): the pages label and filter with them
@@ -305,11 +344,13 @@ def create_app(
         version="1",
         description="Read-only access to the stored heat-pump snapshots. Times are UTC epoch milliseconds "
                     "or ISO-8601. Errors are JSON `{\"error\": \"...\"}`: 400 bad parameter, 401 login "
-                    "required, 404 unknown gateway, 503 store unreachable.",
+                    "required, 404 unknown gateway, 503 store unreachable, query over its time budget or "
+                    "dashboard busy (with `Retry-After`).",
         docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json", lifespan=lifespan,
     )
     app.state.store = data
+    app.state.series_gate = gate
 
     def openapi() -> dict[str, Any]:
         # parameters are checked by the app and answered with 400 {"error"}, never 422
@@ -326,9 +367,13 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    # Messages with the store's text are masked where they are made (Store._failure). Those
+    # that quote the request (a bad parameter, an unknown gateway or path) are not: masking
+    # them would tell the sender whether what they sent is a secret (the oracle of issue 10).
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers,
+                            background=exc.background)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -348,18 +393,23 @@ def create_app(
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock))
+    app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
     @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        cause = await ready_check()
-        if cause is None:
-            return Json({"ready": True, "store": description})
-        return Json({"ready": False, "store": description, "cause": cause}, status_code=503)
+    async def readyz(request: Request) -> JSONResponse:
+        not_ready = await ready_check()
+        doc: dict[str, Any] = {"ready": not_ready is None}
+        if not_ready is not None:
+            doc["cause"] = not_ready.cause  # generic words: told to anyone
+        if logged_in(request):
+            doc["store"] = description
+            if not_ready is not None:
+                doc["detail"] = data.mask(not_ready.detail)
+        return Json(doc, status_code=200 if not_ready is None else 503)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(request: Request, name: str) -> Response:
@@ -379,7 +429,7 @@ def create_app(
             try:
                 gateways = [gateway_json(e) for e in await run_in_threadpool(data.entries)]
             except ApiError as exc:
-                error = exc.message
+                error = data.mask(exc.message)
         config = {
             "page": name,
             "gateways": gateways,

@@ -15,7 +15,8 @@ import uvicorn
 from ..asgi import QuietServer, bind
 from ..config import StoreConfig
 from ..threads import LoopThread
-from .app import create_app, store_description
+from ..masking import Secrets
+from .app import create_app, dashboard_secrets, store_description
 
 __all__ = ["DashboardThread", "running_dashboard", "serve", "store_description"]
 
@@ -44,8 +45,9 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
         log.error("Cannot listen on %s:%d: %s", host, port, os.strerror(exc.errno) if exc.errno else exc)
         return 1
     bound = sock.getsockname()[1]
-    _probe(store_config, log)
-    log.info("Dashboard at %s reading %s%s", _url(host, bound), store_description(store_config),
+    secrets = dashboard_secrets(store_config, auth)
+    _probe(store_config, log, secrets)
+    log.info("Dashboard at %s reading %s%s", _url(host, bound), secrets.mask(store_description(store_config)),
              " (basic auth on)" if auth else "")
     server = uvicorn.Server(_config(app))
     try:
@@ -55,8 +57,9 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
     return 0
 
 
-def _probe(store_config: StoreConfig, log: logging.Logger) -> None:
+def _probe(store_config: StoreConfig, log: logging.Logger, secrets: Secrets | None = None) -> None:
     """One read at start: a store that cannot be read is worth a warning (the pages say it too)."""
+    secrets = secrets if secrets is not None else dashboard_secrets(store_config)
     from ..readers import make_reader
 
     reader = None
@@ -64,7 +67,7 @@ def _probe(store_config: StoreConfig, log: logging.Logger) -> None:
         reader = make_reader(store_config)
         reader.gateways()
     except Exception as exc:
-        log.warning("The store cannot be read yet: %s", " ".join(str(exc).split()) or type(exc).__name__)
+        log.warning("The store cannot be read yet: %s", secrets.mask(" ".join(str(exc).split()) or type(exc).__name__))
     finally:
         if reader is not None:
             with contextlib.suppress(Exception):
