@@ -243,7 +243,7 @@ def main() -> None:
         print(f"2. left behind: {gateways} gateway(s) in the store ({long_tags} snapshot rows with a gateway tag "
               f"that is not 12 characters), {spool} spool entries; peak RSS {c.peak_rss_kb / 1024:.0f} MB; "
               f"log {len(log.splitlines())} lines, {len(log):,} bytes, longest line {max(map(len, log.splitlines())):,}")
-        print(f"3. SIGTERM during a flood: " + (f"exited after {stop_s:.2f} s, exit code {rc}" if rc is not None
+        print("3. SIGTERM during a flood: " + (f"exited after {stop_s:.2f} s, exit code {rc}" if rc is not None
                                                  else f"still running after {stop_s:.0f} s: SIGKILLed"))
         stopped = [line for line in log.splitlines() if "Stopped:" in line]
         if stopped:

@@ -16,7 +16,7 @@ import pytest
 
 from heatpump_monitor.simulator.server import SimulatorThread, make_gateways
 
-from ..servers import influx1_query
+from ..servers import influx1_query, start_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 FROZEN = 1_764_324_000.0  # a fixed simulator clock: constant values, exact expectations
@@ -84,6 +84,14 @@ def collector(tmp_path):
     yield start
     for p in procs:
         p.kill()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto of this test's own on loopback."""
+    h = start_mosquitto(tmp_path / "mosquitto")
+    yield h
+    h.stop()
 
 
 @pytest.fixture

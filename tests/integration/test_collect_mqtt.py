@@ -17,20 +17,13 @@ import pytest
 from heatpump_monitor.providers import load_provider
 from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
 
-from ..servers import influx1_query, influx1_rows, start_mosquitto
+from ..servers import influx1_query, influx1_rows
 from .conftest import FROZEN, ROOT, create_database
 
 pytestmark = pytest.mark.realserver
 
 MQTT_ENTRY = [sys.executable, str(ROOT / "collector" / "collector.py")]  # seed-compatible file
 MQTT_CMD = [sys.executable, "-m", "heatpump_monitor", "collect", "--source", "mqtt"]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    h = start_mosquitto(tmp_path / "mosquitto")
-    yield h
-    h.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from heatpump_monitor.providers import load_provider
 from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
 
-from ..servers import free_port, start_mosquitto
+from ..servers import free_port
 from .conftest import FROZEN
 
 pytestmark = pytest.mark.realserver
@@ -96,13 +96,6 @@ class Flood:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    h = start_mosquitto(tmp_path / "mosquitto")
-    yield h
-    h.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from heatpump_monitor.providers import load_provider
 
-from ..servers import influx1_query, influx1_rows, start_mosquitto
+from ..servers import influx1_query, influx1_rows
 from .conftest import FROZEN, addr, create_database
 
 pytestmark = pytest.mark.realserver
@@ -81,13 +81,6 @@ def test_both_firmware_forms_store_the_same_values_for_every_brand(collected):
         assert new[brand]["outdoor_temp"] < 0 and old[brand]["outdoor_temp"] == new[brand]["outdoor_temp"]
     assert negatives >= 6 and wide >= 6
     assert log_new.count("no sensor on") == log_old.count("no sensor on") > 0
-
-
-@pytest.fixture
-def broker(tmp_path):
-    h = start_mosquitto(tmp_path / "mosquitto")
-    yield h
-    h.stop()
 
 
 @pytest.mark.parametrize("payload", ["raw", "scaled"])

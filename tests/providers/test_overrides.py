@@ -61,6 +61,7 @@ registers:
     g, h, v = p.registers["0015"], p.registers["6C70"], p.registers["3ABC"]
     assert (g.kind, g.unit, g.factor, g.size, g.source) == ("temperature", "°C", 10, "s16", ("config",))
     assert (h.unit, h.size) == ("h", "u32")
+    assert (v.kind, v.max, v.origin["max"]) == ("percent", 50.0, "config.yaml")
     out = p.decode_poll({"0015": -26, "6C70": 70000, "3ABC": 600})
     assert out.values == {"garage_temp": -2.6, "pool_pump_hours": 70000.0}
     assert out.rejected == [("3ABC", 600, "60 % outside plausible range 0..50")]
