@@ -17,6 +17,7 @@ import yaml
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .masking import Secrets
 from .providers import BRANDS
 from .providers.overrides import NO_OVERRIDES, RegisterOverrides, check_overrides, parse_overrides
 from .sources.gateway import GatewayAddress, parse_gateways
@@ -248,6 +249,13 @@ class StoreConfig:
     database: str = ""
     username: str = ""
     password: SecretStr = SecretStr("")
+
+    def secrets(self, *basic_auth: tuple[str, str]) -> Secrets:
+        """What to mask wherever this store's text is shown: its token, its password and the
+        base64 of user:password (a server may echo the Authorization header), and the same
+        for ``basic_auth`` pairs of others (the dashboard's login)."""
+        return Secrets([self.token.get_secret_value()],
+                       [(self.username, self.password.get_secret_value()), *basic_auth])
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,6 @@ import httpx
 from ..config import StoreConfig
 from ..derived import DERIVED
 from ..errors import display_url, short_body, socket_cause
-from ..masking import Secrets
 from ..model import Snapshot
 from ..sinks.lineproto import MEASUREMENT
 from .embedded import GatewayInfo, Series, bucket_plan
@@ -131,8 +130,6 @@ class InfluxReader:
             self.description = f"InfluxDB 1.x at {self.url} (database {store.database}" + (
                 f", user {store.username})" if store.username else ")")
             password = store.password.get_secret_value()
-            # a server (or a proxy) may echo the password or the Authorization header's base64
-            self._secrets = Secrets([password], basic_auth=[(store.username, password)])
             self._username = store.username or None
             if store.username:
                 auth = httpx.BasicAuth(store.username, password)
@@ -141,9 +138,10 @@ class InfluxReader:
             self._what = f"bucket '{store.bucket}'"
             self.description = f"InfluxDB 2.x at {self.url} (bucket {store.bucket}, InfluxQL v1 API)"
             token = store.token.get_secret_value()
-            self._secrets = Secrets([token])
             self._username = None
             headers["Authorization"] = f"Token {token}"
+        # a server (or a proxy) may echo the token, the password or the Authorization header's base64
+        self._secrets = store.secrets()
         self._client = httpx.Client(
             base_url=store.url.rstrip("/"), auth=auth, headers=headers, timeout=timeout_s,
             transport=transport, trust_env=False,

@@ -238,20 +238,12 @@ def _json_for_script(doc: Any) -> str:
 
 
 def dashboard_secrets(store: StoreConfig | Any, auth: tuple[str, str] | None = None) -> Secrets:
-    """What the dashboard masks in every message: the store's password and token, the base64
-    of the store's user:password (an InfluxDB 1.x error may echo the Authorization header), the
-    dashboard's password and the base64 of its user:password."""
-    values: list[str] = []
-    pairs: list[tuple[str, str]] = []
+    """What the dashboard masks in every message: the store's secrets (StoreConfig.secrets)
+    and the dashboard's password, with the base64 of its user:password."""
+    logins = [auth] if auth is not None else []
     if isinstance(store, StoreConfig):
-        password = store.password.get_secret_value()
-        values += [password, store.token.get_secret_value()]
-        if password:
-            pairs.append((store.username, password))
-    if auth is not None:
-        values.append(auth[1])
-        pairs.append((auth[0], auth[1]))
-    return Secrets(values, basic_auth=pairs)
+        return store.secrets(*logins)
+    return Secrets(basic_auth=logins)
 
 
 def store_description(store: StoreConfig | Any) -> str:
