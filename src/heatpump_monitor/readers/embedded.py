@@ -13,6 +13,7 @@ import functools
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -29,17 +30,25 @@ PROGRESS_STEPS = 2000
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+@contextmanager
+def _interrupted(reader: "EmbeddedReader") -> Iterator[None]:
+    """A statement interrupted at the reader's deadline -> BudgetExceeded (any other error
+    unchanged)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if reader._past_deadline() and "interrupt" in str(exc).lower():
+            raise BudgetExceeded() from None
+        raise
+
+
 def _bounded(method: _F) -> _F:
-    """A statement interrupted at the deadline -> BudgetExceeded (any other error unchanged)."""
+    """:func:`_interrupted` around a method that returns its result."""
 
     @functools.wraps(method)
     def wrapper(self: "EmbeddedReader", *args: Any, **kwargs: Any) -> Any:
-        try:
+        with _interrupted(self):
             return method(self, *args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if self._past_deadline() and "interrupt" in str(exc).lower():
-                raise BudgetExceeded() from None
-            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -143,13 +152,9 @@ class EmbeddedReader:
         if source:
             q += " AND source=?"
             args.append(source)
-        try:
+        with _interrupted(self):  # a generator: the decorator would only cover its creation
             for row in self._db().execute(q + " ORDER BY ts_ms", args):
                 yield _snap(row)
-        except sqlite3.OperationalError as exc:
-            if self._past_deadline() and "interrupt" in str(exc).lower():
-                raise BudgetExceeded() from None
-            raise
 
     @_bounded
     def series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int,
