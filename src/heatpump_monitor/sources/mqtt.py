@@ -181,14 +181,11 @@ class MqttSource:
                     break
                 message = queue.get_nowait()  # the rest of the batch without a task each
             while self._new:  # gateways the batch made known: asked once, not per message
-                mac = self._new.pop()
-                await client.publish(f"{mac}/HP/CMD", b"GETALL")
-                log.debug("Sent GETALL to new gateway %s", mac)
+                await _ask_getall(client, self._new.pop(), "new gateway")
 
     async def _getall(self, client: aiomqtt.Client) -> None:
         for mac in self.s.macs or self.macs_to_query():
-            await client.publish(f"{mac}/HP/CMD", b"GETALL")
-            log.debug("Sent GETALL to %s", mac)
+            await _ask_getall(client, mac, "gateway")
 
     async def _getall_every(self, client: aiomqtt.Client) -> None:
         while True:
@@ -204,8 +201,7 @@ class MqttSource:
             await asyncio.sleep(every)
             try:
                 for mac in self.silent_macs():
-                    await client.publish(f"{mac}/HP/CMD", b"GETALL")
-                    log.debug("Sent GETALL to silent gateway %s", mac)
+                    await _ask_getall(client, mac, "silent gateway")
             except aiomqtt.MqttError:
                 return  # the connection loop handles it
 
@@ -220,6 +216,12 @@ class MqttSource:
                         "most; %d dropped since start); said at most once a minute",
                         self._dropped_unsaid, MAX_QUEUED, self.dropped)
             self._dropped_unsaid, self._dropped_said = 0, now
+
+
+async def _ask_getall(client: aiomqtt.Client, mac: str, which: str) -> None:
+    """Ask a gateway to publish every register now."""
+    await client.publish(f"{mac}/HP/CMD", b"GETALL")
+    log.debug("Sent GETALL to %s %s", which, mac)
 
 
 def _payload(p: object) -> bytes:
