@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -41,70 +40,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests.servers and tests.mqtt_flood: the test suite's broker and flood
 
 from heatpump_monitor.simulator.mqtt import MqttSimulatorThread  # noqa: E402
-
-PUBLISHER = r"""
-import random, sys, time
-import paho.mqtt.client as mqtt
-port, n, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-rng = random.Random(seed)
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="flood-%d" % seed)
-c.max_queued_messages_set(0)
-c.connect("127.0.0.1", port)
-c.loop_start()
-t0 = time.monotonic()
-for i in range(n):
-    r = rng.random()
-    mac = "%012x" % rng.getrandbits(48)
-    retain = False
-    if r < 0.80:
-        topic, payload = f"{mac}/HP/0001", str(rng.randint(-300, 400))
-    elif r < 0.85:
-        topic, payload, retain = f"{mac}/HP/0007", str(rng.randint(-300, 400)), True
-    elif r < 0.88:
-        topic, payload = ("%x" % rng.getrandbits(400)) * rng.randint(1, 10) + "/HP/0001", "215"
-    elif r < 0.91:
-        topic, payload = "zz" + mac + "/HP/0001", "215"
-    elif r < 0.94:
-        topic, payload = mac[:6] + " x,y=z" + mac[6:] + "/HP/0001", "215"
-    elif r < 0.97:
-        topic, payload = mac + "\\/HP/0001", "215"
-    else:
-        topic, payload = f"{mac}/HP/0009", rng.choice(["abc", "", "9" * 50, "1e3"])
-    if i % 10000 == 5000:
-        topic = "a" * 60000 + "/HP/0001"   # the issue's 60,000-character MAC
-    c.publish(topic, payload, retain=retain)
-    if i % 2000 == 0:
-        while len(c._out_packet) > 20000:
-            time.sleep(0.001)
-while c._out_packet:
-    time.sleep(0.01)
-print(time.monotonic() - t0, flush=True)
-c.loop_stop(); c.disconnect()
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_broker(tmp: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    conf = tmp / "mosquitto.conf"
-    user = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{user}")
-    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, start_new_session=True,
-                              stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return broker, port
-        time.sleep(0.05)
-    raise RuntimeError("mosquitto did not start")
-
+from tests.mqtt_flood import start_flood  # noqa: E402
+from tests.servers import free_port, start_mosquitto  # noqa: E402
 
 class Collector:
     def __init__(self, src: Path, tmp: Path, port: int, name: str, scale: str) -> None:
@@ -148,8 +88,9 @@ class Collector:
             text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2, trust_env=False).text
         except httpx.HTTPError:
             return None
-        return int(sum(float(v) for v in re.findall(r'^heatpump_mqtt_messages_total\{result="[a-z]+"\} (\S+)',
-                                                       text, re.M)))
+        # refused is a part of rejected, dropped never reached the collector: not counted again
+        return int(sum(float(v) for v in re.findall(
+            r'^heatpump_mqtt_messages_total\{result="(?:accepted|rejected|ignored)"\} (\S+)', text, re.M)))
 
     def stop(self, limit: float) -> tuple[float, int | None]:
         """SIGTERM; (seconds until exit, exit code), or (limit, None) after a SIGKILL."""
@@ -175,8 +116,7 @@ def count(path: Path, sql: str) -> int:
 
 
 def flood(port: int, n: int, seed: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", PUBLISHER, str(port), str(n), str(seed)],
-                            stdout=subprocess.PIPE, text=True)
+    return start_flood(port, messages=n, seed=seed, stdout=subprocess.PIPE)
 
 
 def main() -> None:
@@ -189,7 +129,8 @@ def main() -> None:
     ap.add_argument("--stop-limit", type=float, default=60.0, help="SIGKILL when SIGTERM took longer than this")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-flood-"))
-    broker, port = start_broker(tmp)
+    broker = start_mosquitto(tmp / "mosquitto")
+    port = broker.port
     sim = MqttSimulatorThread(["thermia"], "127.0.0.1", port, max_delay=0.5, clock=lambda: 1_764_324_000.0)
     real = sim.gateways[0].mac
     store = tmp / "store.sqlite3"
@@ -259,8 +200,7 @@ def main() -> None:
         print(f"4. restart with retained garbage on the broker: {seen} gateway(s) discovered within 5 s")
     finally:
         sim.stop()
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
     print(f"(work files in {tmp})")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from heatpump_monitor.providers import load_provider
 from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
 
+from ..mqtt_flood import start_flood
 from ..servers import free_port
 from .conftest import FROZEN
 
@@ -34,54 +34,13 @@ MQTT_CMD = [sys.executable, "-m", "heatpump_monitor", "collect", "--source", "mq
 FLOOD_MESSAGES = 30_000
 MAC_RE = re.compile(r"[0-9a-f]{12}")
 
-#: A publisher in its own process, as fast as it can until killed: valid values on random
-#: MACs (the issue's attack), some retained, MACs too long (up to 60,000 characters), not hex,
-#: with a backslash, a space, ',' or '=', and garbage payloads. It writes how many messages it
-#: has published to argv[2] now and then.
-FLOOD = r"""
-import random, sys, time
-import paho.mqtt.client as mqtt
-port, counter = int(sys.argv[1]), sys.argv[2]
-rng = random.Random(10)
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="flood")
-c.max_queued_messages_set(0)
-c.connect("127.0.0.1", port)
-c.loop_start()
-i = 0
-while True:
-    r = rng.random()
-    mac = "%012x" % rng.getrandbits(48)
-    retain = False
-    if r < 0.80:
-        topic, payload = f"{mac}/HP/0001", str(rng.randint(-300, 400))
-    elif r < 0.85:
-        topic, payload, retain = f"{mac}/HP/0007", str(rng.randint(-300, 400)), True
-    elif r < 0.88:
-        topic, payload = mac * rng.randint(2, 250) + "/HP/0001", "215"
-    elif r < 0.91:
-        topic, payload = "zz" + mac[2:] + "/HP/0001", "215"
-    elif r < 0.94:
-        topic, payload = mac[:6] + " a,b=c" + mac[6:] + "/HP/0001", "215"
-    elif r < 0.97:
-        topic, payload = mac + "\\/HP/0001", "215"
-    else:
-        topic, payload = f"{mac}/HP/0009", rng.choice(["abc", "", "9" * 50, "1e3", "27,5"])
-    if i % 10000 == 5000:
-        topic = "a" * 60000 + "/HP/0001"
-    c.publish(topic, payload, retain=retain)
-    i += 1
-    if i % 1000 == 0:
-        while len(c._out_packet) > 20000:
-            time.sleep(0.001)
-        with open(counter, "w") as f:
-            f.write(str(i))
-"""
-
 
 class Flood:
+    """The hostile publisher of tests/mqtt_flood.py, until stopped."""
+
     def __init__(self, port: int, tmp: Path) -> None:
         self.counter = tmp / "flood-count"
-        self.proc = subprocess.Popen([sys.executable, "-c", FLOOD, str(port), str(self.counter)])
+        self.proc = start_flood(port, counter=self.counter)
 
     @property
     def published(self) -> int:
