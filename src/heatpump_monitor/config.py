@@ -52,10 +52,14 @@ _WHOLE = re.compile(r"\s*([0-9]{1,12})\s*")
 _DECIMAL = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*")
 
 
-def _whole(v: str) -> int | None:
-    """ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
+def _whole_between(v: str, var: str, lo: int, hi: int | None, accepted: str) -> str:
+    """``v`` as a whole number lo..hi (``hi`` None: no upper bound), normalised; else the
+    variable's error. ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
     m = _WHOLE.fullmatch(v)
-    return int(m.group(1)) if m else None
+    n = int(m.group(1)) if m else None
+    if n is None or n < lo or (hi is not None and n > hi):
+        raise _bad(var, v, accepted)
+    return str(n)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -113,18 +117,13 @@ class Settings(BaseSettings):
     @field_validator("mqtt_port", "dashboard_port")
     @classmethod
     def _port(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        n = _whole(v)
-        if n is None or not 1 <= n <= 65535:
-            raise _bad(info.field_name.upper(), v, "a port number from 1 to 65535")
-        return str(n)
+        return _whole_between(v, info.field_name.upper(), 1, 65535, "a port number from 1 to 65535")
 
     @field_validator("metrics_port")
     @classmethod
     def _metrics_port(cls, v: str) -> str:
-        n = _whole(v)
-        if n is None or not 0 <= n <= 65535:
-            raise _bad("METRICS_PORT", v, "a port number from 1 to 65535, or 0 for no metrics/health server")
-        return str(n)
+        return _whole_between(v, "METRICS_PORT", 0, 65535,
+                              "a port number from 1 to 65535, or 0 for no metrics/health server")
 
     @field_validator("spool_max_mb")
     @classmethod
@@ -170,10 +169,8 @@ class Settings(BaseSettings):
     @field_validator("mqtt_max_gateways")
     @classmethod
     def _max_gateways(cls, v: str) -> str:
-        n = _whole(v)
-        if n is None or not 1 <= n <= MAX_MQTT_GATEWAYS:
-            raise _bad("MQTT_MAX_GATEWAYS", v, f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
-        return str(n)
+        return _whole_between(v, "MQTT_MAX_GATEWAYS", 1, MAX_MQTT_GATEWAYS,
+                              f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
 
     @field_validator("mqtt_timestamp_mode")
     @classmethod
@@ -192,18 +189,13 @@ class Settings(BaseSettings):
     @field_validator("mqtt_getall_interval", "mqtt_silent_limit")
     @classmethod
     def _seconds(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        n = _whole(v)
-        if n is None or n < 1:
-            raise _bad(info.field_name.upper(), v, "a whole number of seconds >= 1")
-        return str(n)
+        return _whole_between(v, info.field_name.upper(), 1, None, "a whole number of seconds >= 1")
 
     @field_validator("collection_interval")
     @classmethod
     def _interval(cls, v: str) -> str:
-        n = _whole(v)
-        if n is None or not 1 <= n <= MAX_INTERVAL:
-            raise _bad("COLLECTION_INTERVAL", v, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
-        return str(n)
+        return _whole_between(v, "COLLECTION_INTERVAL", 1, MAX_INTERVAL,
+                              f"a whole number of seconds from 1 to {MAX_INTERVAL}")
 
     @field_validator("heatpump_brand")
     @classmethod
@@ -216,10 +208,7 @@ class Settings(BaseSettings):
     @field_validator("write_buffer_max")
     @classmethod
     def _buffer(cls, v: str) -> str:
-        n = _whole(v)
-        if n is None or n < 1:
-            raise _bad("WRITE_BUFFER_MAX", v, "a whole number of polls >= 1")
-        return str(n)
+        return _whole_between(v, "WRITE_BUFFER_MAX", 1, None, "a whole number of polls >= 1")
 
     @field_validator("influxdb_url")
     @classmethod
