@@ -35,7 +35,7 @@ from playwright.sync_api import sync_playwright
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.simulator.model import PumpModel
-from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedSink
 from heatpump_monitor.web import DashboardThread
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")

@@ -46,7 +46,7 @@ import httpx
 from _common import wait_listening
 from bench_series import REGISTERS, T_START, Generator
 
-from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedSink
 
 VERSION = 1  # bump when the generated store changes
 GATEWAY = "192.168.1.100"

@@ -15,7 +15,7 @@ import timeit
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.providers import BRANDS, load_provider
 from heatpump_monitor.simulator.model import PumpModel
-from heatpump_monitor.sinks.lineproto import to_line
+from heatpump_monitor.stores.influx.lineproto import to_line
 
 T = 1_764_324_030_000
 

@@ -29,7 +29,7 @@ from heatpump_monitor.config import MqttSettings
 from heatpump_monitor.pipeline.snapshotter import Snapshotter
 from heatpump_monitor.providers import load_provider
 from heatpump_monitor.simulator.model import PumpModel
-from heatpump_monitor.sinks.lineproto import to_lines
+from heatpump_monitor.stores.influx.lineproto import to_lines
 from heatpump_monitor.sources.mqtt import MqttSource
 
 PUBLISHER = r"""

@@ -32,8 +32,10 @@ import time
 from pathlib import Path
 
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers.embedded import EmbeddedReader, bucket_plan
-from heatpump_monitor.sinks.embedded import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.base import bucket_plan
+from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS
+from heatpump_monitor.stores.embedded import EmbeddedSink
 
 VERSION = 5  # bump when the store layout or the generated data change
 INTERVAL_MS = 30_000

@@ -10,7 +10,7 @@ process dies without cleaning up (the child gets SIGTERM through ``PR_SET_PDEATH
 Binaries: ``/usr/bin/influxd`` (Debian ``influxdb``, 1.6.7) and ``/usr/bin/victoria-metrics``
 (Debian ``victoria-metrics``, 1.79.5); override with $INFLUXD_BIN / $VICTORIA_METRICS_BIN.
 
-VictoriaMetrics 1.79 facts (found with real writes, see tests/sinks/test_influx_v2.py):
+VictoriaMetrics 1.79 facts (found with real writes, see tests/stores/influx/test_v2.py):
 
 * It takes InfluxDB line protocol on ``/write`` (v1 style) and ``/api/v2/write`` (v2 style)
   and ignores the ``Authorization`` header (no token check unless ``-httpAuth.*`` is set).

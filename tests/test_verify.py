@@ -12,8 +12,8 @@ import pytest
 
 from heatpump_monitor.config import Settings
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.sinks.embedded import EmbeddedSink
-from heatpump_monitor.sinks.lineproto import to_lines
+from heatpump_monitor.stores.embedded import EmbeddedSink
+from heatpump_monitor.stores.influx.lineproto import to_lines
 from heatpump_monitor.verify import (Gap, RegisterDiff, add_arguments, analyse, format_duration, grid, main,
                                      parse_duration, render)
 from tests.servers import influx1_query, start_influxdb1
@@ -176,7 +176,7 @@ def test_command_on_embedded_store_with_a_hole(env, tmp_path, capsys):
     write_embedded(tmp_path / "store.sqlite3", holed())
     assert run("--since", "1h") == 1
     out = capsys.readouterr().out
-    assert "Store: embedded store" in out
+    assert "Store: embedded store at" in out
     assert "120 ticks expected" in out
     row = next(ln for ln in out.splitlines() if ln.startswith(GW) and " api " in ln)
     assert row.split() == [GW, "api", "2025-11-28", "10:00:00Z", "120", "110", "91.67%", "3/3/3", "0", "10", "1"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import ConfigError, StoreConfig, load_collector_config
 from .pipeline.run import run_collector
 from .providers import BRANDS, load_provider
-from .readers.embedded import EmbeddedReader
+from .stores.embedded import EmbeddedReader
 from .simulator.server import running_simulator
 
 log = logging.getLogger("heatpump_monitor")

@@ -2,14 +2,14 @@
 
 ``DERIVED[name] = (a, b)`` means ``name = a - b``, computed for each snapshot that has both
 ``a`` and ``b`` (a snapshot missing either has no value for ``name``). Used by the embedded
-sink's rollup (:mod:`heatpump_monitor.sinks.embedded`), the raw path of
-:meth:`EmbeddedReader.series <heatpump_monitor.readers.embedded.EmbeddedReader.series>` and
-:meth:`InfluxReader.series <heatpump_monitor.readers.influx.InfluxReader.series>`; a reader's
+sink's rollup (:mod:`heatpump_monitor.stores.embedded.schema`), the raw path of
+:meth:`EmbeddedReader.series <heatpump_monitor.stores.embedded.reader.EmbeddedReader.series>` and
+:meth:`InfluxReader.series <heatpump_monitor.stores.influx.reader.InfluxReader.series>`; a reader's
 ``series()`` accepts these names like register names.
 
 Dependency-free on purpose: the sink and the readers both import it without import cycles.
 The definitions are part of the embedded store's rollup version
-(:data:`~heatpump_monitor.sinks.embedded.ROLLUP_VERSION`): after a change, the next sink that
+(:data:`~heatpump_monitor.stores.embedded.schema.ROLLUP_VERSION`): after a change, the next sink that
 opens a store rebuilds its rollups from the snapshots (one log line), and readers use the
 snapshots until then.
 """

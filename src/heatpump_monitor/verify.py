@@ -36,7 +36,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .config import MAX_INTERVAL, ConfigError, StoreConfig, load_store_config
 from .model import Snapshot
-from .sinks.base import SinkError
+from .stores.base import SinkError
 
 DEFAULT_SINCE = "1h"
 DEFAULT_INTERVAL_S = 30
@@ -420,23 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def describe_store(store: StoreConfig) -> str:
-    if store.kind == "embedded":
-        return f"embedded store {store.path}"
-    from .errors import display_url
-
-    if store.kind == "influxdb1":
-        return f"InfluxDB 1.x at {display_url(store.url)}, database {store.database}"
-    return f"InfluxDB 2.x at {display_url(store.url)}, bucket {store.bucket}"
-
-
 def _error(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 2
 
 
 def main(args: argparse.Namespace) -> int:
-    from .readers import ReaderError, make_reader
+    from .stores import ReaderError, describe, make_reader
 
     try:
         store = load_store_config()
@@ -463,7 +453,7 @@ def main(args: argparse.Namespace) -> int:
             known = sorted({i.gateway for i in infos})
             infos = [i for i in infos if i.gateway == args.gateway]
             if not infos:
-                print(f"Gateway {args.gateway!r} has no snapshots in the {describe_store(store)}"
+                print(f"Gateway {args.gateway!r} has no snapshots in {describe(store)}"
                       + (f" (stored: {', '.join(known)})" if known else ""))
                 return 1
         data = {(i.gateway, i.source): list(reader.snapshots(i.gateway, start_ms, end_ms, source=i.source))
@@ -471,12 +461,12 @@ def main(args: argparse.Namespace) -> int:
     except (ReaderError, SinkError) as exc:  # their messages name the store already
         return _error(str(exc))
     except (sqlite3.Error, OSError) as exc:
-        return _error(f"cannot read the {describe_store(store)}: {exc}")
+        return _error(f"cannot read {describe(store)}: {exc}")
     finally:
         reader.close()
 
     report = analyse(data, start_ms, end_ms, interval_ms)
-    print(f"Store: {describe_store(store)}")
+    print(f"Store: {describe(store)}")
     print(render(report, args.min_coverage))
     return 0 if report.ok(args.min_coverage) else 1
 

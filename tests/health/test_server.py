@@ -14,7 +14,7 @@ from heatpump_monitor.model import Snapshot
 from heatpump_monitor.pipeline.grid import Ticker
 from heatpump_monitor.pipeline.spool import MemorySpool
 from heatpump_monitor.pipeline.writer import Writer
-from heatpump_monitor.sinks.base import SinkError
+from heatpump_monitor.stores.base import SinkError
 
 NOW = 1_800_000_000.0
 

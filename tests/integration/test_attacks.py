@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from heatpump_monitor.readers.embedded import EmbeddedReader
+from heatpump_monitor.stores.embedded import EmbeddedReader
 
 from ..servers import free_port
 from .conftest import addr, set_fault, sim_env

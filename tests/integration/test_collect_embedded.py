@@ -10,7 +10,7 @@ import time
 import pytest
 
 from heatpump_monitor.providers import BadValue, decode_value, default_register, load_provider
-from heatpump_monitor.readers.embedded import EmbeddedReader
+from heatpump_monitor.stores.embedded import EmbeddedReader
 
 from ..servers import free_port
 from .conftest import addr, set_fault

@@ -113,7 +113,7 @@ def test_mqtt_raw_and_scaled_payloads_are_stored_alike(broker, collector, influx
 
 def test_config_file_register_overrides_end_to_end(simulator, collector, tmp_path):
     """A user's registers: section changes what the running collector stores, and says so."""
-    from heatpump_monitor.readers.embedded import EmbeddedReader
+    from heatpump_monitor.stores.embedded import EmbeddedReader
 
     cfg = tmp_path / "config.yaml"
     cfg.write_text('brand: ivt\nregisters:\n  "6C56": {factor: 10}\n  "0008": {name: room_temp}\n')

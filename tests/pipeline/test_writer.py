@@ -7,7 +7,7 @@ import logging
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.pipeline.spool import DiskSpool, MemorySpool
 from heatpump_monitor.pipeline.writer import Writer
-from heatpump_monitor.sinks.base import SinkError
+from heatpump_monitor.stores.base import SinkError
 
 
 class FlakySink:

@@ -26,8 +26,8 @@ from pydantic import SecretStr
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.model import Snapshot, iso_ms
 from heatpump_monitor.providers import load_provider
-from heatpump_monitor.sinks.embedded import EmbeddedSink
-from heatpump_monitor.sinks.influx_v1 import InfluxV1Sink
+from heatpump_monitor.stores.embedded import EmbeddedSink
+from heatpump_monitor.stores.influx.v1 import InfluxV1Sink
 from heatpump_monitor.web import DashboardThread
 from tests.servers import free_port, influx1_query
 
@@ -431,7 +431,7 @@ def test_readyz_on_a_working_embedded_store(client, store_path):
     with dashboard(embedded(store_path), auth=AUTH) as c:
         assert ready(c.get("/readyz"), 200) == {"ready": True}
         doc = ready(c.get("/readyz", auth=AUTH), 200, logged_in=True)
-        assert doc == {"ready": True, "store": f"the embedded store at {store_path.resolve()}"}
+        assert doc == {"ready": True, "store": f"embedded store at {store_path.resolve()}"}
 
 
 def test_readyz_503_when_the_embedded_store_is_missing_or_not_a_store(tmp_path):
@@ -442,7 +442,7 @@ def test_readyz_503_when_the_embedded_store_is_missing_or_not_a_store(tmp_path):
         assert "none.sqlite3" not in resp.text and str(tmp_path) not in resp.text
         doc = ready(c.get("/readyz", auth=AUTH), 503, logged_in=True)
         assert doc["cause"] == "store not found" and "does not exist" in doc["detail"]
-        assert doc["store"] == f"the embedded store at {missing}"
+        assert doc["store"] == f"embedded store at {missing}"
         # the collector creates it: ready from then on, without a restart
         sink = EmbeddedSink(missing)
         sink.write_sync(snapshots()[:5])
@@ -581,7 +581,7 @@ def test_readyz_is_no_password_oracle(tmp_path, password):
             head = c.head("/readyz")
             assert head.status_code == status and head.content == b""
             mine = ready(c.get("/readyz", auth=("admin", password)), status, logged_in=True)
-            shown = f"the embedded store at {store_path.resolve()}"
+            shown = f"embedded store at {store_path.resolve()}"
             if len(password) >= 3:
                 assert mine["store"] == shown.replace(password, "***") and "/***" in mine["store"], mine
             else:  # too short to be searched for: the description is left whole

@@ -32,10 +32,10 @@ from playwright.sync_api import Page, sync_playwright
 from heatpump_monitor.config import StoreConfig, load_collector_config
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.pipeline.run import run_collector
-from heatpump_monitor.readers import EmbeddedReader
+from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.simulator.model import PumpModel
 from heatpump_monitor.simulator.server import SimulatorThread
-from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedSink
 from heatpump_monitor.web import DashboardThread
 
 pytestmark = pytest.mark.realserver

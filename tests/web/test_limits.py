@@ -25,7 +25,8 @@ from pydantic import SecretStr
 
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.providers import load_provider
-from heatpump_monitor.readers import BudgetExceeded, EmbeddedReader
+from heatpump_monitor.stores import BudgetExceeded
+from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.web import Limits, create_app, dashboard_secrets
 from heatpump_monitor.web import api as web_api
 from heatpump_monitor.web.api import LIMITS, SeriesGate, Store

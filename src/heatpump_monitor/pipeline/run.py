@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..config import CollectorConfig
 from ..model import iso_ms
-from ..sinks import SinkError, make_sink
+from ..stores import SinkError, make_sink
 from ..sources.api import ApiClient
 from ..providers.overrides import Providers
 from ..signals import on_stop_signals

@@ -15,7 +15,7 @@ import time
 from typing import Callable, Sequence
 
 from ..model import Snapshot, iso_ms
-from ..sinks.base import Sink, SinkError
+from ..stores.base import Sink, SinkError
 from .spool import Entry, MemorySpool, Spool
 
 log = logging.getLogger("heatpump_monitor.writer")

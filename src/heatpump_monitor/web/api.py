@@ -55,7 +55,7 @@ from ..masking import Secrets
 from ..model import Snapshot, iso_ms
 from ..providers import Provider, ProviderError
 from ..providers.overrides import effective_provider
-from ..readers.errors import FAILED, TIMED_OUT, UNREACHABLE, UNREADABLE, BudgetExceeded, ReaderError
+from ..stores.base import FAILED, TIMED_OUT, UNREACHABLE, UNREADABLE, BudgetExceeded, ReaderError
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ _EPOCH_RE = re.compile(r"-?[0-9]{1,16}")  # ASCII digits: int() would take any s
 
 class ApiError(Exception):
     """Answered as ``{"error": message}`` with ``status`` (and ``headers``). ``cause``: the
-    failure in generic words (a store failure's :data:`~heatpump_monitor.readers.errors.CAUSES`),
+    failure in generic words (a store failure's :data:`~heatpump_monitor.stores.base.CAUSES`),
     which is what ``/readyz`` tells someone who has not logged in."""
 
     def __init__(self, status: int, message: str, *, cause: str | None = None,
@@ -554,7 +554,7 @@ def _cut(text: str, limit: int = 300) -> str:
 
 
 def _is_store_error(exc: BaseException) -> bool:
-    from ..sinks.base import SinkError
+    from ..stores.base import SinkError
     return isinstance(exc, (ReaderError, SinkError, sqlite3.Error, OSError))
 
 
@@ -1001,7 +1001,7 @@ def _latest(store: Store, gateway: str, source: str | None, stale_after_s: float
 def _bucket_ms(start_ms: int, end_ms: int, points: int) -> int:
     """The readers' bucket width for this range (their shared plan, if available)."""
     try:
-        from ..readers.embedded import bucket_plan
+        from ..stores.base import bucket_plan
     except ImportError:  # pragma: no cover - readers without a shared plan
         return max(1, -(-(end_ms - start_ms) // points))
     return max(1, bucket_plan(start_ms, end_ms, points)[1])

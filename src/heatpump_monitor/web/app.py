@@ -54,7 +54,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import StoreConfig
-from ..errors import display_url
+from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
 from .api import (DERIVED_FIELDS, LIMITS, ApiError, Json, Limits, ReadyCheck, SeriesGate, Store, field_catalog,
@@ -251,12 +251,7 @@ def store_description(store: StoreConfig | Any) -> str:
     (never a secret; callers mask it still)."""
     if not isinstance(store, StoreConfig):
         return getattr(store, "description", None) or "a custom reader"
-    if store.kind == "embedded":
-        return f"the embedded store at {Path(store.path).resolve()}"
-    if store.kind == "influxdb1":
-        user = f", user {store.username}" if store.username else ""
-        return f"InfluxDB 1.x at {display_url(store.url)} (database {store.database}{user})"
-    return f"InfluxDB 2.x at {display_url(store.url)} (bucket {store.bucket}, InfluxQL v1 API)"
+    return describe(store)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -298,7 +293,7 @@ def create_app(
     ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
     queries. Readers are only opened on the first request."""
     if isinstance(store, StoreConfig):
-        from ..readers import make_reader
+        from ..stores import make_reader
 
         cfg = store
         factory: Callable[[], Any] = lambda: make_reader(cfg)  # noqa: E731

@@ -60,7 +60,7 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
 def _probe(store_config: StoreConfig, log: logging.Logger, secrets: Secrets | None = None) -> None:
     """One read at start: a store that cannot be read is worth a warning (the pages say it too)."""
     secrets = secrets if secrets is not None else dashboard_secrets(store_config)
-    from ..readers import make_reader
+    from ..stores import make_reader
 
     reader = None
     try:

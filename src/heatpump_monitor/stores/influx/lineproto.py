@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..model import Snapshot
+from ...model import Snapshot
 
 MEASUREMENT = "heatpump"
 

@@ -20,9 +20,11 @@ from pydantic import SecretStr
 
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers import BudgetExceeded, EmbeddedReader, InfluxReader, ReaderError
-from heatpump_monitor.readers.errors import CREDENTIALS, FAILED, NOT_FOUND, TIMED_OUT, UNREACHABLE
-from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.stores import BudgetExceeded, ReaderError
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.influx import InfluxReader
+from heatpump_monitor.stores.base import CREDENTIALS, FAILED, NOT_FOUND, TIMED_OUT, UNREACHABLE
+from heatpump_monitor.stores.embedded import EmbeddedSink
 
 T0 = 1764324000000
 I = 30_000

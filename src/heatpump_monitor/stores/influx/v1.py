@@ -21,10 +21,10 @@ from typing import Sequence
 
 import httpx
 
-from ..errors import display_url, short_body, socket_cause
-from ..masking import Secrets
-from ..model import Snapshot
-from .base import REJECTED_STATUSES, SinkError
+from ...errors import display_url, short_body, socket_cause
+from ...masking import Secrets
+from ...model import Snapshot
+from ..base import REJECTED_STATUSES, SinkError
 from .lineproto import to_lines
 
 

@@ -1,10 +1,10 @@
 """Reader of the embedded store, for the web UI and ``verify``: time-ranged, downsampled series.
 
-Long series come from the sink's rollup tables (see :mod:`heatpump_monitor.sinks.embedded`).
+Long series come from the sink's rollup tables (see :mod:`.schema`).
 
 A caller may bound the time of its reads: with ``reader.deadline`` set (a
 :func:`time.monotonic` value), SQLite's progress handler interrupts a statement that runs past
-it and the read raises :class:`~heatpump_monitor.readers.errors.BudgetExceeded`.
+it and the read raises :class:`~heatpump_monitor.stores.base.BudgetExceeded`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ import json
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ..derived import DERIVED
-from ..model import Snapshot
-from ..sinks.embedded import (NEWEST, ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of,
-                              connect, json_path, rollup_ready)
-from .errors import NOT_FOUND, BudgetExceeded, ReaderError
+from ...derived import DERIVED
+from ...model import Snapshot
+from ..base import NOT_FOUND, ROLLUP_BUCKET_MS, BudgetExceeded, GatewayInfo, ReaderError, Series, bucket_plan
+from .schema import NEWEST, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of, connect, json_path, rollup_ready
 
 #: SQLite virtual-machine instructions between two looks at the deadline (about a millisecond)
 PROGRESS_STEPS = 2000
@@ -51,27 +49,6 @@ def _bounded(method: _F) -> _F:
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayInfo:
-    gateway: str
-    source: str
-    brand: str
-    first_ms: int
-    last_ms: int
-    snapshots: int
-
-
-@dataclass(slots=True)
-class Series:
-    """One field over time. With downsampling, each bucket gives its time and min/max/mean."""
-
-    field: str
-    t: list[int]
-    mean: list[float | None]
-    min: list[float | None]
-    max: list[float | None]
 
 
 class EmbeddedReader:
@@ -331,34 +308,6 @@ class _Acc:
             v[1] = min(v[1], lo)
             v[2] = max(v[2], hi)
             v[3] += total
-
-
-def bucket_plan(start_ms: int, end_ms: int, max_points: int = 1500) -> tuple[int, int]:
-    """The bucket grid of a series over [start, end): (origin, bucket_ms), bucket k covering
-    [origin + k * bucket, origin + (k+1) * bucket). At most ``max_points`` buckets meet the range.
-
-    With ``b = ceil(span / max_points)``:
-
-    * b < 10 min: origin = start, bucket = b (read from the snapshots);
-    * 10 min <= b < 1 h: origin and bucket whole multiples of 10 minutes (10-minute rollup);
-    * b >= 1 h: whole multiples of an hour (hourly rollup, with the 10-minute one and the
-      snapshots for partial hours at the ends).
-
-    The bucket is the smallest such multiple that fits, so rounding can cost up to half the
-    points: 14 days at 1,500 points get 20-minute buckets (1,008 points), 90 days 2 hours
-    (1,081), 365 days 6 hours (1,461). Shared by both readers, so the embedded store and
-    InfluxDB give the same buckets.
-    """
-    start_ms, end_ms = int(start_ms), int(end_ms)
-    n = max(1, int(max_points))
-    span = max(1, end_ms - start_ms)
-    bucket = -(-span // n)
-    if bucket < ROLLUP_BUCKET_MS:
-        return start_ms, bucket
-    unit = ROLLUP_HOUR_MS if bucket >= ROLLUP_HOUR_MS else ROLLUP_BUCKET_MS
-    origin = start_ms // unit * unit
-    top = -(-end_ms // unit) * unit
-    return origin, unit * -(-(top - origin) // (n * unit))
 
 
 def _snap(row: tuple) -> Snapshot:

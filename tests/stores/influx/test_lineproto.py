@@ -1,8 +1,8 @@
 import pytest
 
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.sinks import lineproto
-from heatpump_monitor.sinks.lineproto import to_line, to_lines
+from heatpump_monitor.stores.influx import lineproto
+from heatpump_monitor.stores.influx.lineproto import to_line, to_lines
 
 
 def test_one_point_per_poll_all_floats_ms_timestamp():
@@ -83,7 +83,7 @@ def test_values_are_floats_never_integers(value, text):
 
 
 def test_the_escape_cache_is_bounded():
-    from heatpump_monitor.sinks import lineproto
+    from heatpump_monitor.stores.influx import lineproto
 
     lineproto._escaped.clear()
     for i in range(lineproto._ESCAPED_MAX + 5):

@@ -1,8 +1,8 @@
 """Reader of snapshots stored in InfluxDB, with InfluxQL over the 1.x ``/query`` API (httpx, sync).
 
-Same shapes as :class:`~heatpump_monitor.readers.embedded.EmbeddedReader` (``gateways()``,
+Same shapes as :class:`~heatpump_monitor.stores.embedded.reader.EmbeddedReader` (``gateways()``,
 ``latest()``, ``snapshots()``, ``series()``), for ``verify``, the dashboard and tools. Schema: see
-:mod:`heatpump_monitor.sinks.lineproto` (measurement ``heatpump``, tags brand/gateway/source,
+:mod:`.lineproto` (measurement ``heatpump``, tags brand/gateway/source,
 one float field per register, millisecond timestamps).
 
 Which server, from the :class:`~heatpump_monitor.config.StoreConfig`:
@@ -43,7 +43,7 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
 Every :class:`ReaderError` carries a generic ``cause`` (unreachable, refused credentials, timed
 out, not found, error). With ``reader.deadline`` set (a :func:`time.monotonic` value), no request
 waits past it: each gets the time left as its timeout, and a read past the deadline raises
-:class:`~heatpump_monitor.readers.errors.BudgetExceeded`.
+:class:`~heatpump_monitor.stores.base.BudgetExceeded`.
 """
 
 from __future__ import annotations
@@ -54,13 +54,13 @@ from typing import Iterator, Sequence
 
 import httpx
 
-from ..config import StoreConfig
-from ..derived import DERIVED
-from ..errors import display_url, short_body, socket_cause
-from ..model import Snapshot
-from ..sinks.lineproto import MEASUREMENT
-from .embedded import GatewayInfo, Series, bucket_plan
-from .errors import CREDENTIALS, NOT_FOUND, TIMED_OUT, UNREACHABLE, BudgetExceeded, ReaderError
+from ...config import StoreConfig
+from ...derived import DERIVED
+from ...errors import display_url, short_body, socket_cause
+from ...model import Snapshot
+from ..base import (CREDENTIALS, NOT_FOUND, TIMED_OUT, UNREACHABLE, BudgetExceeded, GatewayInfo, ReaderError, Series,
+                    bucket_plan)
+from .lineproto import MEASUREMENT
 
 DEFAULT_SLICE_MS = 6 * 3600 * 1000  # snapshots() asks for at most this much time at once
 MIN_SLICE_MS = 1000
@@ -233,7 +233,7 @@ class InfluxReader:
         """Each field over [start, end) in at most ``max_points`` buckets: min, max and mean.
 
         The same buckets as :meth:`EmbeddedReader.series
-        <heatpump_monitor.readers.embedded.EmbeddedReader.series>` (:func:`bucket_plan`, as
+        <heatpump_monitor.stores.embedded.reader.EmbeddedReader.series>` (:func:`bucket_plan`, as
         ``GROUP BY time(<bucket>ms, <offset>ms)``), ``t`` the bucket start clamped to
         ``start_ms``; empty buckets are left out (``fill(none)``), so gaps stay gaps. Derived
         fields (:data:`~heatpump_monitor.derived.DERIVED`) come from a subquery. Every Series

@@ -37,10 +37,10 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from ..masking import Secrets
-from ..model import Snapshot
-from .base import REJECTED_STATUSES, SinkError
-from ..errors import display_url, exception_chain, short_body, socket_cause
+from ...masking import Secrets
+from ...model import Snapshot
+from ..base import REJECTED_STATUSES, SinkError
+from ...errors import display_url, exception_chain, short_body, socket_cause
 from .lineproto import to_lines
 
 _EMPTY_WRITE_OK = "writing requires points"

@@ -5,8 +5,8 @@ import asyncio
 import sqlite3
 
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers.embedded import EmbeddedReader
-from heatpump_monitor.sinks.embedded import EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.embedded import EmbeddedSink
 
 
 def snap(t, gw="gw", **values):
@@ -64,7 +64,7 @@ def test_series_field_names_are_bound_not_pasted(tmp_path):
 def test_a_store_deleted_while_open_is_not_acknowledged_then_recreated(tmp_path):
     import pytest
 
-    from heatpump_monitor.sinks.base import SinkError
+    from heatpump_monitor.stores.base import SinkError
 
     path = tmp_path / "s.sqlite3"
     sink = EmbeddedSink(path)

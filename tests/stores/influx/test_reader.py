@@ -13,9 +13,10 @@ from pydantic import SecretStr
 
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers import (EmbeddedReader, GatewayInfo, InfluxReader, ReaderError, make_reader,
-                                      quote_ident, quote_literal)
-from heatpump_monitor.sinks.lineproto import to_lines
+from heatpump_monitor.stores import GatewayInfo, ReaderError, make_reader
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.influx import InfluxReader, quote_ident, quote_literal
+from heatpump_monitor.stores.influx.lineproto import to_lines
 from tests.servers import free_port, influx1_query, start_influxdb1
 
 T0 = 1764324000000  # 2025-11-28T10:00:00Z, on the 30 s grid

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.sinks.base import SinkError
-from heatpump_monitor.sinks.influx_v2 import InfluxV2Sink
+from heatpump_monitor.stores.base import SinkError
+from heatpump_monitor.stores.influx.v2 import InfluxV2Sink
 from tests.servers import free_port, vm_export
-from tests.sinks import run
+from tests.stores import run
 
 T0 = 1764324030000  # 2025-11-28T10:00:30Z
 TOKEN = "tok-SECRET-4f9a2c71e0b3"

@@ -12,9 +12,10 @@ import pytest
 
 from heatpump_monitor.config import StoreConfig
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers import EmbeddedReader, InfluxReader
-from heatpump_monitor.sinks.embedded import EmbeddedSink
-from heatpump_monitor.sinks.lineproto import to_lines
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.influx import InfluxReader
+from heatpump_monitor.stores.embedded import EmbeddedSink
+from heatpump_monitor.stores.influx.lineproto import to_lines
 from tests.servers import influx1_query
 
 T0 = 1764324000000  # 2025-11-28T10:00:00Z

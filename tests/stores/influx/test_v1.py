@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.sinks.base import SinkError
-from heatpump_monitor.sinks.influx_v1 import InfluxV1Sink
+from heatpump_monitor.stores.base import SinkError
+from heatpump_monitor.stores.influx.v1 import InfluxV1Sink
 from tests.servers import free_port, influx1_query, influx1_rows, start_influxdb1
-from tests.sinks import run
+from tests.stores import run
 
 T0 = 1764324030000  # 2025-11-28T10:00:30Z, on the 30 s grid
 WRONG_PASSWORD = "Wr0ng-Pa55-7731"

@@ -15,8 +15,10 @@ import pytest
 
 from heatpump_monitor.derived import DERIVED
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.readers.embedded import EmbeddedReader, bucket_plan
-from heatpump_monitor.sinks.embedded import ROLLUP_BUCKET_MS, SCHEMA, UPSERT, EmbeddedSink
+from heatpump_monitor.stores.embedded import EmbeddedReader
+from heatpump_monitor.stores.base import bucket_plan
+from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, SCHEMA, UPSERT
+from heatpump_monitor.stores.embedded import EmbeddedSink
 
 R = ROLLUP_BUCKET_MS
 T0 = 1764324000000  # 2025-11-28T10:00:00Z, a multiple of 10 minutes

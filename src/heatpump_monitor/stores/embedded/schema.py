@@ -1,4 +1,5 @@
-"""Embedded store (default): SQLite in WAL mode, one row per poll. No server needed.
+"""Embedded store (default), its schema and rollups: SQLite in WAL mode, one row per poll.
+No server needed. The writer is :mod:`.sink`, the reader :mod:`.reader`.
 
 Row: (gateway, source, ts_ms, brand, data) with data a JSON object name -> float. Another
 process (the dashboard, ``verify``) may read while the collector writes (WAL).
@@ -58,20 +59,17 @@ line); a reader falls back to the snapshots until then.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
 import sqlite3
-import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from ..derived import DERIVED, derive
-from ..model import Snapshot
-from .base import SinkError
+from ...derived import DERIVED, derive
+from ..base import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, SinkError
 
 log = logging.getLogger("heatpump_monitor.embedded")
 
@@ -86,8 +84,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 ) WITHOUT ROWID;
 """
 
-ROLLUP_BUCKET_MS = 600_000  # 10 minutes: table rollup (see the module doc)
-ROLLUP_HOUR_MS = 3_600_000  # 1 hour: table rollup_1h
 #: (bucket size, table), coarse to fine
 ROLLUP_LEVELS: tuple[tuple[int, str], ...] = ((ROLLUP_HOUR_MS, "rollup_1h"), (ROLLUP_BUCKET_MS, "rollup"))
 SNAPSHOT_COUNT = ""  # rollup pseudo-field: n = snapshots in the bucket (vmin/vmax/vsum NULL)
@@ -296,98 +292,3 @@ def _clean(values: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-class EmbeddedSink:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.description = f"embedded store at {self.path.resolve()}"
-        self._conn: sqlite3.Connection | None = None
-        self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection has open
-        self._lock = threading.Lock()
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                self._conn = connect(self.path)
-                self._file = self._identity()
-            except (sqlite3.Error, OSError) as exc:
-                raise SinkError(f"cannot open {self.description}: {exc}") from None
-        return self._conn
-
-    def _identity(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return st.st_dev, st.st_ino
-
-    def _still_there(self) -> None:
-        """SQLite keeps writing to a file deleted (or replaced) under it, and nobody could read
-        it again: after every write, make sure the path is still the file written to. If not,
-        the write is not acknowledged (the polls stay in the spool) and the next one opens a
-        new store at the path."""
-        if self._identity() != self._file:
-            assert self._conn is not None
-            self._conn.close()
-            self._conn = None
-            raise SinkError(f"{self.description} was deleted or replaced while the collector had it open; "
-                            "a new store is created there and the waiting polls are written to it")
-
-    def write_sync(self, snapshots: Sequence[Snapshot]) -> None:
-        """Store the snapshots and maintain the rollups (module doc), in one transaction.
-
-        Any batch size works: a bulk load is the same call with big batches.
-        """
-        rows = []
-        for s in snapshots:
-            values = _clean(s.values)
-            if values:
-                rows.append((s.gateway, s.source, s.time_ms, s.brand, json.dumps(values, separators=(",", ":"))))
-        if not rows:
-            return
-        with self._lock:
-            db = self._db()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._write_rows(db, rows)
-                    db.commit()
-                except BaseException:
-                    db.rollback()
-                    raise
-            except (sqlite3.Error, OSError) as exc:
-                raise SinkError(f"write to {self.description} failed: {exc}") from None
-            self._still_there()
-
-    @staticmethod
-    def _write_rows(db: sqlite3.Connection, rows: list[tuple]) -> None:
-        """Upsert the rows, then summarise what this batch closed or changed after closing."""
-        newest = db.cursor()
-        before: dict[tuple[str, str], int | None] = {
-            pair: newest.execute(NEWEST, pair).fetchone()[0] for pair in {(r[0], r[1]) for r in rows}}
-        db.executemany(UPSERT, [r[:5] for r in rows])
-        after = dict(before)
-        touched: set[_Key] = set()
-        for g, s, ts, *_ in rows:
-            touched.add((g, s, bucket_of(ts)))
-            if after[(g, s)] is None or ts > after[(g, s)]:
-                after[(g, s)] = ts
-        open10 = {pair: bucket_of(ts) for pair, ts in after.items()}
-        # touched buckets that are (or just became) closed, and the buckets this batch closed
-        closed = {k for k in touched if k[2] < open10[k[:2]]}
-        closed |= {(*pair, bucket_of(ts)) for pair, ts in before.items()
-                   if ts is not None and bucket_of(ts) < open10[pair]}
-        roll_buckets(db, closed)
-        roll_hours(db, {h for h in map(_hour, closed) if h[2] < bucket_of(after[h[:2]], ROLLUP_HOUR_MS)})
-
-    async def write(self, snapshots: Sequence[Snapshot]) -> None:
-        await asyncio.to_thread(self.write_sync, snapshots)
-
-    async def check(self) -> None:
-        await asyncio.to_thread(self._db)
-
-    async def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-                self._file = None
