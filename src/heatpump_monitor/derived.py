@@ -1,33 +1,107 @@
-"""Derived fields: values computed per snapshot from two registers, as data, in ONE place.
+"""Derived values: computed from registers, each defined ONCE here (name, unit, description,
+inputs, how computed) and used by every store's reader, the embedded store's rollups, the
+API's field catalogue and the dashboard.
 
-``DERIVED[name] = (a, b)`` means ``name = a - b``, computed for each snapshot that has both
-``a`` and ``b`` (a snapshot missing either has no value for ``name``). Used by the embedded
-sink's rollup (:mod:`heatpump_monitor.stores.embedded.schema`), the raw path of
-:meth:`EmbeddedReader.series <heatpump_monitor.stores.embedded.reader.EmbeddedReader.series>` and
-:meth:`InfluxReader.series <heatpump_monitor.stores.influx.reader.InfluxReader.series>`; a reader's
-``series()`` accepts these names like register names.
+A derived value is computed per snapshot, from that snapshot's values and - for values that
+need history, such as a counter's increase - the snapshot before it of the same gateway and
+source. A snapshot missing an input has no value (None), exactly like an absent register, so
+charts aggregate derived values the same way as registers (count, min, max, mean per bucket).
 
-Dependency-free on purpose: the sink and the readers both import it without import cycles.
-The definitions are part of the embedded store's rollup version
-(:data:`~heatpump_monitor.stores.embedded.schema.ROLLUP_VERSION`): after a change, the next sink that
-opens a store rebuilds its rollups from the snapshots (one log line), and readers use the
-snapshots until then.
+Three shapes cover what owners ask for (see ``shared/reference/owner-analytics.md``):
+
+* :func:`difference` ``a - b`` (delta T). Linear, so it also has ``terms``: a store may compute
+  it in its own query language (SQL, InfluxQL) instead of fetching the inputs.
+* :func:`ratio` ``a / b`` (COP = heat / electricity); None when ``b`` is 0.
+* :func:`increase` ``a - a(previous snapshot)`` (a counter's increase: starts, kWh); None on
+  the first snapshot and when the counter went down (a reset after a restart).
+
+Dependency-free on purpose: the stores, the web layer and the CLI all import it without
+cycles. :attr:`Derived.key` is part of the embedded store's rollup version: after a change of a
+definition, the next sink that opens a store rebuilds its rollups (one log line).
 """
 
 from __future__ import annotations
 
-DERIVED: dict[str, tuple[str, str]] = {
-    # temperature drop over the radiator circuit (forward - return), K
-    "delta_t_radiator": ("radiator_forward", "radiator_return"),
-    # temperature drop over the evaporator on the brine side (in - out), K
-    "delta_t_brine": ("brine_in_evaporator", "brine_out_condenser"),
-}
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+Values = Mapping[str, float]
+#: (this snapshot's values, the previous snapshot's values or None) -> value or None
+Compute = Callable[[Values, "Values | None"], "float | None"]
 
 
-def derive(values: dict[str, float], name: str) -> float | None:
-    """The value of derived field ``name`` for one snapshot's ``values``, or None."""
-    a, b = DERIVED[name]
-    x, y = values.get(a), values.get(b)
-    if x is None or y is None:
-        return None
-    return x - y
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    unit: str
+    description: str
+    #: the registers (or other derived values' names, never) the value is computed from
+    inputs: tuple[str, ...]
+    #: the rule, short and stable, e.g. "radiator_forward - radiator_return" (shown in the API)
+    formula: str
+    compute: Compute = field(repr=False, compare=False)
+    #: needs the previous snapshot of the same gateway and source
+    uses_previous: bool = False
+    #: when set, the value is sum(weight * input), every input present: stores may compute it
+    #: server-side, exactly (SQL for the embedded store, InfluxQL for InfluxDB)
+    terms: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What identifies the definition's results (not the Python function object)."""
+        return (self.name, self.formula, self.inputs, self.uses_previous, self.terms)
+
+
+def difference(name: str, a: str, b: str, unit: str, description: str) -> Derived:
+    def compute(values: Values, previous: Values | None = None) -> float | None:
+        x, y = values.get(a), values.get(b)
+        return None if x is None or y is None else x - y
+
+    return Derived(name, unit, description, (a, b), f"{a} - {b}", compute, terms=((a, 1.0), (b, -1.0)))
+
+
+def ratio(name: str, a: str, b: str, unit: str, description: str) -> Derived:
+    def compute(values: Values, previous: Values | None = None) -> float | None:
+        x, y = values.get(a), values.get(b)
+        return None if x is None or y is None or y == 0 else x / y
+
+    return Derived(name, unit, description, (a, b), f"{a} / {b}", compute)
+
+
+def increase(name: str, a: str, unit: str, description: str) -> Derived:
+    def compute(values: Values, previous: Values | None) -> float | None:
+        x = values.get(a)
+        y = None if previous is None else previous.get(a)
+        # a counter that went down was reset (gateway or pump restart): no increase to tell
+        return None if x is None or y is None or x < y else x - y
+
+    return Derived(name, unit, description, (a,), f"{a} - previous {a}", compute, uses_previous=True)
+
+
+def catalogue(*definitions: Derived) -> dict[str, Derived]:
+    return {d.name: d for d in definitions}
+
+
+DERIVED: dict[str, Derived] = catalogue(
+    # the temperature drop over the radiator circuit: the heat given to the house per unit of flow
+    difference("delta_t_radiator", "radiator_forward", "radiator_return", "K", "Radiator forward - return"),
+    # the drop over the evaporator on the brine side: the heat taken from the ground
+    difference("delta_t_brine", "brine_in_evaporator", "brine_out_condenser", "K", "Brine in - brine out"),
+)
+
+
+def derive(values: Values, name: str, previous: Values | None = None,
+           definitions: Mapping[str, Derived] = DERIVED) -> float | None:
+    """The value of derived value ``name`` for one snapshot's ``values``, or None."""
+    return definitions[name].compute(values, previous)
+
+
+def derive_all(values: Values, previous: Values | None = None,
+               definitions: Mapping[str, Derived] = DERIVED) -> dict[str, float]:
+    """Every derived value the snapshot has (those with all inputs present)."""
+    out: dict[str, float] = {}
+    for name, d in definitions.items():
+        v = d.compute(values, previous)
+        if v is not None:
+            out[name] = v
+    return out

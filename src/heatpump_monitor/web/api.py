@@ -59,14 +59,10 @@ from ..stores.base import FAILED, TIMED_OUT, UNREACHABLE, UNREADABLE, BudgetExce
 
 log = logging.getLogger(__name__)
 
-_DESCRIPTIONS = {
-    "delta_t_radiator": "Radiator forward - return",
-    "delta_t_brine": "Brine in - brine out",
-}
 # Fields the readers' series() compute from two registers (name -> (a, b, description): a - b);
 # /latest adds them to the values too.
 DERIVED_FIELDS: dict[str, tuple[str, str, str]] = {
-    name: (a, b, _DESCRIPTIONS.get(name, f"{a} - {b}")) for name, (a, b) in DERIVED.items()
+    name: (d.inputs[0], d.inputs[1], d.description) for name, d in DERIVED.items()
 }
 
 POINTS_MIN, POINTS_MAX, POINTS_DEFAULT = 10, 5000, 1500

@@ -68,7 +68,7 @@ def expected(snaps, fields, start, end, origin, bucket):
         per = buckets.setdefault((s.time_ms - origin) // bucket, {})
         for f in fields:
             if f in DERIVED:
-                a, b = DERIVED[f]
+                a, b = DERIVED[f].inputs  # both defined as a - b
                 if a not in s.values or b not in s.values:
                     continue
                 x = s.values[a] - s.values[b]

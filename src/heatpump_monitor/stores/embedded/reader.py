@@ -234,7 +234,7 @@ class EmbeddedReader:
         xs = []
         for name in acc.names:
             if name in DERIVED:
-                a, b = DERIVED[name]
+                (a, _), (b, _) = DERIVED[name].terms  # a difference (the only shape so far)
                 args += [json_path(a), json_path(b)]
                 xs.append(f"json_extract(data, ?{len(args) - 1}) - json_extract(data, ?{len(args)})")
             else:

@@ -105,7 +105,7 @@ ROLLUP_SCHEMA = "".join(_ROLLUP_TABLE.format(name=name) for _, name in ROLLUP_LE
 
 #: ``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and derived
 #: definitions. Any other value (0 = never built) makes a sink rebuild them on open.
-ROLLUP_VERSION = zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(DERIVED.items()))).encode()) & 0x7FFF_FFFF
+ROLLUP_VERSION = zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
 
 
 # Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does

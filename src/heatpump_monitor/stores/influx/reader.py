@@ -264,7 +264,7 @@ class InfluxReader:
                             found[name][int(row[0])] = (lo, hi, mean)
             for name in names:
                 if name in DERIVED:
-                    a, b = DERIVED[name]
+                    (a, _), (b, _) = DERIVED[name].terms  # a difference (the only shape so far)
                     inner = f"SELECT {quote_ident(a)} - {quote_ident(b)} AS \"d\" FROM {m} WHERE {where}"
                     q = (f'SELECT min("d") AS "lo", max("d") AS "hi", mean("d") AS "mean" FROM ({inner}) '
                          f"WHERE time >= {start_ms}ms AND time < {end_ms}ms {group}")
