@@ -253,7 +253,7 @@ def test_command_on_influxdb1_gives_the_same_report(env, tmp_path, influx, capsy
     env.setenv("INFLUXDB_DATABASE", db)
     assert run() == 1
     influx_out = capsys.readouterr().out
-    assert influx_out.startswith(f"Store: InfluxDB 1.x at {influx.url}, database {db}\n")
+    assert influx_out.startswith(f"Store: InfluxDB 1.x at {influx.url} (database {db})\n")
     assert f"{GW} api  10:20:00Z..10:24:30Z (10 ticks)" in influx_out
     assert influx_out.split("\n", 1)[1] == embedded_out.split("\n", 1)[1]  # the same report
 
