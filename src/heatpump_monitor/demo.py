@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import ConfigError, StoreConfig, load_collector_config
 from .pipeline.run import run_collector
 from .providers import BRANDS, load_provider
-from .stores.embedded import EmbeddedReader
+from .stores import make_reader
 from .simulator.server import running_simulator
 
 log = logging.getLogger("heatpump_monitor")
@@ -79,7 +79,7 @@ def _summary(store: Path) -> None:
     if not store.exists():
         print("No data was stored.")
         return
-    reader = EmbeddedReader(store)
+    reader = make_reader(config)
     try:
         infos = reader.gateways()
         print(f"\n{sum(i.snapshots for i in infos)} snapshot(s) in {store.resolve()}:")
