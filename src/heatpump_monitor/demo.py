@@ -79,7 +79,7 @@ def _summary(store: Path) -> None:
     if not store.exists():
         print("No data was stored.")
         return
-    reader = make_reader(config)
+    reader = make_reader(StoreConfig(kind="embedded", path=str(store)))
     try:
         infos = reader.gateways()
         print(f"\n{sum(i.snapshots for i in infos)} snapshot(s) in {store.resolve()}:")
