@@ -288,3 +288,82 @@ def test_numbers_are_ascii_digits_only(var, value):
 def test_ascii_numbers_still_read_with_spaces():
     c = cfg(H66_IP="h", COLLECTION_INTERVAL=" 15 ", SPOOL_MAX_MB="2.5", METRICS_PORT="8051")
     assert (c.interval_s, c.spool_max_bytes, c.metrics_port) == (15, 2_500_000, 8051)
+
+
+# ------------------------------------------------------------------ STORE, typed values, one read
+
+
+@pytest.mark.parametrize(("env", "kind"), [
+    ({}, "embedded"),
+    ({"STORE": ""}, "embedded"),
+    ({"INFLUXDB_TOKEN": "t"}, "influxdb2"),  # unset: the seed's selection
+    ({"INFLUXDB_TOKEN": "t", "INFLUXDB_DATABASE": "db"}, "influxdb1"),
+    ({"STORE": "embedded", "INFLUXDB_TOKEN": "t", "INFLUXDB_DATABASE": "db"}, "embedded"),
+    ({"STORE": "embedded", "INFLUXDB_URL": "http://db:8086"}, "embedded"),  # no "token must be set"
+    ({"STORE": " InfluxDB2 ", "INFLUXDB_TOKEN": "t", "INFLUXDB_DATABASE": "db"}, "influxdb2"),
+    ({"STORE": "influxdb1", "INFLUXDB_TOKEN": "t", "INFLUXDB_DATABASE": "db"}, "influxdb1"),
+])
+def test_store_names_the_backend_and_wins_over_the_selection(env, kind):
+    assert load_store_config(env).kind == kind
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"STORE": "influxdb1", "INFLUXDB_TOKEN": "t"}, "STORE=influxdb1 needs INFLUXDB_DATABASE"),
+    ({"STORE": "influxdb2", "INFLUXDB_DATABASE": "db"}, "STORE=influxdb2 needs INFLUXDB_TOKEN"),
+    ({"STORE": "sqlite"}, "Invalid STORE='sqlite': expected embedded, influxdb1 or influxdb2 "
+                          "(unset: chosen by INFLUXDB_DATABASE, INFLUXDB_TOKEN)"),
+])
+def test_store_mistakes_are_one_line(env, message):
+    with pytest.raises(ConfigError) as e:
+        load_store_config(env)
+    assert str(e.value) == message and e.value.lines == [message]
+
+
+def test_a_store_file_given_on_the_command_line_wins():
+    s = load_store_config({"STORE": "influxdb2", "INFLUXDB_TOKEN": "t"}, path="data/demo.sqlite3")
+    assert (s.kind, s.path) == ("embedded", "data/demo.sqlite3")
+    from heatpump_monitor.config import load_dashboard_config, load_verify_config
+
+    assert load_dashboard_config({}, store_path="x.sqlite3").store.path == "x.sqlite3"
+    v = load_verify_config({"COLLECTION_INTERVAL": "60", "STORE_PATH": "a.db"}, store_path="b.db")
+    assert (v.store.path, v.interval_s) == ("b.db", 60)
+
+
+def test_a_mapping_given_is_the_only_source(monkeypatch):
+    monkeypatch.setenv("INFLUXDB_TOKEN", "from-the-process")
+    monkeypatch.setenv("COLLECTION_INTERVAL", "abc")
+    assert load_store_config({}).kind == "embedded"
+    with pytest.raises(ConfigError, match="COLLECTION_INTERVAL"):
+        load_store_config()
+
+
+def test_values_are_typed_once():
+    from heatpump_monitor.config import load_healthcheck_config, load_mqtt_config
+
+    m = load_mqtt_config({"CONFIG_FILE": "", "MQTT_PORT": " 8883 ", "MQTT_TLS": "Yes", "MQTT_SILENT_LIMIT": "60",
+                          "MQTT_GETALL_INTERVAL": "120", "MQTT_MAX_GATEWAYS": "3", "MQTT_BROKER": " b "})
+    assert (m.mqtt.port, m.mqtt.tls, m.mqtt.silent_limit_s, m.mqtt.getall_interval_s, m.mqtt.max_gateways,
+            m.mqtt.broker) == (8883, True, 60, 120, 3, "b")
+    h = load_healthcheck_config({"METRICS_PORT": "9108", "HEARTBEAT_FILE": "/tmp/hb", "COLLECTION_INTERVAL": "15"})
+    assert (h.metrics_port, h.heartbeat_file, h.interval_s) == (9108, "/tmp/hb", 15)
+    c = cfg(H66_IP="h", STORE_UNKNOWN_REGISTERS="off", LOG_LEVEL="debug", METRICS_HOST=" ")
+    assert (c.store_unknown, c.log_level, c.metrics_host) == (False, "DEBUG", "127.0.0.1")
+
+
+def test_log_settings_before_the_whole_check():
+    from heatpump_monitor.config import log_settings
+
+    assert log_settings({}) == ("INFO", "text")
+    assert log_settings({"LOG_LEVEL": "warning", "LOG_FORMAT": " JSON"}) == ("WARNING", "json")
+    # one bad value falls back alone (the whole check reports it), the other is kept
+    assert log_settings({"LOG_LEVEL": "loud", "LOG_FORMAT": "json", "COLLECTION_INTERVAL": "x"}) == ("INFO", "json")
+
+
+def test_interval_option_follows_the_variable_rule():
+    from heatpump_monitor.config import parse_interval
+
+    assert parse_interval(" 5 ", "--interval") == 5
+    for bad in ("0", "86401", "1_0", "٣٠", "5s"):
+        with pytest.raises(ValueError) as e:
+            parse_interval(bad, "--interval")
+        assert str(e.value) == f"Invalid --interval={bad!r}: expected a whole number of seconds from 1 to 86400"

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ConfigError, load_collector_config
+from .config import ConfigError, load_collector_config, log_settings
 from .logs import env_secrets, setup_logging
 from .providers import BRANDS, Provider, default_register, load_provider, normalize_index
 from .sources.api import FetchError, parse_alldata
 
 log = logging.getLogger("heatpump_monitor")
+
+EXIT_BROKEN_PIPE = 141
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -27,9 +29,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from .config import load_mqtt_config
     from .pipeline.run import run_collector
 
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-                  secrets=env_secrets(), fmt=_log_format())
+    level, fmt = log_settings()
+    setup_logging(level, secrets=env_secrets(), fmt=fmt)
     try:
         cfg = load_mqtt_config() if args.source == "mqtt" else load_collector_config()
     except ConfigError as exc:
@@ -41,9 +42,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .config import demo_store_path
     from .demo import run_demo
 
     setup_logging("INFO")
+    args.store = args.store or demo_store_path()
     return asyncio.run(run_demo(args))
 
 
@@ -190,9 +193,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .config import load_dashboard_config
     from .web.serve import serve
 
-    setup_logging("INFO", secrets=env_secrets(), fmt=_log_format())
+    setup_logging("INFO", secrets=env_secrets(), fmt=log_settings()[1])
     try:
-        cfg = load_dashboard_config()
+        cfg = load_dashboard_config(store_path=args.store)
         from .config import load_register_overrides
         from .providers.overrides import use_overrides
 
@@ -212,12 +215,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify_main(args)
 
 
-def _log_format() -> str:
-    """LOG_FORMAT (text or json); a bad value is reported by the configuration, in text."""
-    fmt = os.environ.get("LOG_FORMAT", "text").strip().lower()
-    return fmt if fmt in ("text", "json") else "text"
-
-
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Docker HEALTHCHECK: exit 0 when ``/readyz`` (or ``/healthz`` with --live) of the
     collector's METRICS_PORT, or of --url, answers 200; without either, when the heartbeat
@@ -225,12 +222,17 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
+    from .config import load_healthcheck_config
     from .pipeline.grid import stale_limit_s
 
+    try:
+        cfg = load_healthcheck_config()
+    except ConfigError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
     url = args.url
-    port = os.environ.get("METRICS_PORT", "0").strip()
-    if not url and port.isdigit() and int(port) > 0:
-        url = f"http://127.0.0.1:{int(port)}/{'healthz' if args.live else 'readyz'}"
+    if not url and cfg.metrics_port > 0:
+        url = f"http://127.0.0.1:{cfg.metrics_port}/{'healthz' if args.live else 'readyz'}"
     if url:
         try:
             with urllib.request.urlopen(url, timeout=8) as resp:  # noqa: S310 - our own loopback URL
@@ -241,17 +243,15 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"unhealthy: {url} does not answer ({getattr(exc, 'reason', exc)})", file=sys.stderr)
         return 1
-    path = os.environ.get("HEARTBEAT_FILE", "")
-    if not path:
+    if not cfg.heartbeat_file:
         print("unhealthy: HEARTBEAT_FILE is not set", file=sys.stderr)
         return 1
     try:
-        interval = int(os.environ.get("COLLECTION_INTERVAL", "30"))
-        age = time.time() - Path(path).stat().st_mtime
-    except (OSError, ValueError) as exc:
+        age = time.time() - Path(cfg.heartbeat_file).stat().st_mtime
+    except OSError as exc:
         print(f"unhealthy: no heartbeat ({exc})", file=sys.stderr)
         return 1
-    limit = stale_limit_s(interval)
+    limit = stale_limit_s(cfg.interval_s)
     if age > limit:
         print(f"unhealthy: last tick {age:.0f} s ago (limit {limit} s)", file=sys.stderr)
         return 1
@@ -307,6 +307,9 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .verify import EXIT_CODES, interval_arg
+    from .verify import add_arguments as add_verify_arguments
+
     parser = argparse.ArgumentParser(prog="heatpump-monitor",
                                      description="Record every register of Husdata H60/H66 heat-pump gateways.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -321,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brand", default="thermia", help="thermia, ivt, nibe or a comma list (default thermia)")
     p.add_argument("--gateways", type=int, default=0,
                    help="number of simulated gateways, brands cycling (default: one per brand)")
-    p.add_argument("--interval", type=int, default=5, help="poll interval in seconds (default 5)")
+    p.add_argument("--interval", type=interval_arg, default=5, help="poll interval in seconds (default 5)")
     p.add_argument("--time-scale", type=float, default=60.0,
                    help="simulated seconds per real second, to see cycles quickly (default 60)")
-    p.add_argument("--store", default=os.environ.get("STORE_PATH", "data/demo.sqlite3"),
-                   help="embedded store file (default data/demo.sqlite3)")
+    p.add_argument("--store", default=None, metavar="PATH",
+                   help="embedded store file (default $STORE_PATH or data/demo.sqlite3)")
     p.add_argument("--port", type=int, default=0, help="first simulator port (default: any free port)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl+C)")
     p.add_argument("--dashboard-port", type=int, default=8050,
@@ -351,11 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the web dashboard and JSON API (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8050)")
     p.add_argument("--host", default="", help="listen address (default $DASHBOARD_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default $DASHBOARD_PORT or 8050)")
+    p.add_argument("--store", default=None, metavar="PATH",
+                   help="show this embedded store file, e.g. the demo's data/demo.sqlite3 "
+                        "(default: the store the variables select)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("verify", help="coverage of the stored data: ticks present, gaps, api vs mqtt")
-    from .verify import add_arguments as add_verify_arguments
-
+    p = sub.add_parser("verify", help="coverage of the stored data: ticks present, gaps, api vs mqtt",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_verify_arguments(p)
     p.set_defaults(func=cmd_verify)
 
@@ -375,9 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+        return rc
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader stopped reading (`| head`): the rest of the output is not wanted. Point
+        # stdout at /dev/null so that the interpreter's final flush does not fail again, and
+        # exit as a tool killed by SIGPIPE would (128 + 13), as `set -o pipefail` expects.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Literal, Mapping
 
 import yaml
-from pydantic import SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from .masking import Secrets
 from .providers import BRANDS
@@ -26,7 +25,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = "data"
 DEFAULT_STORE_PATH = "data/heatpump.sqlite3"
+DEFAULT_DEMO_STORE_PATH = "data/demo.sqlite3"
 DEFAULT_INFLUXDB_URL = "http://influxdb:8086"
+DEFAULT_INTERVAL_S = 30
 MAX_INTERVAL = 86_400
 
 
@@ -51,29 +52,50 @@ MAX_GATEWAY_NAME = 100
 _WHOLE = re.compile(r"\s*([0-9]{1,12})\s*")
 _DECIMAL = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*")
 
+StoreKind = Literal["embedded", "influxdb2", "influxdb1"]
+STORE_KINDS: tuple[StoreKind, ...] = ("embedded", "influxdb1", "influxdb2")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 
-def _whole_between(v: str, var: str, lo: int, hi: int | None, accepted: str) -> str:
-    """``v`` as a whole number lo..hi (``hi`` None: no upper bound), normalised; else the
-    variable's error. ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
-    m = _WHOLE.fullmatch(v)
+
+def whole_between(v: object, var: str, lo: int, hi: int | None, accepted: str) -> int:
+    """``v`` as a whole number lo..hi (``hi`` None: no upper bound); else the variable's (or
+    option's) error. ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
+    m = _WHOLE.fullmatch(str(v))
     n = int(m.group(1)) if m else None
     if n is None or n < lo or (hi is not None and n > hi):
         raise _bad(var, v, accepted)
-    return str(n)
+    return n
+
+
+def parse_interval(v: object, var: str = "COLLECTION_INTERVAL") -> int:
+    """The collection interval in whole seconds: the one parser for the variable and for the
+    commands' --interval options."""
+    return whole_between(v, var, 1, MAX_INTERVAL, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
+
+
+def _choice(v: object, var: str, choices: tuple[str, ...], accepted: str, upper: bool = False) -> str:
+    text = str(v).strip()
+    text = text.upper() if upper else text.lower()
+    if text not in choices:
+        raise _bad(var, v, accepted)
+    return text
 
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-class Settings(BaseSettings):
-    """Raw settings as read from the environment; see :func:`load_settings`."""
+class Settings(BaseModel):
+    """Every variable, typed and validated once (see :func:`_settings`); the loaders below
+    assemble what each command needs from it."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     h66_ip: str = ""
-    collection_interval: str = "30"
-    heatpump_brand: str = ""
+    collection_interval: int = DEFAULT_INTERVAL_S
+    heatpump_brand: str = ""  # "" (not set), a brand or auto
+    store: StoreKind | None = None  # None: chosen by INFLUXDB_DATABASE / INFLUXDB_TOKEN
     influxdb_url: str = ""
     influxdb_token: SecretStr = SecretStr("")
     influxdb_org: str = "thermia"
@@ -83,72 +105,74 @@ class Settings(BaseSettings):
     influxdb_password: SecretStr = SecretStr("")
     data_dir: str = DEFAULT_DATA_DIR
     store_path: str = ""  # default: <DATA_DIR>/heatpump.sqlite3
-    spool_max_mb: str = "256"
+    spool_max_mb: float = 256.0
     spool_path: str = ""  # default: <DATA_DIR>/spool-<api|mqtt>.sqlite3
     metrics_host: str = "127.0.0.1"
-    metrics_port: str = "0"
-    log_format: str = "text"
-    store_unknown_registers: str = "false"
+    metrics_port: int = 0
+    log_format: LogFormat = "text"
+    store_unknown_registers: bool = False
     config_file: str = "config.yaml"
-    write_buffer_max: str = "10000"
-    log_level: str = "INFO"
+    write_buffer_max: int = 10_000
+    log_level: LogLevel = "INFO"
     heartbeat_file: str = ""
     # dashboard
     dashboard_host: str = "127.0.0.1"
-    dashboard_port: str = "8050"
+    dashboard_port: int = 8050
     dashboard_username: str = ""
     dashboard_password: SecretStr = SecretStr("")
     # MQTT collector
     mqtt_broker: str = "mosquitto"
-    mqtt_port: str = "1883"
+    mqtt_port: int = 1883
     mqtt_username: str = ""
     mqtt_password: SecretStr = SecretStr("")
     mqtt_client_id: str = ""
-    mqtt_tls: str = "false"
+    mqtt_tls: bool = False
     mqtt_ca_file: str = ""
     h66_mac: str = ""
-    mqtt_max_gateways: str = "10"
+    mqtt_max_gateways: int = 10
     gateway_name: str = ""
-    mqtt_timestamp_mode: str = "snapshot"
-    mqtt_getall_interval: str = "600"
-    mqtt_silent_limit: str = "300"
-    mqtt_payload_scale: str = "auto"
+    mqtt_timestamp_mode: Literal["snapshot", "round"] = "snapshot"
+    mqtt_getall_interval: int = 600
+    mqtt_silent_limit: int = 300
+    mqtt_payload_scale: Literal["auto", "raw", "scaled"] = "auto"
 
-    @field_validator("mqtt_port", "dashboard_port")
-    @classmethod
-    def _port(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        return _whole_between(v, info.field_name.upper(), 1, 65535, "a port number from 1 to 65535")
+    # Every validator runs before pydantic's own parsing ("before"), on the text of the
+    # variable, so that each bad value gives the one-line message naming it.
 
-    @field_validator("metrics_port")
+    @field_validator("mqtt_port", "dashboard_port", mode="before")
     @classmethod
-    def _metrics_port(cls, v: str) -> str:
-        return _whole_between(v, "METRICS_PORT", 0, 65535,
-                              "a port number from 1 to 65535, or 0 for no metrics/health server")
+    def _port(cls, v: str, info: ValidationInfo) -> int:
+        return whole_between(v, str(info.field_name).upper(), 1, 65535, "a port number from 1 to 65535")
 
-    @field_validator("spool_max_mb")
+    @field_validator("metrics_port", mode="before")
     @classmethod
-    def _spool_mb(cls, v: str) -> str:
-        m = _DECIMAL.fullmatch(v)
+    def _metrics_port(cls, v: str) -> int:
+        return whole_between(v, "METRICS_PORT", 0, 65535,
+                             "a port number from 1 to 65535, or 0 for no metrics/health server")
+
+    @field_validator("spool_max_mb", mode="before")
+    @classmethod
+    def _spool_mb(cls, v: str) -> float:
+        m = _DECIMAL.fullmatch(str(v))
         mb = float(m.group(1)) if m else -1.0
         if not 0 <= mb <= 1_000_000:
             raise _bad("SPOOL_MAX_MB", v, "megabytes >= 0 (0: no disk spool, polls wait in memory)")
-        return repr(mb)
+        return mb
 
-    @field_validator("log_format")
+    @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, v: str) -> str:
-        if v.strip().lower() not in ("text", "json"):
-            raise _bad("LOG_FORMAT", v, "text or json")
-        return v.strip().lower()
+        return _choice(v, "LOG_FORMAT", ("text", "json"), "text or json")
 
-    @field_validator("store_unknown_registers", "mqtt_tls")
+    @field_validator("store_unknown_registers", "mqtt_tls", mode="before")
     @classmethod
-    def _boolean(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        if v.strip().lower() not in _TRUE | _FALSE:
-            raise _bad(info.field_name.upper(), v, "true or false")
-        return v.strip().lower()
+    def _boolean(cls, v: str, info: ValidationInfo) -> bool:
+        text = str(v).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise _bad(str(info.field_name).upper(), v, "true or false")
+        return text in _TRUE
 
-    @field_validator("h66_mac")
+    @field_validator("h66_mac", mode="before")
     @classmethod
     def _mac(cls, v: str) -> str:
         """One MAC or a comma list, each 12 hex digits (':'/'-' allowed between them);
@@ -166,38 +190,34 @@ class Settings(BaseSettings):
             macs.append(mac)
         return ",".join(macs)
 
-    @field_validator("mqtt_max_gateways")
+    @field_validator("mqtt_max_gateways", mode="before")
     @classmethod
-    def _max_gateways(cls, v: str) -> str:
-        return _whole_between(v, "MQTT_MAX_GATEWAYS", 1, MAX_MQTT_GATEWAYS,
-                              f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
+    def _max_gateways(cls, v: str) -> int:
+        return whole_between(v, "MQTT_MAX_GATEWAYS", 1, MAX_MQTT_GATEWAYS,
+                             f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
 
-    @field_validator("mqtt_timestamp_mode")
+    @field_validator("mqtt_timestamp_mode", mode="before")
     @classmethod
     def _mode(cls, v: str) -> str:
-        if v.strip().lower() not in ("snapshot", "round"):
-            raise _bad("MQTT_TIMESTAMP_MODE", v, "snapshot or round")
-        return v.strip().lower()
+        return _choice(v, "MQTT_TIMESTAMP_MODE", ("snapshot", "round"), "snapshot or round")
 
-    @field_validator("mqtt_payload_scale")
+    @field_validator("mqtt_payload_scale", mode="before")
     @classmethod
     def _payload_scale(cls, v: str) -> str:
-        if v.strip().lower() not in ("auto", "raw", "scaled"):
-            raise _bad("MQTT_PAYLOAD_SCALE", v, "auto, raw (540 is 54.0 C, like /api/alldata) or scaled (54 is 54 C)")
-        return v.strip().lower()
+        return _choice(v, "MQTT_PAYLOAD_SCALE", ("auto", "raw", "scaled"),
+                       "auto, raw (540 is 54.0 C, like /api/alldata) or scaled (54 is 54 C)")
 
-    @field_validator("mqtt_getall_interval", "mqtt_silent_limit")
+    @field_validator("mqtt_getall_interval", "mqtt_silent_limit", mode="before")
     @classmethod
-    def _seconds(cls, v: str, info) -> str:  # type: ignore[no-untyped-def]
-        return _whole_between(v, info.field_name.upper(), 1, None, "a whole number of seconds >= 1")
+    def _seconds(cls, v: str, info: ValidationInfo) -> int:
+        return whole_between(v, str(info.field_name).upper(), 1, None, "a whole number of seconds >= 1")
 
-    @field_validator("collection_interval")
+    @field_validator("collection_interval", mode="before")
     @classmethod
-    def _interval(cls, v: str) -> str:
-        return _whole_between(v, "COLLECTION_INTERVAL", 1, MAX_INTERVAL,
-                              f"a whole number of seconds from 1 to {MAX_INTERVAL}")
+    def _interval(cls, v: str) -> int:
+        return parse_interval(v)
 
-    @field_validator("heatpump_brand")
+    @field_validator("heatpump_brand", mode="before")
     @classmethod
     def _brand(cls, v: str) -> str:
         b = v.strip().lower()
@@ -205,12 +225,20 @@ class Settings(BaseSettings):
             raise _bad("HEATPUMP_BRAND", v, f"one of {', '.join(BRANDS)}, auto")
         return b
 
-    @field_validator("write_buffer_max")
+    @field_validator("store", mode="before")
     @classmethod
-    def _buffer(cls, v: str) -> str:
-        return _whole_between(v, "WRITE_BUFFER_MAX", 1, None, "a whole number of polls >= 1")
+    def _store(cls, v: str) -> str | None:
+        if not v.strip():
+            return None
+        return _choice(v, "STORE", STORE_KINDS, "embedded, influxdb1 or influxdb2 "
+                       "(unset: chosen by INFLUXDB_DATABASE, INFLUXDB_TOKEN)")
 
-    @field_validator("influxdb_url")
+    @field_validator("write_buffer_max", mode="before")
+    @classmethod
+    def _buffer(cls, v: str) -> int:
+        return whole_between(v, "WRITE_BUFFER_MAX", 1, None, "a whole number of polls >= 1")
+
+    @field_validator("influxdb_url", mode="before")
     @classmethod
     def _url(cls, v: str) -> str:
         v = v.strip()
@@ -218,18 +246,26 @@ class Settings(BaseSettings):
             raise _bad("INFLUXDB_URL", v, "an http:// or https:// URL, e.g. http://influxdb:8086")
         return v.rstrip("/")
 
-    @field_validator("log_level")
+    @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, v: str) -> str:
-        lv = v.strip().upper()
-        if lv not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise _bad("LOG_LEVEL", v, "DEBUG, INFO, WARNING or ERROR")
-        return lv
+        return _choice(v, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR",
+                       upper=True)
+
+    @field_validator("metrics_host", "dashboard_host", mode="before")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return v.strip() or "127.0.0.1"
+
+    @field_validator("store_path", "spool_path", "mqtt_broker", "dashboard_username", mode="before")
+    @classmethod
+    def _stripped(cls, v: str) -> str:
+        return v.strip()
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    kind: Literal["embedded", "influxdb2", "influxdb1"]
+    kind: StoreKind
     path: str = DEFAULT_STORE_PATH
     url: str = ""
     token: SecretStr = SecretStr("")
@@ -279,14 +315,14 @@ class CollectorConfig:
     store: StoreConfig
     store_unknown: bool
     write_buffer_max: int
-    log_level: str
+    log_level: LogLevel
     heartbeat_file: str = ""  # touched after every tick; `heatpump-monitor healthcheck` reads it
     mqtt: MqttSettings | None = None
     spool_path: str = ""  # empty: no disk spool (SPOOL_MAX_MB=0); waiting polls kept in memory
     spool_max_bytes: int = 256_000_000
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no /metrics, /healthz, /readyz server
-    log_format: str = "text"
+    log_format: LogFormat = "text"
     registers: RegisterOverrides = NO_OVERRIDES  # CONFIG_FILE's registers: section
 
     @property
@@ -299,34 +335,71 @@ class CollectorConfig:
         return min(10.0, self.interval_s * 0.8)
 
 
+def _lowered(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables, by lower-case name: the process environment (the one place this package
+    reads it), or ``env`` alone when given (tests, the demo)."""
+    return {k.lower(): v for k, v in (os.environ if env is None else env).items()}
+
+
 def _settings(env: Mapping[str, str] | None) -> Settings:
+    variables = _lowered(env)
     try:
-        if env is None:
-            return Settings()
-        # explicit mapping (tests): read only from it
-        return Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+        return Settings.model_validate({k: v for k, v in variables.items() if k in Settings.model_fields})
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err.get("ctx", {}).get("error") or err["msg"])
         raise ConfigError(msg.removeprefix("Value error, ")) from None
 
 
-def store_config(s: Settings) -> StoreConfig:
-    """Which store the variables select: INFLUXDB_DATABASE -> 1.x, INFLUXDB_TOKEN -> v2, else embedded."""
+def log_settings(env: Mapping[str, str] | None = None) -> tuple[LogLevel, LogFormat]:
+    """LOG_LEVEL and LOG_FORMAT for the first log lines, read before the whole configuration is
+    checked so that its errors are logged as configured; a bad one is the default here (the
+    whole check then reports it)."""
+    variables = _lowered(env)
+
+    def valid(name: str) -> Settings:
+        try:
+            return Settings.model_validate({name: variables[name]} if name in variables else {})
+        except ValidationError:
+            return Settings()
+
+    return valid("log_level").log_level, valid("log_format").log_format
+
+
+def store_config(s: Settings, path: str | None = None) -> StoreConfig:
+    """The store STORE names; unset, the one the variables select: INFLUXDB_DATABASE -> 1.x,
+    INFLUXDB_TOKEN -> v2, else embedded. ``path``: an embedded store file named on the command
+    line (``--store``), which wins over every variable."""
+    if path is not None:
+        return StoreConfig(kind="embedded", path=path)
+    kind = s.store or _implied_store(s)
+    url = s.influxdb_url or DEFAULT_INFLUXDB_URL
+    if kind == "influxdb1":
+        if not s.influxdb_database:
+            raise ConfigError("STORE=influxdb1 needs INFLUXDB_DATABASE")
+        return StoreConfig(kind="influxdb1", url=url, database=s.influxdb_database,
+                           username=s.influxdb_username, password=s.influxdb_password)
+    if kind == "influxdb2":
+        if not s.influxdb_token.get_secret_value():
+            raise ConfigError("STORE=influxdb2 needs INFLUXDB_TOKEN")
+        return StoreConfig(kind="influxdb2", url=url, token=s.influxdb_token, org=s.influxdb_org,
+                           bucket=s.influxdb_bucket)
+    return StoreConfig(kind="embedded", path=s.store_path or str(Path(s.data_dir) / "heatpump.sqlite3"))
+
+
+def _implied_store(s: Settings) -> StoreKind:
+    """The seed's selection, kept for STORE unset."""
     if s.influxdb_database:
-        return StoreConfig(kind="influxdb1", url=s.influxdb_url or DEFAULT_INFLUXDB_URL,
-                           database=s.influxdb_database, username=s.influxdb_username,
-                           password=s.influxdb_password)
+        return "influxdb1"
     if s.influxdb_token.get_secret_value():
-        return StoreConfig(kind="influxdb2", url=s.influxdb_url or DEFAULT_INFLUXDB_URL,
-                           token=s.influxdb_token, org=s.influxdb_org, bucket=s.influxdb_bucket)
+        return "influxdb2"
     if s.influxdb_url:
         raise ConfigError("INFLUXDB_TOKEN environment variable must be set")
-    return StoreConfig(kind="embedded", path=s.store_path.strip() or str(Path(s.data_dir) / "heatpump.sqlite3"))
+    return "embedded"
 
 
-def load_store_config(env: Mapping[str, str] | None = None) -> StoreConfig:
-    return store_config(_settings(env))
+def load_store_config(env: Mapping[str, str] | None = None, path: str | None = None) -> StoreConfig:
+    return store_config(_settings(env), path)
 
 
 def read_config_file(path: str, explicit: bool = False) -> dict:
@@ -434,13 +507,13 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
         raise ConfigError(f"Invalid GATEWAY_NAME={s.gateway_name[:MAX_GATEWAY_NAME]!r}: expected at most "
                           f"{MAX_GATEWAY_NAME} printable characters without a backslash, e.g. 192.168.1.100")
     mqtt = MqttSettings(
-        broker=s.mqtt_broker.strip(), port=int(s.mqtt_port), username=s.mqtt_username,
-        password=s.mqtt_password, client_id=s.mqtt_client_id, tls=s.mqtt_tls in _TRUE,
+        broker=s.mqtt_broker, port=s.mqtt_port, username=s.mqtt_username,
+        password=s.mqtt_password, client_id=s.mqtt_client_id, tls=s.mqtt_tls,
         ca_file=s.mqtt_ca_file, mac=s.h66_mac, gateway_name=name,
-        timestamp_mode=s.mqtt_timestamp_mode,  # type: ignore[arg-type]
-        getall_interval_s=int(s.mqtt_getall_interval), silent_limit_s=int(s.mqtt_silent_limit),
-        payload_scale=s.mqtt_payload_scale,  # type: ignore[arg-type]
-        max_gateways=int(s.mqtt_max_gateways))
+        timestamp_mode=s.mqtt_timestamp_mode,
+        getall_interval_s=s.mqtt_getall_interval, silent_limit_s=s.mqtt_silent_limit,
+        payload_scale=s.mqtt_payload_scale,
+        max_gateways=s.mqtt_max_gateways)
     if not mqtt.broker:
         raise ConfigError("Invalid MQTT_BROKER='': expected the broker's host name or address")
     return _common(s, (), brand, source, mqtt, doc=doc)
@@ -448,25 +521,24 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
 
 def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
             mqtt: MqttSettings | None = None, doc: dict | None = None) -> CollectorConfig:
-    spool_mb = float(s.spool_max_mb)
     spool_path = ""
-    if spool_mb > 0:
-        spool_path = s.spool_path.strip() or str(Path(s.data_dir) / f"spool-{'api' if mqtt is None else 'mqtt'}.sqlite3")
+    if s.spool_max_mb > 0:
+        spool_path = s.spool_path or str(Path(s.data_dir) / f"spool-{'api' if mqtt is None else 'mqtt'}.sqlite3")
     return CollectorConfig(
         gateways=gateways,
-        interval_s=int(s.collection_interval),
+        interval_s=s.collection_interval,
         brand=brand,
         brand_source=source,
         store=store_config(s),
-        store_unknown=s.store_unknown_registers in _TRUE,
-        write_buffer_max=int(s.write_buffer_max),
+        store_unknown=s.store_unknown_registers,
+        write_buffer_max=s.write_buffer_max,
         log_level=s.log_level,
         heartbeat_file=s.heartbeat_file,
         mqtt=mqtt,
         spool_path=spool_path,
-        spool_max_bytes=int(spool_mb * 1_000_000),
-        metrics_host=s.metrics_host.strip() or "127.0.0.1",
-        metrics_port=int(s.metrics_port),
+        spool_max_bytes=int(s.spool_max_mb * 1_000_000),
+        metrics_host=s.metrics_host,
+        metrics_port=s.metrics_port,
         log_format=s.log_format,
         registers=register_overrides(s.config_file, doc or {}, brand),
     )
@@ -480,15 +552,51 @@ class DashboardConfig:
     store: StoreConfig
 
 
-def load_dashboard_config(env: Mapping[str, str] | None = None) -> DashboardConfig:
-    """Settings of ``heatpump-monitor serve``: where to listen, optional basic auth, the store."""
+def load_dashboard_config(env: Mapping[str, str] | None = None, store_path: str | None = None) -> DashboardConfig:
+    """Settings of ``heatpump-monitor serve``: where to listen, optional basic auth, the store
+    (``store_path``: an embedded store file given by ``serve --store``)."""
     s = _settings(env)
-    user, password = s.dashboard_username.strip(), s.dashboard_password
+    user, password = s.dashboard_username, s.dashboard_password
     if bool(user) != bool(password.get_secret_value()):
         raise ConfigError("DASHBOARD_USERNAME and DASHBOARD_PASSWORD must be set together (or neither)")
-    return DashboardConfig(host=s.dashboard_host.strip() or "127.0.0.1", port=int(s.dashboard_port),
-                           auth=(user, password) if user else None, store=store_config(s))
+    return DashboardConfig(host=s.dashboard_host, port=s.dashboard_port,
+                           auth=(user, password) if user else None, store=store_config(s, store_path))
 
 
-def environ() -> Mapping[str, str]:
-    return os.environ
+@dataclass(frozen=True)
+class VerifyConfig:
+    store: StoreConfig
+    interval_s: int
+
+
+def load_verify_config(env: Mapping[str, str] | None = None, store_path: str | None = None) -> VerifyConfig:
+    """Settings of ``heatpump-monitor verify``: the store (``store_path``: ``--store``) and the
+    collectors' interval."""
+    s = _settings(env)
+    return VerifyConfig(store=store_config(s, store_path), interval_s=s.collection_interval)
+
+
+@dataclass(frozen=True)
+class HealthcheckConfig:
+    metrics_port: int  # 0: the collector serves no /readyz; check the heartbeat file instead
+    heartbeat_file: str
+    interval_s: int
+
+
+def load_healthcheck_config(env: Mapping[str, str] | None = None) -> HealthcheckConfig:
+    """Settings of ``heatpump-monitor healthcheck``: the collector's, since it checks that one."""
+    s = _settings(env)
+    return HealthcheckConfig(metrics_port=s.metrics_port, heartbeat_file=s.heartbeat_file,
+                             interval_s=s.collection_interval)
+
+
+def demo_store_path(env: Mapping[str, str] | None = None) -> str:
+    """The demo's default store: STORE_PATH when set, else its own file beside the real store.
+    Read without checking the other variables: the demo configures its collector itself."""
+    return _lowered(env).get("store_path", "").strip() or DEFAULT_DEMO_STORE_PATH
+
+
+def simulator_mqtt_password(env: Mapping[str, str] | None = None) -> str | None:
+    """MQTT_PASSWORD for ``simulate --mqtt`` (None: not set). Read on its own: the simulator is
+    not configured by the collector's variables, so their mistakes are not its concern."""
+    return _lowered(env).get("mqtt_password")

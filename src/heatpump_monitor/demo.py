@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
+import sys
 from pathlib import Path
 
 from .config import ConfigError, StoreConfig, load_collector_config
@@ -52,6 +54,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             print(f"  simulated {brands[i % len(brands)]} gateway: {url}   (try: curl {url}/api/alldata)")
         print(f"  collecting every {args.interval} s into the embedded store {store.resolve()}")
         print(f"  dashboard: {dashboard}   (open it in a browser)")
+        print(f"  check the data (in another terminal): {_command('verify', store, '--interval', str(args.interval))}")
         print(f"  simulated time runs {args.time_scale:g}x faster; "
               + (f"stopping after {args.duration:g} s" if args.duration else "Ctrl+C stops"), flush=True)
         stop = asyncio.Event()
@@ -59,7 +62,28 @@ async def run_demo(args: argparse.Namespace) -> int:
             asyncio.get_running_loop().call_later(args.duration, stop.set)
         rc = await run_collector(cfg, stop)
     _summary(store)
+    if store.exists():
+        print(f"\nThe dashboard again: {_command('serve', store)}")
+        print(f"Check the data: {_command('verify', store, '--interval', str(args.interval))}"
+              "   (ticks after the demo stopped count as missing)")
     return rc
+
+
+def _command(name: str, store: Path, *options: str) -> str:
+    """The command line that reads the demo's store, as the user can type it here: serve and
+    verify read the collector's store by default, not the demo's."""
+    return shlex.join([_program(), name, "--store", str(store), *options])
+
+
+def _program() -> str:
+    """How this command was started: scripts/demo runs .venv/bin/heatpump-monitor, which is
+    not on the PATH (shown relative to here); else the plain name."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "heatpump-monitor":
+        path, here = argv0.resolve(), Path.cwd().resolve()
+        if path.is_relative_to(here):
+            return str(path.relative_to(here))
+    return "heatpump-monitor"
 
 
 async def _dashboard(stack: contextlib.AsyncExitStack, store: Path, port: int) -> str:

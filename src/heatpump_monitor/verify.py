@@ -4,9 +4,10 @@ For every (gateway, source) in the store selected by the environment (embedded, 
 or 2.x), over the window of ``--since`` that ends where the current tick starts (the tick
 still being polled is left out): [T - since, T) with T = now rounded down to the grid.
 
-* expected ticks: the multiples of the interval in the window ("1h" at 30 s: 120); the whole
-  window counts, also before a source's first snapshot (whose time in the window is
-  printed, so a source that started late explains itself);
+* expected ticks: the multiples of the interval in the window ("1h" at 30 s: 120), from the
+  source's first snapshot ever on: the ticks before it are "not yet collecting", reported
+  on their own line and not counted as missing (a collector started 10 minutes ago is not
+  at 17% over "1h");
 * present: expected ticks with a snapshot exactly on the tick; coverage = present / expected;
 * registers per snapshot (min/median/max), the missing ranges (gaps), and snapshots NOT on
   the grid (time % interval != 0: misalignment, like the old MQTT rounding - these do not
@@ -14,8 +15,9 @@ still being polled is left out): [T - since, T) with T = now rounded down to the
 * where a gateway has both ``api`` and ``mqtt``: on how many ticks both have a snapshot,
   and the largest absolute difference per register over those ticks.
 
-Exit code: 0 when every gateway/source has coverage >= ``--min-coverage``, 1 otherwise (also
-when there is nothing to check), 2 for a store or configuration error (one line on stderr).
+Exit code (:data:`EXIT_CODES`): 0 when every gateway/source has coverage >= ``--min-coverage``,
+1 otherwise (also when there is nothing to check), 2 when it cannot run: a bad argument or
+variable, or a store it cannot read (one line on stderr).
 
 :func:`analyse` is the pure computation (no store, no clock); :func:`render` formats it.
 """
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sqlite3
 import statistics
@@ -34,12 +35,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Mapping, Sequence
 
-from .config import MAX_INTERVAL, ConfigError, StoreConfig, load_store_config
+from .config import DEFAULT_INTERVAL_S, ConfigError, load_verify_config, parse_interval
 from .model import Snapshot
 from .stores.base import SinkError
 
 DEFAULT_SINCE = "1h"
-DEFAULT_INTERVAL_S = 30
 DEFAULT_MIN_COVERAGE = 99.0
 COMPARED_SOURCES = ("api", "mqtt")
 GAPS_SHOWN = 5
@@ -47,6 +47,11 @@ DIFFS_SHOWN = 5
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+)([smhdw])")
+
+EXIT_CODES = """exit codes:
+  0  every gateway/source at or above --min-coverage
+  1  coverage below --min-coverage somewhere, or no snapshots to check
+  2  cannot run: a bad argument or variable, or the store cannot be read"""
 
 
 # -- report data ------------------------------------------------------------------------------
@@ -66,7 +71,7 @@ class SourceReport:
     gateway: str
     source: str
     brand: str
-    expected: int  # grid ticks in the window
+    expected: int  # grid ticks in the window from the source's first snapshot on
     present: int  # of those, ticks with a snapshot exactly on the tick
     snapshots: int  # every snapshot in the window (on and off the grid)
     off_grid: int  # snapshots with time % interval != 0
@@ -76,6 +81,8 @@ class SourceReport:
     registers_median: float | None
     registers_max: int | None
     gaps: list[Gap] = field(default_factory=list)
+    not_collecting: int = 0  # window ticks before the source's first snapshot: not expected
+    started_ms: int | None = None  # that first snapshot, when it is inside the window
 
     @property
     def missing(self) -> int:
@@ -165,12 +172,15 @@ def _gaps(present: Sequence[int], first: int, n: int, interval_ms: int) -> list[
 
 
 def analyse(snapshots_by_key: Mapping[tuple[str, str], Iterable[Snapshot]],
-            start_ms: int, end_ms: int, interval_ms: int) -> Report:
+            start_ms: int, end_ms: int, interval_ms: int,
+            started: Mapping[tuple[str, str], int] | None = None) -> Report:
     """Coverage, gaps, off-grid snapshots and api/mqtt agreement over [start_ms, end_ms).
 
     ``snapshots_by_key`` maps (gateway, source) to its snapshots (any order; those outside
     the window are ignored). Expected ticks are the multiples of ``interval_ms`` in the window;
     the caller leaves out the current, unfinished tick by passing its start as ``end_ms``.
+    ``started`` maps (gateway, source) to its first snapshot ever: the ticks before it are
+    not expected of it (a source not in it is taken to have collected before the window).
     """
     if interval_ms <= 0:
         raise ValueError("interval_ms must be positive")
@@ -191,15 +201,18 @@ def analyse(snapshots_by_key: Mapping[tuple[str, str], Iterable[Snapshot]],
         counts = [len(s.values) for s in snaps]
         times = [s.time_ms for s in snaps]
         present = sorted(ticks)
+        since = (started or {}).get(key)
+        own_first, own_n = (first, n) if since is None or since <= first else grid(since, end_ms, interval_ms)
         report.sources.append(SourceReport(
             gateway=gateway, source=source,
             brand=max((s.brand for s in snaps), default=""),
-            expected=n, present=len(present), snapshots=len(snaps), off_grid=off,
+            expected=own_n, present=len(present), snapshots=len(snaps), off_grid=off,
             first_ms=min(times, default=None), last_ms=max(times, default=None),
             registers_min=min(counts, default=None),
             registers_median=statistics.median(counts) if counts else None,
             registers_max=max(counts, default=None),
-            gaps=_gaps(present, first, n, interval_ms),
+            gaps=_gaps(present, own_first, own_n, interval_ms),
+            not_collecting=n - own_n, started_ms=since if own_first != first else None,
         ))
     a_src, b_src = COMPARED_SOURCES
     for gateway in sorted({g for g, _ in on_grid}):
@@ -308,6 +321,12 @@ def render(report: Report, min_coverage: float = DEFAULT_MIN_COVERAGE) -> str:
             str(len(s.gaps)),
         ])
     out += _table(rows, right={3, 4, 5, 7, 8, 9})
+    late = [s for s in r.sources if s.not_collecting and s.started_ms is not None]
+    if late:
+        out += ["", "Not yet collecting (ticks before the first snapshot; not expected, not counted as missing):"]
+        out += [f"  {s.gateway} {s.source}: started at {_stamp(s.started_ms)}, {s.not_collecting} "
+                f"tick{'s' if s.not_collecting != 1 else ''} ({format_duration(s.not_collecting * r.interval_ms)}) "
+                "of the window before" for s in late if s.started_ms is not None]
     with_gaps = [s for s in r.sources if s.gaps]
     if with_gaps:
         out += ["", f"Gaps (missing ticks, first..last; at most the {GAPS_SHOWN} largest per source):"]
@@ -367,14 +386,12 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def _interval(text: str) -> int:
+def interval_arg(text: str) -> int:
+    """An --interval option, read by the same rule as COLLECTION_INTERVAL."""
     try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_INTERVAL:
-        raise argparse.ArgumentTypeError(f"invalid interval {text!r}: expected whole seconds from 1 to {MAX_INTERVAL}")
-    return n
+        return parse_interval(text, "--interval")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _percent(text: str) -> float:
@@ -404,18 +421,22 @@ def _now(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=parse_duration, default=parse_duration(DEFAULT_SINCE), metavar="DURATION",
                         help=f"window before now, e.g. 30m, 1h, 2d, 1w (default {DEFAULT_SINCE})")
-    parser.add_argument("--interval", type=_interval, default=None, metavar="SECONDS",
+    parser.add_argument("--interval", type=interval_arg, default=None, metavar="SECONDS",
                         help=f"poll interval (default: $COLLECTION_INTERVAL or {DEFAULT_INTERVAL_S})")
     parser.add_argument("--min-coverage", type=_percent, default=DEFAULT_MIN_COVERAGE, metavar="PERCENT",
                         help=f"exit 1 when any gateway/source is below this (default {DEFAULT_MIN_COVERAGE:g})")
     parser.add_argument("--gateway", default=None, help="check only this gateway (as stored, e.g. 192.168.1.100)")
+    parser.add_argument("--store", default=None, metavar="PATH",
+                        help="check this embedded store file, e.g. the demo's data/demo.sqlite3 "
+                             "(default: the store the variables select)")
     # for tests and reproducible reports: the moment to count back from (epoch ms or ISO-8601)
     parser.add_argument("--now", type=_now, default=None, help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heatpump-monitor verify",
-                                     description="Check the stored snapshots for gaps (charts without holes).")
+                                     description="Check the stored snapshots for gaps (charts without holes).",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return parser
 
@@ -429,12 +450,11 @@ def main(args: argparse.Namespace) -> int:
     from .stores import ReaderError, describe, make_reader
 
     try:
-        store = load_store_config()
+        cfg = load_verify_config(store_path=args.store)
     except ConfigError as exc:
         return _error(str(exc))
-    interval_s = args.interval
-    if interval_s is None:  # already validated by load_store_config()
-        interval_s = int(os.environ.get("COLLECTION_INTERVAL", "").strip() or DEFAULT_INTERVAL_S)
+    store = cfg.store
+    interval_s = args.interval or cfg.interval_s
     interval_ms = interval_s * 1000
     since_ms = args.since * 1000
     if since_ms < interval_ms:
@@ -465,7 +485,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         reader.close()
 
-    report = analyse(data, start_ms, end_ms, interval_ms)
+    started = {(i.gateway, i.source): i.first_ms for i in infos}
+    report = analyse(data, start_ms, end_ms, interval_ms, started)
     print(f"Store: {describe(store)}")
     print(render(report, args.min_coverage))
     return 0 if report.ok(args.min_coverage) else 1
