@@ -147,3 +147,66 @@ def test_skipped_realserver_test_fails_the_run(tmp_path):
                        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert r.returncode == 1, r.stdout
     assert "real-server tests were skipped: failing the run" in r.stdout
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the package's variables (the demo and verify must
+    find their store by the command line alone), with the source tree importable."""
+    from heatpump_monitor.config import Settings
+
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    return {**env, "PYTHONPATH": str(ROOT / "src"), **extra}
+
+
+def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`heatpump-monitor providers thermia | head -1`: the reader is gone before the output
+    ends; no BrokenPipeError traceback, exit 141 as a tool killed by SIGPIPE."""
+    f = tmp_path / "alldata.json"
+    f.write_text(json.dumps({"0007": 65483, "0009": -26}))
+    for argv in (["providers", "thermia"], ["providers"], ["decode", "--brand", "thermia", str(f)]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has already gone: every write fails with EPIPE
+        try:
+            r = subprocess.run([sys.executable, "-m", "heatpump_monitor", *argv], stdout=write_end,
+                               stderr=subprocess.PIPE, text=True, env=_clean_env(), timeout=60)
+        finally:
+            os.close(write_end)
+        assert (r.returncode, r.stderr) == (141, ""), argv
+
+
+def test_demo_prints_the_verify_and_serve_commands_that_read_its_store(tmp_path):
+    """The README's way: run the demo, then the verify command it prints (here after it stopped)."""
+    demo = subprocess.run([sys.executable, "-m", "heatpump_monitor", "demo", "--duration", "3", "--interval", "1",
+                           "--dashboard-port", "0"], cwd=tmp_path, env=_clean_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0, demo.stderr
+    verify_line = next(ln for ln in demo.stdout.splitlines() if ln.startswith("Check the data: "))
+    serve_line = next(ln for ln in demo.stdout.splitlines() if ln.startswith("The dashboard again: "))
+    assert serve_line == "The dashboard again: heatpump-monitor serve --store data/demo.sqlite3"
+    command = verify_line.removeprefix("Check the data: ").split("   (")[0].split()
+    assert command == ["heatpump-monitor", "verify", "--store", "data/demo.sqlite3", "--interval", "1"]
+    r = subprocess.run([sys.executable, "-m", "heatpump_monitor", *command[1:]], cwd=tmp_path, env=_clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode in (0, 1) and r.stderr == "", r.stderr  # 1: ticks since the demo stopped are missing
+    assert r.stdout.startswith(f"Store: embedded store at {tmp_path / 'data' / 'demo.sqlite3'}\n")
+    row = next(ln for ln in r.stdout.splitlines() if " api " in ln and ln.startswith("127.0.0.1:"))
+    assert int(row.split()[5]) >= 1  # present ticks
+    assert "Not yet collecting" in r.stdout  # the hour before the demo started is not "missing"
+
+
+def test_healthcheck_with_a_bad_variable_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("HEARTBEAT_FILE", "/nonexistent/hb")
+    monkeypatch.setenv("COLLECTION_INTERVAL", "30s")
+    assert main(["healthcheck"]) == 1
+    assert capsys.readouterr().err == ("unhealthy: Invalid COLLECTION_INTERVAL='30s': "
+                                       "expected a whole number of seconds from 1 to 86400\n")
+
+
+def test_verify_help_lists_the_exit_codes(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes:\n  0  every gateway/source at or above --min-coverage\n" in out
+    assert "  2  cannot run: a bad argument or variable, or the store cannot be read" in out

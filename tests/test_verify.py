@@ -260,3 +260,57 @@ def test_command_on_influxdb1_gives_the_same_report(env, tmp_path, influx, capsy
     env.setenv("INFLUXDB_DATABASE", "missing_db")
     assert run() == 2
     assert "database 'missing_db' not found" in capsys.readouterr().err
+
+
+# -- a source that started inside the window ---------------------------------------------------
+
+
+def test_ticks_before_a_source_started_are_not_yet_collecting_not_missing():
+    late = [snap(i) for i in range(100, 120) if i != 110]  # started at tick 100, one tick missed
+    early = [snap(i, "mqtt") for i in range(120)]
+    report = analyse({(GW, "api"): late, (GW, "mqtt"): early}, T0, T0 + 120 * I, I,
+                     started={(GW, "api"): T0 + 100 * I, (GW, "mqtt"): T0 - 5 * I})
+    api, mqtt = report.sources
+    assert (api.expected, api.present, api.missing, api.not_collecting, api.started_ms) == (20, 19, 1, 100, T0 + 100 * I)
+    assert api.gaps == [Gap(T0 + 110 * I, T0 + 110 * I, 1)]
+    assert api.coverage == 95.0
+    assert (mqtt.expected, mqtt.not_collecting, mqtt.started_ms) == (120, 0, None)
+    text = render(report, 99)
+    assert ("Not yet collecting (ticks before the first snapshot; not expected, not counted as missing):\n"
+            f"  {GW} api: started at 2025-11-28 10:50:00Z, 100 ticks (50m) of the window before") in text
+    assert f"{GW} mqtt: started" not in text
+    # without `started` the whole window counts, as for a source collecting before it
+    [whole] = analyse({(GW, "api"): late}, T0, T0 + 120 * I, I).sources
+    assert (whole.expected, whole.not_collecting, whole.gaps[0]) == (120, 0, Gap(T0, T0 + 99 * I, 100))
+
+
+def test_a_first_snapshot_off_the_grid_starts_at_the_next_tick():
+    report = analyse({(GW, "api"): [snap(3, offset_ms=1000), snap(4)]}, T0, T0 + 6 * I, I,
+                     started={(GW, "api"): T0 + 3 * I + 1000})
+    [s] = report.sources
+    assert (s.not_collecting, s.expected, s.present, s.gaps) == (4, 2, 1, [Gap(T0 + 5 * I, T0 + 5 * I, 1)])
+
+
+def test_command_on_a_collector_started_10_minutes_ago(env, tmp_path, capsys):
+    write_embedded(tmp_path / "store.sqlite3", [snap(i) for i in range(100, 120)])
+    assert run("--since", "1h") == 0  # was 16.67% before: 100 of 120 ticks "missing"
+    out = capsys.readouterr().out
+    row = next(ln for ln in out.splitlines() if ln.startswith(GW))
+    assert row.split()[4:8] == ["20", "20", "100.00%", "3/3/3"]
+    assert f"{GW} api: started at 2025-11-28 10:50:00Z, 100 ticks (50m) of the window before" in out
+
+
+def test_command_store_option_reads_that_file(env, tmp_path, capsys):
+    write_embedded(tmp_path / "other.sqlite3", [snap(i) for i in range(120)])
+    assert run("--store", str(tmp_path / "other.sqlite3")) == 0  # STORE_PATH (store.sqlite3) does not exist
+    assert capsys.readouterr().out.startswith(f"Store: embedded store at {tmp_path / 'other.sqlite3'}\n")
+
+
+def test_bad_interval_option_is_the_variable_rule(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["--interval", "1_0"])
+    assert e.value.code == 2
+    assert ("argument --interval: Invalid --interval='1_0': expected a whole number of seconds from 1 to 86400"
+            in capsys.readouterr().err)

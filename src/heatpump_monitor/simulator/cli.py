@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 from typing import Sequence
 
 from heatpump_monitor.providers.registry import BRANDS
 
+from ..config import simulator_mqtt_password
 from ..signals import on_stop_signals
 from .model import FIRMWARES
 from .server import FAULTS, SimGateway, make_gateways, serve
@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
         mqtt_address = getattr(args, "mqtt", None)
         if mqtt_address is not None:
             host, port = parse_mqtt_address(mqtt_address)
-            password = args.mqtt_password if args.mqtt_password is not None else os.environ.get("MQTT_PASSWORD")
+            password = args.mqtt_password if args.mqtt_password is not None else simulator_mqtt_password()
             if args.max_delay < 0:
                 raise ValueError("--max-delay must be >= 0")
             if not 0 <= args.garbage <= 1:
