@@ -58,7 +58,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["text", "json"]
 
 
-def whole_between(v: object, var: str, lo: int, hi: int | None, accepted: str) -> int:
+def _whole_between(v: object, var: str, lo: int, hi: int | None, accepted: str) -> int:
     """``v`` as a whole number lo..hi (``hi`` None: no upper bound); else the variable's (or
     option's) error. ASCII digits only: int() would also take "1_0" and Arabic-Indic digits."""
     m = _WHOLE.fullmatch(str(v))
@@ -71,7 +71,7 @@ def whole_between(v: object, var: str, lo: int, hi: int | None, accepted: str) -
 def parse_interval(v: object, var: str = "COLLECTION_INTERVAL") -> int:
     """The collection interval in whole seconds: the one parser for the variable and for the
     commands' --interval options."""
-    return whole_between(v, var, 1, MAX_INTERVAL, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
+    return _whole_between(v, var, 1, MAX_INTERVAL, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
 
 
 def _choice(v: object, var: str, choices: tuple[str, ...], accepted: str, upper: bool = False) -> str:
@@ -142,12 +142,12 @@ class Settings(BaseModel):
     @field_validator("mqtt_port", "dashboard_port", mode="before")
     @classmethod
     def _port(cls, v: str, info: ValidationInfo) -> int:
-        return whole_between(v, str(info.field_name).upper(), 1, 65535, "a port number from 1 to 65535")
+        return _whole_between(v, str(info.field_name).upper(), 1, 65535, "a port number from 1 to 65535")
 
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _metrics_port(cls, v: str) -> int:
-        return whole_between(v, "METRICS_PORT", 0, 65535,
+        return _whole_between(v, "METRICS_PORT", 0, 65535,
                              "a port number from 1 to 65535, or 0 for no metrics/health server")
 
     @field_validator("spool_max_mb", mode="before")
@@ -193,7 +193,7 @@ class Settings(BaseModel):
     @field_validator("mqtt_max_gateways", mode="before")
     @classmethod
     def _max_gateways(cls, v: str) -> int:
-        return whole_between(v, "MQTT_MAX_GATEWAYS", 1, MAX_MQTT_GATEWAYS,
+        return _whole_between(v, "MQTT_MAX_GATEWAYS", 1, MAX_MQTT_GATEWAYS,
                              f"a whole number of gateways from 1 to {MAX_MQTT_GATEWAYS}")
 
     @field_validator("mqtt_timestamp_mode", mode="before")
@@ -210,7 +210,7 @@ class Settings(BaseModel):
     @field_validator("mqtt_getall_interval", "mqtt_silent_limit", mode="before")
     @classmethod
     def _seconds(cls, v: str, info: ValidationInfo) -> int:
-        return whole_between(v, str(info.field_name).upper(), 1, None, "a whole number of seconds >= 1")
+        return _whole_between(v, str(info.field_name).upper(), 1, None, "a whole number of seconds >= 1")
 
     @field_validator("collection_interval", mode="before")
     @classmethod
@@ -236,7 +236,7 @@ class Settings(BaseModel):
     @field_validator("write_buffer_max", mode="before")
     @classmethod
     def _buffer(cls, v: str) -> int:
-        return whole_between(v, "WRITE_BUFFER_MAX", 1, None, "a whole number of polls >= 1")
+        return _whole_between(v, "WRITE_BUFFER_MAX", 1, None, "a whole number of polls >= 1")
 
     @field_validator("influxdb_url", mode="before")
     @classmethod
