@@ -43,7 +43,7 @@ class _Redacting(logging.Formatter):
 
 
 class TextFormatter(_Redacting):
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Secrets | Iterable[str] = ()) -> None:
         super().__init__(secrets, FORMAT)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Any
+from typing import Any, Self
 
 
 class LoopThread:
@@ -54,7 +54,7 @@ class LoopThread:
     def start(self, timeout: float = 10.0) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -147,8 +147,8 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:g}"
 
 
-def normalize_index(index: str) -> str | None:
-    """'1a01' -> '1A01'; anything that is not four hex digits -> None."""
+def normalize_index(index: object) -> str | None:
+    """'1a01' -> '1A01'; anything that is not four hex digits (or not text at all) -> None."""
     if not isinstance(index, str) or len(index) != 4:
         return None
     up = index.upper()
@@ -231,7 +231,8 @@ class Provider:
     file: str = ""  # the data file, e.g. "ivt.yaml"
 
     def register(self, index: str) -> Register | None:
-        return self.registers.get(normalize_index(index))  # type: ignore[arg-type]  # None: no register
+        idx = normalize_index(index)
+        return self.registers.get(idx) if idx is not None else None
 
     def by_name(self, name: str) -> Register | None:
         return self._by_name.get(name)
@@ -365,7 +366,7 @@ def register_fields(d: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _register_from_dict(d: Mapping[str, Any], brand: str, file: str, sources: Mapping[str, str]) -> Register:
-    idx = normalize_index(d.get("index"))  # type: ignore[arg-type]  # not a str: None
+    idx = normalize_index(d.get("index"))
     if idx is None:
         raise ProviderError(f"{brand}: bad register index {d.get('index')!r} (four hex digits, quoted)")
     where = f"{brand} {idx}"

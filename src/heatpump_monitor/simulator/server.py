@@ -218,7 +218,7 @@ def create_app(gateway: SimGateway) -> Starlette:
             return JSONResponse({"error": "API is read-only (API_ENABLED=1)"}, status_code=403)
         idx = normalize_index(request.query_params.get("idx", ""))
         reg = gateway.model.provider.registers.get(idx) if idx else None
-        if reg is None:
+        if idx is None or reg is None:
             return JSONResponse({"error": f"unknown register index {request.query_params.get('idx')!r}"},
                                 status_code=400)
         if not reg.writable:
@@ -359,8 +359,8 @@ class _Cluster:
 
         async def by_port(scope: Any, receive: Any, send: Any) -> None:
             """One uvicorn server for every gateway: the local port picks the gateway."""
-            server = scope.get("server") or (None, None)
-            app = apps.get(server[1])
+            server = scope.get("server")  # (host, port), absent on a Unix socket
+            app = apps.get(server[1]) if server else None
             if app is None:  # pragma: no cover - only our own sockets are served
                 raise RuntimeError(f"no simulated gateway on {server}")
             await app(scope, receive, send)
@@ -452,7 +452,7 @@ async def _announce_and_wait(cluster: "_Cluster", announce: Callable[[str], None
         for gw, url in zip(cluster.gateways, cluster.urls):
             announce(f"Simulated {gw.brand} gateway at {url} (mac {gw.mac})")
         announce(_summary(cluster.gateways))
-    waiters = [asyncio.ensure_future(cluster.wait())]
+    waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(cluster.wait())]
     if stop is not None:
         waiters.append(asyncio.ensure_future(stop.wait()))
     try:

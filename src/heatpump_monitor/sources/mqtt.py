@@ -27,7 +27,7 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -56,7 +56,7 @@ _client_log = logging.getLogger("heatpump_monitor.mqtt.client")
 _client_log.setLevel(logging.INFO)
 
 
-class _Incoming(asyncio.Queue):
+class _Incoming(asyncio.Queue[aiomqtt.Message]):
     """aiomqtt's queue of received messages (its ``queue_type``): bounded, and a message that
     does not fit is dropped and counted by the source (instead of one log line each)."""
 
@@ -105,7 +105,7 @@ class MqttSource:
 
     def _make_client(self) -> aiomqtt.Client:
         tls = ssl.create_default_context(cafile=self.s.ca_file or None) if self.s.tls else None
-        options: dict = {}
+        options: dict[str, Any] = {}
         if self.mqtt5:
             props = Properties(PacketTypes.CONNECT)
             props.MaximumPacketSize = MAX_PACKET_BYTES
@@ -114,6 +114,8 @@ class MqttSource:
                               password=self.s.password.get_secret_value() or None,
                               identifier=self.s.client_id or None, tls_context=tls,
                               keepalive=30, timeout=10, max_queued_incoming_messages=MAX_QUEUED,
+                              # aiomqtt types queue_type as a class but only calls it with
+                              # maxsize=: a factory binds the queue to this source
                               queue_type=lambda maxsize=0: _Incoming(self, maxsize),  # type: ignore[arg-type]
                               logger=_client_log, **options)
 
