@@ -26,7 +26,8 @@ from ..asgi import QuietServer, bind
 from ..model import iso_ms
 from ..pipeline.grid import stale_limit_s
 from ..pipeline.writer import Writer
-from .metrics import CollectorMetrics, RunningCollector
+from ..pipeline.contract import Collector
+from .metrics import CollectorMetrics
 
 log = logging.getLogger("heatpump_monitor.health")
 
@@ -34,7 +35,7 @@ log = logging.getLogger("heatpump_monitor.health")
 class Health:
     """Liveness and readiness of one running collector."""
 
-    def __init__(self, collector: RunningCollector, writer: Writer, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, collector: Collector, writer: Writer, clock: Callable[[], float] = time.time) -> None:
         self.collector = collector
         self.writer = writer
         self.clock = clock
