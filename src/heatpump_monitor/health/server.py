@@ -51,11 +51,12 @@ class Health:
         ticker = self.collector.ticker
         beat_age = ticker.beat_age_s()  # the monotonic clock: a wall-clock step cannot hide a stall
         age = beat_age if beat_age is not None else ticker.monotonic() - self.started_mono
-        doc = {"live": age <= self.limit_s, "ticks": ticker.ticks, "clock_steps": ticker.clock_steps,
-               "last_tick_age_s": None if beat_age is None else round(age, 1)}
-        if not doc["live"]:
+        live = age <= self.limit_s
+        doc: dict = {"live": live, "ticks": ticker.ticks, "clock_steps": ticker.clock_steps,
+                     "last_tick_age_s": None if beat_age is None else round(age, 1)}
+        if not live:
             doc["cause"] = f"no tick completed for {age:.0f} s (limit {self.limit_s:.0f} s)"
-        return doc["live"], doc
+        return live, doc
 
     def ready(self) -> tuple[bool, dict]:
         w = self.writer

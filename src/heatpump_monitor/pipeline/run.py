@@ -84,11 +84,11 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     try:
         await asyncio.wait({collect_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if collect_task.done() and not collect_task.cancelled() and collect_task.exception():
-            exc = collect_task.exception()
-            if isinstance(exc, FatalError):
-                log.error("%s", exc)
+            error = collect_task.exception()
+            if isinstance(error, FatalError):
+                log.error("%s", error)
             else:
-                log.error("Collector stopped by an unexpected error", exc_info=exc)
+                log.error("Collector stopped by an unexpected error", exc_info=error)
             rc = 1
     finally:
         stop.set()

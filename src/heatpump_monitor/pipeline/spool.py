@@ -12,6 +12,7 @@ Replaying an entry twice is harmless: every sink overwrites the same (gateway, s
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -44,7 +45,9 @@ class Entry:
 
 class Spool(Protocol):
     description: str
-    dropped: int
+
+    @property
+    def dropped(self) -> int: ...
 
     @property
     def depth(self) -> int: ...
@@ -269,7 +272,7 @@ class DiskSpool:
             self._disk_error = ""
 
     @staticmethod
-    def _encode(s: Snapshot) -> bytes | None:
+    def _encode(s: Snapshot) -> builtins.bytes | None:  # the builtin, not the property above
         try:
             return encode(s)
         except (TypeError, ValueError) as exc:  # a value that is not a finite number: a bug upstream
