@@ -13,14 +13,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..pipeline.contract import MESSAGE_RESULTS, Collector as RunningCollector
+from ..pipeline import contract
 from ..pipeline.writer import Writer
 
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class CollectorMetrics(Collector):
-    def __init__(self, collector: RunningCollector, writer: Writer, source: str, brand: str) -> None:
+    def __init__(self, collector: contract.Collector, writer: Writer, source: str, brand: str) -> None:
         self.collector = collector
         self.writer = writer
         self.source = source
@@ -61,7 +61,7 @@ class CollectorMetrics(Collector):
         msgs = CounterMetricFamily("heatpump_mqtt_messages", "MQTT messages by result (refused: of no accepted "
                                    "gateway, within rejected; dropped: the client's queue was full); 0 for the "
                                    "API collector", labels=["result"])
-        for result in MESSAGE_RESULTS:
+        for result in contract.MESSAGE_RESULTS:
             msgs.add_metric([result], stats.messages[result])
         yield msgs
 
