@@ -374,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("brand", nargs="?", choices=BRANDS)
     p.add_argument("--config", default=None, help="the file with your registers: overrides (default $CONFIG_FILE or config.yaml)")
     p.set_defaults(func=cmd_providers)
+
+    from .pipeline import spool_cli  # `spool list|replay|discard`: the polls the store refused
+
+    spool_cli.add_parser(sub)
     return parser
 
 

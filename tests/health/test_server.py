@@ -1,16 +1,21 @@
 """Liveness, readiness and the Prometheus metrics of a running collector (app level, fake clock)."""
 
 import asyncio
-from collections import Counter
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from prometheus_client.parser import text_string_to_metric_families
 
+from heatpump_monitor.config import MqttSettings
 from heatpump_monitor.health.metrics import CollectorMetrics
 from heatpump_monitor.health.server import Health, create_health_app
 from heatpump_monitor.model import Snapshot
+from heatpump_monitor.pipeline.contract import CollectorStats
+from heatpump_monitor.pipeline.mqtt_collector import MqttCollector
+from heatpump_monitor.pipeline.snapshotter import MqttStats
+from heatpump_monitor.providers import load_provider
 from heatpump_monitor.pipeline.grid import Ticker
 from heatpump_monitor.pipeline.spool import MemorySpool
 from heatpump_monitor.pipeline.writer import Writer
@@ -48,9 +53,7 @@ class Clock:
 def parts():
     clock = Clock()
     ticker = Ticker(30, clock, monotonic=clock)
-    collector = SimpleNamespace(
-        ticker=ticker, interval_s=30, last_success={},
-        stats=SimpleNamespace(polls_ok=0, failures=Counter(), values_rejected=0))
+    collector = SimpleNamespace(ticker=ticker, interval_s=30, last_success={}, stats=CollectorStats())
     sink = Sink()
     writer = Writer(sink, MemorySpool(100))
     metrics = CollectorMetrics(collector, writer, "api", "nibe")
@@ -160,8 +163,7 @@ def test_metrics_expose_polls_by_cause_spool_and_write_latency(parts):
 def test_liveness_follows_the_monotonic_clock_not_a_stepped_wall_clock():
     wall, mono = Clock(), Clock()
     ticker = Ticker(30, wall, monotonic=mono)
-    collector = SimpleNamespace(ticker=ticker, interval_s=30, last_success={},
-                                stats=SimpleNamespace(polls_ok=0, failures=Counter(), values_rejected=0))
+    collector = SimpleNamespace(ticker=ticker, interval_s=30, last_success={}, stats=CollectorStats())
     writer = Writer(Sink(), MemorySpool(10))
     app = create_health_app(Health(collector, writer, wall), CollectorMetrics(collector, writer, "api", "nibe"))
     ticker._beat()
@@ -175,14 +177,57 @@ def test_liveness_follows_the_monotonic_clock_not_a_stepped_wall_clock():
     assert get(app, "/healthz").json() == {"live": True, "ticks": 0, "clock_steps": 1, "last_tick_age_s": 50.0}
 
 
+def mqtt_collector(clock, writer, mac=""):
+    settings = MqttSettings(broker="127.0.0.1", port=1883, username="", password=SecretStr(""), client_id="",
+                            tls=False, ca_file="", mac=mac, gateway_name="", timestamp_mode="snapshot",
+                            getall_interval_s=600, silent_limit_s=60, payload_scale="raw")
+    return MqttCollector(settings, load_provider("nibe"), 30, writer, clock=clock)
+
+
 def test_mqtt_metrics_count_refused_and_dropped_messages():
     clock = Clock()
-    stats = SimpleNamespace(accepted=5, rejected=7, ignored=1, refused=4, snapshots=2)
-    collector = SimpleNamespace(ticker=Ticker(30, clock, monotonic=clock), interval_s=30, last_success={},
-                                snapshotter=SimpleNamespace(stats=stats), source=SimpleNamespace(dropped=9))
     writer = Writer(Sink(), MemorySpool(10))
+    collector = mqtt_collector(clock, writer)
+    collector.snapshotter.stats = MqttStats(messages=17, accepted=5, rejected=7, ignored=1, refused=4, snapshots=2)
+    collector.source.dropped = 9
     app = create_health_app(Health(collector, writer, clock), CollectorMetrics(collector, writer, "mqtt", "nibe"))
     got = samples(get(app, "/metrics").text)
     assert {r: got[("heatpump_mqtt_messages_total", (("result", r),))]
             for r in ("accepted", "rejected", "ignored", "refused", "dropped")} == {
         "accepted": 5, "rejected": 7, "ignored": 1, "refused": 4, "dropped": 9}
+    assert got[("heatpump_values_rejected_total", ())] == 3  # the rejected messages of accepted gateways
+
+
+MAC_A, MAC_B = "aabbccddeeff", "001122334455"
+
+
+def test_mqtt_polls_are_one_per_gateway_and_tick():
+    """A poll of the MQTT collector: one gateway at one tick, ok when it gave a snapshot, else
+    silent (or never heard, when configured) or no_values (heard, nothing valid held)."""
+    clock = Clock()
+    writer = Writer(Sink(), MemorySpool(100))
+    collector = mqtt_collector(clock, writer, mac=f"{MAC_A},{MAC_B}")
+    app = create_health_app(Health(collector, writer, clock), CollectorMetrics(collector, writer, "mqtt", "nibe"))
+    collector._on_message(f"{MAC_A}/HP/0007", b"12")
+    asyncio.run(collector._on_tick(int(NOW * 1000)))
+    collector._on_message(f"{MAC_B}/HP/0007", b"not a number")
+    clock.t += 30
+    asyncio.run(collector._on_tick(int(clock.t * 1000)))
+    got = samples(get(app, "/metrics").text)
+    polls = {dict(k[1])["result"]: v for k, v in got.items() if k[0] == "heatpump_polls_total"}
+    assert polls == {"ok": 2, "silent": 1, "no_values": 1}  # B: never heard at tick 1, nothing valid at tick 2
+    assert got[("heatpump_snapshots_emitted_total", ())] == 2
+    assert got[("heatpump_values_rejected_total", ())] == 1
+    assert "2 snapshot(s)" in collector.summary()
+
+
+def test_both_collectors_expose_the_same_metric_names(parts):
+    clock = Clock()
+    writer = Writer(Sink(), MemorySpool(10))
+    mqtt = mqtt_collector(clock, writer)
+    app = create_health_app(Health(mqtt, writer, clock), CollectorMetrics(mqtt, writer, "mqtt", "nibe"))
+    api_names = {name for name, _ in samples(get(parts.app, "/metrics").text)}
+    mqtt_names = {name for name, _ in samples(get(app, "/metrics").text)}
+    assert api_names == mqtt_names
+    assert {"heatpump_polls_total", "heatpump_mqtt_messages_total", "heatpump_snapshots_emitted_total",
+            "heatpump_values_rejected_total", "heatpump_sink_write_seconds_count"} <= api_names

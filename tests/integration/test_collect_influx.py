@@ -3,15 +3,17 @@ API) on loopback; read back with InfluxQL / the export API."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import defaultdict
 
+import httpx
 import pytest
 
 from heatpump_monitor.providers import load_provider
 
-from ..servers import influx1_query, influx1_rows, start_influxdb1, vm_export
+from ..servers import free_port, influx1_query, influx1_rows, start_influxdb1, vm_export
 from .conftest import addr, create_database
 
 pytestmark = pytest.mark.realserver
@@ -104,6 +106,48 @@ def test_missing_database_named(simulator, collector, influxdb1):
                    "INFLUXDB_DATABASE": "no_such_db"})
     c.wait_for(r"Failed to write to .*database 'no_such_db' not found")
     assert c.terminate()[0] == 0
+
+
+def test_missing_database_not_ready_with_the_fix_then_created_and_the_waiting_polls_written(
+        simulator, collector, influxdb1):
+    sim = simulator(["thermia"], frozen=True)
+    port = free_port()
+    c = collector({"H66_IP": addr(sim.urls[0]), "COLLECTION_INTERVAL": "1", "INFLUXDB_URL": influxdb1.url,
+                   "INFLUXDB_DATABASE": "created_later", "METRICS_PORT": str(port)})
+    fix = """create it: influx -execute 'CREATE DATABASE "created_later"'"""
+    c.wait_for("Failed to write to .*" + re.escape(fix))
+    readyz = f"http://127.0.0.1:{port}/readyz"
+    not_ready = wait_status(readyz, 503, lambda doc: doc["spool_entries"] >= 3)
+    assert not_ready["ready"] is False
+    assert not_ready["cause"].startswith(f"sink InfluxDB 1.x at {influxdb1.url} (database created_later) failing: "
+                                         f"database 'created_later' not found (HTTP 404): {fix}")
+    # one line for the outage, not one a tick (the reminder comes after a minute)
+    assert len(re.findall("(Failed|Still failing) to write to", c.log)) == 1
+
+    create_database(influxdb1.url, "created_later")
+    ready = wait_status(readyz, 200, lambda doc: doc["spool_entries"] == 0)
+    assert ready["ready"] is True
+    c.wait_for("Writing to .* works again")
+    assert c.terminate()[0] == 0
+    rows = influx1_rows(influx1_query(influxdb1.url, "created_later", "SELECT * FROM heatpump"))
+    stored = {r["time"] for r in rows}
+    assert len(stored) >= not_ready["spool_entries"]  # the polls that waited, and the ones after
+
+
+def wait_status(url: str, status: int, also=lambda doc: True, limit: float = 60.0) -> dict:
+    """The JSON of ``url`` once it answers ``status`` and ``also(doc)``; ``limit`` bounds the wait."""
+    deadline = time.monotonic() + limit
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url, timeout=5, trust_env=False)
+            last = (r.status_code, r.text)
+            if r.status_code == status and also(r.json()):
+                return r.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never answered {status} as expected; last: {last}")
 
 
 def test_v2_write_to_victoriametrics_read_back_through_export(simulator, collector, victoriametrics):

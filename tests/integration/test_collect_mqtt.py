@@ -11,14 +11,16 @@ import subprocess
 import sys
 import time
 
+import httpx
 import paho.mqtt.publish as publish
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from heatpump_monitor.providers import load_provider
 from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
 
-from ..servers import influx1_query, influx1_rows
-from .conftest import FROZEN, ROOT, create_database
+from ..servers import free_port, influx1_query, influx1_rows
+from .conftest import FROZEN, ROOT, addr, create_database
 
 pytestmark = pytest.mark.realserver
 
@@ -216,3 +218,36 @@ def test_broker_outage_loses_only_the_outage_ticks(broker, mqtt_sim, collector, 
     assert all(down_ms - 1000 <= m <= back_ms for m in missing), (down_ms, back_ms, missing)
     assert ticks[-1] > back_ms - 1500  # collection resumed
     assert "Traceback" not in c.log
+
+
+def metric_names(port: int) -> set[str]:
+    """The names a collector's /metrics exposes: its samples', a histogram's by its own name."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    names = set()
+    for family in text_string_to_metric_families(text):
+        if family.name.endswith("_created"):  # the client library's creation times, not ours
+            continue
+        plain = {s.name for s in family.samples if not s.name.endswith(("_bucket", "_count", "_sum", "_created"))}
+        names |= plain or {family.name}
+    return names
+
+
+def test_both_collectors_expose_the_same_metrics(broker, mqtt_sim, simulator, collector, tmp_path):
+    """The metric set README lists, from both real collectors: the same families and samples."""
+    sim = mqtt_sim(broker.port)
+    mac = sim.gateways[0].mac
+    api_sim = simulator(["thermia"], frozen=True)
+    mqtt_port, api_port = free_port(), free_port()
+    m = collector(mqtt_env(broker, H66_MAC=mac, STORE_PATH=str(tmp_path / "m.sqlite3"),
+                           METRICS_PORT=str(mqtt_port)), name="mqtt", argv=MQTT_CMD)
+    a = collector({"H66_IP": addr(api_sim.urls[0]), "COLLECTION_INTERVAL": "1",
+                   "STORE_PATH": str(tmp_path / "a.sqlite3"), "METRICS_PORT": str(api_port)}, name="api")
+    m.wait_for("Stored ", count=2)
+    a.wait_for("Stored ", count=2)
+    mqtt, api = metric_names(mqtt_port), metric_names(api_port)
+    assert mqtt == api
+    documented = set(re.findall(r"^\| `(heatpump_[a-z_]+)`", (ROOT / "README.md").read_text(), re.M))
+    assert documented == api
+    assert 'heatpump_polls_total{result="ok"}' in httpx.get(f"http://127.0.0.1:{mqtt_port}/metrics",
+                                                             trust_env=False).text
+    assert m.terminate()[0] == 0 and a.terminate()[0] == 0

@@ -6,6 +6,7 @@ import logging
 
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.pipeline.spool import DiskSpool, MemorySpool
+from heatpump_monitor.pipeline import writer as writer_module
 from heatpump_monitor.pipeline.writer import Writer
 from heatpump_monitor.stores.base import SinkError
 
@@ -30,6 +31,12 @@ class FlakySink:
 
     async def close(self):
         pass
+
+    @classmethod
+    def down_sink(cls):
+        sink = cls()
+        sink.down = True
+        return sink
 
 
 def snap(t, gw="g1"):
@@ -278,3 +285,37 @@ def test_large_batches_get_one_summary_line(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["Stored 30 polls (30 metrics) with timestamp 1970-01-01T00:00:01.000Z from 30 gateway(s)",
                      "Stored 1 metrics with timestamp 1970-01-01T00:00:02.000Z from g1"]
+
+
+class MissingDatabaseSink(FlakySink):
+    async def write(self, snapshots):
+        raise SinkError("database 'hp' not found (HTTP 404)", fix="""create it: influx -execute 'CREATE DATABASE "hp"'""")
+
+
+def failure_lines(sink, at_seconds, monkeypatch, caplog):
+    """Failed flushes at these monotonic times; the seconds at which an error line was logged."""
+    now = [0.0]
+    monkeypatch.setattr(writer_module.time, "monotonic", lambda: now[0])
+    w = Writer(sink, MemorySpool(100))
+    w.submit([snap(1000)])
+    said = []
+    for t in at_seconds:
+        now[0] = t
+        caplog.clear()
+        assert asyncio.run(w.flush()) is False
+        said += [t for r in caplog.records if r.levelno == logging.ERROR]
+    return said, caplog
+
+
+def test_a_store_that_needs_the_operator_gives_the_fix_at_most_once_a_minute(monkeypatch, caplog):
+    ticks = [0, 30, 59, 61, 90, 120, 125, 300]  # retries every few seconds, polls every tick
+    said, _ = failure_lines(MissingDatabaseSink(), ticks, monkeypatch, caplog)
+    assert said == [0, 61, 125, 300]
+    said, _ = failure_lines(FlakySink.down_sink(), ticks, monkeypatch, caplog)
+    assert said == [0, 300]  # other outages: one line, a reminder every 5 minutes
+
+
+def test_the_fix_is_in_the_log_line(monkeypatch, caplog):
+    _, caplog = failure_lines(MissingDatabaseSink(), [0, 60], monkeypatch, caplog)
+    assert caplog.messages == ["""Still failing to write to test sink: database 'hp' not found (HTTP 404): create it: """
+                               """influx -execute 'CREATE DATABASE "hp"'; 1 poll(s) waiting in the spool"""]

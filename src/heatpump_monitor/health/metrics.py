@@ -6,27 +6,21 @@ this module only exposes them (plus a histogram of sink write latency, fed by th
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..pipeline.grid import Ticker
+from ..pipeline import contract
 from ..pipeline.writer import Writer
 
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class RunningCollector(Protocol):
-    ticker: Ticker
-    interval_s: int
-    last_success: dict[str, float]
-
-
 class CollectorMetrics(Collector):
-    def __init__(self, collector: RunningCollector, writer: Writer, source: str, brand: str) -> None:
+    def __init__(self, collector: contract.Collector, writer: Writer, source: str, brand: str) -> None:
         self.collector = collector
         self.writer = writer
         self.source = source
@@ -35,6 +29,8 @@ class CollectorMetrics(Collector):
         self.write_seconds = Histogram(
             "heatpump_sink_write_seconds", "Time of one write of a batch of snapshots to the sink",
             ["result"], buckets=WRITE_BUCKETS, registry=self.registry)
+        for result in ("ok", "failed"):  # both series exist from the start, as every other metric
+            self.write_seconds.labels(result)
         self.registry.register(self)
         writer.observer = self.observe_write
 
@@ -51,26 +47,23 @@ class CollectorMetrics(Collector):
                              "sink": w.sink.description, "spool": w.spool.description})
         yield info
 
-        polls = CounterMetricFamily("heatpump_polls", "Polls by result: ok, or the cause of the failure",
-                                    labels=["result"])
-        stats = getattr(c, "stats", None) or getattr(getattr(c, "snapshotter", None), "stats", None)
-        if hasattr(stats, "failures"):  # API collector
-            polls.add_metric(["ok"], stats.polls_ok)
-            for cause, n in sorted(stats.failures.items()):
-                polls.add_metric([cause], n)
-            yield polls
-            yield CounterMetricFamily("heatpump_values_rejected", "Register values dropped as invalid",
-                                      value=stats.values_rejected)
-        elif stats is not None:  # MQTT snapshotter stats
-            msgs = CounterMetricFamily("heatpump_mqtt_messages", "MQTT messages by result (refused: of no "
-                                       "accepted gateway, within rejected; dropped: the client's queue was full)",
-                                       labels=["result"])
-            for result in ("accepted", "rejected", "ignored", "refused"):
-                msgs.add_metric([result], getattr(stats, result, 0))
-            msgs.add_metric(["dropped"], getattr(getattr(c, "source", None), "dropped", 0))
-            yield msgs
-            yield CounterMetricFamily("heatpump_snapshots_emitted", "Snapshots made from MQTT messages",
-                                      value=stats.snapshots)
+        stats = c.stats
+        polls = CounterMetricFamily("heatpump_polls", "Polls (one gateway at one tick) by result: ok, or the "
+                                    "cause of the failure", labels=["result"])
+        polls.add_metric(["ok"], stats.polls_ok)
+        for cause, n in sorted(stats.failures.items()):
+            polls.add_metric([cause], n)
+        yield polls
+        yield CounterMetricFamily("heatpump_values_rejected", "Register values dropped as invalid",
+                                  value=stats.values_rejected)
+        yield CounterMetricFamily("heatpump_snapshots_emitted", "Snapshots handed to the writer",
+                                  value=stats.snapshots)
+        msgs = CounterMetricFamily("heatpump_mqtt_messages", "MQTT messages by result (refused: of no accepted "
+                                   "gateway, within rejected; dropped: the client's queue was full); 0 for the "
+                                   "API collector", labels=["result"])
+        for result in contract.MESSAGE_RESULTS:
+            msgs.add_metric([result], stats.messages[result])
+        yield msgs
 
         yield CounterMetricFamily("heatpump_ticks", "Ticks of the interval grid run", value=c.ticker.ticks)
         yield CounterMetricFamily("heatpump_ticks_missed", "Ticks skipped because the previous one ran late",

@@ -26,7 +26,8 @@ from ..asgi import QuietServer, bind
 from ..model import iso_ms
 from ..pipeline.grid import stale_limit_s
 from ..pipeline.writer import Writer
-from .metrics import CollectorMetrics, RunningCollector
+from ..pipeline.contract import Collector
+from .metrics import CollectorMetrics
 
 log = logging.getLogger("heatpump_monitor.health")
 
@@ -34,7 +35,7 @@ log = logging.getLogger("heatpump_monitor.health")
 class Health:
     """Liveness and readiness of one running collector."""
 
-    def __init__(self, collector: RunningCollector, writer: Writer, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, collector: Collector, writer: Writer, clock: Callable[[], float] = time.time) -> None:
         self.collector = collector
         self.writer = writer
         self.clock = clock
@@ -50,11 +51,12 @@ class Health:
         ticker = self.collector.ticker
         beat_age = ticker.beat_age_s()  # the monotonic clock: a wall-clock step cannot hide a stall
         age = beat_age if beat_age is not None else ticker.monotonic() - self.started_mono
-        doc = {"live": age <= self.limit_s, "ticks": ticker.ticks, "clock_steps": ticker.clock_steps,
-               "last_tick_age_s": None if beat_age is None else round(age, 1)}
-        if not doc["live"]:
+        live = age <= self.limit_s
+        doc: dict = {"live": live, "ticks": ticker.ticks, "clock_steps": ticker.clock_steps,
+                     "last_tick_age_s": None if beat_age is None else round(age, 1)}
+        if not live:
             doc["cause"] = f"no tick completed for {age:.0f} s (limit {self.limit_s:.0f} s)"
-        return doc["live"], doc
+        return live, doc
 
     def ready(self) -> tuple[bool, dict]:
         w = self.writer

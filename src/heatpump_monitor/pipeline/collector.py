@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +19,7 @@ from ..providers.overrides import NO_OVERRIDES, Providers, RegisterOverrides
 from ..sources.api import ApiClient, FetchError
 from ..sources.gateway import GatewayAddress
 from ..logs import cause_kind
+from .contract import CollectorStats
 from .grid import Ticker
 from .writer import Writer
 
@@ -55,15 +55,6 @@ class GatewayState:
     failed_in_outage: int = 0
 
 
-@dataclass
-class Stats:
-    polls_ok: int = 0
-    polls_failed: int = 0
-    polls_empty: int = 0
-    values_rejected: int = 0
-    failures: Counter[str] = field(default_factory=Counter)  # failed polls by cause kind
-
-
 class ApiCollector:
     source = "api"
 
@@ -76,7 +67,7 @@ class ApiCollector:
         self.client = client
         self.brand = brand
         self.store_unknown = store_unknown
-        self.stats = Stats()
+        self.stats = CollectorStats()
         self.gateways = [GatewayState(g) for g in gateways]
         if brand != "auto":
             provider = self.providers.get(brand)
@@ -112,7 +103,6 @@ class ApiCollector:
         except FetchError as exc:
             return self._failed(gw, str(exc), exc.kind)
         if not raw:
-            self.stats.polls_empty += 1
             self.stats.failures["empty"] += 1
             log.warning("No data received from API (gateway %s answered {})", gw.address.name)
             return None
@@ -173,7 +163,6 @@ class ApiCollector:
         the first failure, every change of cause, and a reminder every :data:`REMIND_S`; the
         recovery is one line too. Nothing to store: None."""
         gw.polls_failed += 1
-        self.stats.polls_failed += 1
         self.stats.failures[kind] += 1
         gw.last_error = cause
         now = self.clock()
@@ -238,6 +227,7 @@ class ApiCollector:
             await self.poll_all(tick_ms, snapshots)
         finally:  # also when stopped mid-tick: polls that succeeded are kept
             if snapshots:
+                self.stats.snapshots += len(snapshots)
                 self.writer.submit(snapshots)
         if all(g.disabled for g in self.gateways):
             raise FatalError("no gateway can be polled: " + "; ".join(

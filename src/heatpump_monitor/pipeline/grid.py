@@ -110,13 +110,14 @@ class Ticker:
                 continue
 
     async def run(self, stop: asyncio.Event, on_tick: Callable[[int], Awaitable[None]], what: str) -> None:
-        tick: int | None = next_tick(int(self.clock() * 1000), self.interval_ms)
+        tick = next_tick(int(self.clock() * 1000), self.interval_ms)
         self._anchor = (self.clock(), self.monotonic())
         log.info("First %s at %s, then every %d s", what, iso_ms(tick), self.interval_ms // 1000)
         while not stop.is_set():
-            tick = await self._sleep_until(tick, stop, what)
-            if tick is None:
+            due = await self._sleep_until(tick, stop, what)
+            if due is None:
                 break
+            tick = due
             self.ticks += 1
             await on_tick(tick)
             self._beat()

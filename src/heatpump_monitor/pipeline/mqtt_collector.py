@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from dataclasses import replace
 from typing import Callable
 
 from ..config import MqttSettings
 from ..providers import Provider
 from ..sources.mqtt import MqttSource
+from .contract import CollectorStats
 from .grid import Ticker
 from .snapshotter import Snapshotter
 from .writer import Writer
@@ -46,9 +49,20 @@ class MqttCollector:
         self.interval_s = interval_s
         #: gateway name -> clock() time of its last snapshot (metrics, /readyz)
         self.last_success: dict[str, float] = {}
+        self._counts = CollectorStats()  # polls and snapshots; the messages are the snapshotter's
+
+    @property
+    def stats(self) -> CollectorStats:
+        """The shared counts (:class:`CollectorStats`), the message counts read from the
+        snapshotter and the source as they are now."""
+        s = self.snapshotter.stats
+        return replace(self._counts, values_rejected=s.rejected - s.refused, messages=Counter(
+            accepted=s.accepted, rejected=s.rejected, ignored=s.ignored, refused=s.refused,
+            dropped=self.source.dropped))
 
     def _emitted(self, snapshots: list) -> None:
         now = self.clock()
+        self._counts.snapshots += len(snapshots)
         for s in snapshots:
             self.last_success[s.gateway] = now
 
@@ -66,6 +80,7 @@ class MqttCollector:
 
     async def _on_tick(self, tick_ms: int) -> None:
         snapshots = self.snapshotter.tick(tick_ms, int(self.clock() * 1000))
+        self._count_polls(len(snapshots))
         if snapshots and self.settings.timestamp_mode == "snapshot":
             self._emitted(snapshots)
             self.writer.submit(snapshots)
@@ -73,6 +88,19 @@ class MqttCollector:
         known = {gw.name for gw in self.snapshotter.gateways.values()}
         for name in [n for n in self.last_success if n not in known]:
             del self.last_success[name]  # a forgotten gateway
+
+    def _count_polls(self, ok: int) -> None:
+        """This tick's polls (one per gateway, see :class:`CollectorStats`), in both modes: a
+        gateway with a snapshot is ok, a silent (or never heard) one and one holding no valid
+        value yet are failed polls."""
+        c = self._counts
+        c.polls_ok += ok
+        silent = len(self.snapshotter.silent_macs())
+        if silent:
+            c.failures["silent"] += silent
+        empty = len(self.snapshotter.live_macs()) - ok
+        if empty:
+            c.failures["no_values"] += empty
 
     async def run(self, stop: asyncio.Event) -> None:
         source = asyncio.create_task(self.source.run(stop), name="mqtt-source")
@@ -88,5 +116,5 @@ class MqttCollector:
         refused = f" ({s.refused} of no accepted gateway)" if s.refused else ""
         lost = f", {self.source.dropped} lost to a full queue" if self.source.dropped else ""
         return (f"{self.ticker.ticks} tick(s), {s.messages} message(s), {s.accepted} accepted, "
-                f"{s.rejected} dropped{refused}{lost}, {s.snapshots} snapshot(s), "
+                f"{s.rejected} dropped{refused}{lost}, {self._counts.snapshots} snapshot(s), "
                 f"{self.ticker.missed} tick(s) skipped")

@@ -15,6 +15,7 @@ from ..sources.api import ApiClient
 from ..providers.overrides import Providers
 from ..signals import on_stop_signals
 from .collector import ApiCollector, FatalError
+from .contract import Collector
 from .mqtt_collector import MqttCollector
 from .spool import DiskSpool, MemorySpool, Spool, SpoolError
 from .writer import Writer
@@ -66,7 +67,7 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
 
     writer = Writer(sink, spool)
     client: ApiClient | None = None
-    collector: ApiCollector | MqttCollector
+    collector: Collector
     if cfg.mqtt is None:
         client = ApiClient(cfg.http_timeout_s)
         collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
@@ -83,11 +84,11 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     try:
         await asyncio.wait({collect_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if collect_task.done() and not collect_task.cancelled() and collect_task.exception():
-            exc = collect_task.exception()
-            if isinstance(exc, FatalError):
-                log.error("%s", exc)
+            error = collect_task.exception()
+            if isinstance(error, FatalError):
+                log.error("%s", error)
             else:
-                log.error("Collector stopped by an unexpected error", exc_info=exc)
+                log.error("Collector stopped by an unexpected error", exc_info=error)
             rc = 1
     finally:
         stop.set()
@@ -141,7 +142,7 @@ def open_spool(cfg: CollectorConfig) -> Spool:
     return disk
 
 
-def _start_health_server(cfg: CollectorConfig, collector: ApiCollector | MqttCollector, writer: Writer,
+def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Writer,
                          sink_error: str) -> HealthServer | None:
     if not cfg.metrics_port:
         return None

@@ -12,6 +12,7 @@ Replaying an entry twice is harmless: every sink overwrites the same (gateway, s
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -44,7 +45,9 @@ class Entry:
 
 class Spool(Protocol):
     description: str
-    dropped: int
+
+    @property
+    def dropped(self) -> int: ...
 
     @property
     def depth(self) -> int: ...
@@ -269,7 +272,7 @@ class DiskSpool:
             self._disk_error = ""
 
     @staticmethod
-    def _encode(s: Snapshot) -> bytes | None:
+    def _encode(s: Snapshot) -> builtins.bytes | None:  # the builtin, not the property above
         try:
             return encode(s)
         except (TypeError, ValueError) as exc:  # a value that is not a finite number: a bug upstream
@@ -401,3 +404,97 @@ class DiskSpool:
             self._db.close()
         except sqlite3.Error:
             pass
+
+
+#: how long the ``spool`` command waits for the collector's transaction on the same file (they
+#: take milliseconds; a file held longer than this is reported as busy, nothing is changed)
+BUSY_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedPoll:
+    key: int  # the row's id in the rejected table
+    time_ms: int
+    cause: str
+    snapshot: Snapshot | None  # None: the row cannot be read (listed and discardable, not replayable)
+
+    @property
+    def gateway(self) -> str:
+        return self.snapshot.gateway if self.snapshot is not None else "(unreadable)"
+
+
+class RejectedTable:
+    """The spool file's ``rejected`` table, for the ``spool`` command, which may run while the
+    collector has the same file open: SQLite's WAL lets both read, every change here is one
+    short transaction, and a busy timeout waits out the collector's. The collector only inserts
+    into this table (and trims it to :data:`REJECTED_MAX`), so deleting rows from another
+    process cannot disturb its counts of the ``spool`` table."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SpoolError(f"no spool file {self.path} (has the collector run with this DATA_DIR/SPOOL_PATH?)")
+        try:
+            # mode=rw: never create a file, nor the tables, that the collector has not made
+            self._db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_S)
+            has = self._db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                   "AND name IN ('spool', 'rejected')").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise SpoolError(_cannot(self.path, "open", exc)) from None
+        if has != 2:
+            self._db.close()
+            raise SpoolError(f"{self.path} is not a spool file (no spool and rejected tables)")
+
+    def waiting(self) -> int:
+        """Polls in the spool not yet written (the collector writes them)."""
+        return self._read("SELECT COUNT(*) FROM spool")[0][0]
+
+    def select(self, gateway: str | None = None, before_ms: int | None = None) -> list[RejectedPoll]:
+        """The refused polls, oldest first; of ``gateway`` and from before ``before_ms`` if given."""
+        sql, args = "SELECT id, time_ms, cause, data FROM rejected", []
+        if before_ms is not None:
+            sql, args = sql + " WHERE time_ms < ?", [before_ms]
+        polls = []
+        for key, time_ms, cause, data in self._read(sql + " ORDER BY time_ms, id", *args):
+            try:
+                snapshot: Snapshot | None = decode(data)
+            except (ValueError, TypeError):
+                snapshot = None
+            poll = RejectedPoll(key, time_ms, cause, snapshot)
+            if gateway is None or poll.gateway == gateway:
+                polls.append(poll)
+        return polls
+
+    def delete(self, keys: Sequence[int]) -> int:
+        """Remove these rows, in one transaction; how many were still there."""
+        chunks = [list(keys[i:i + 500]) for i in range(0, len(keys), 500)]  # SQLite's bound parameters
+        return self._change(*[(f"DELETE FROM rejected WHERE id IN ({','.join('?' * len(c))})", c) for c in chunks])
+
+    def set_cause(self, key: int, cause: str) -> None:
+        self._change(("UPDATE rejected SET cause = ? WHERE id = ?", [cause, key]))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _read(self, sql: str, *args: object) -> list[tuple]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise SpoolError(_cannot(self.path, "read", exc)) from None
+
+    def _change(self, *statements: tuple[str, Sequence[object]]) -> int:
+        """Run ``statements`` in one short write transaction; the rows they changed."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                return sum(self._db.execute(sql, args).rowcount for sql, args in statements)
+        except sqlite3.Error as exc:
+            raise SpoolError(_cannot(self.path, "change", exc)) from None
+
+
+def _cannot(path: Path, what: str, exc: sqlite3.Error) -> str:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return (f"cannot {what} spool {path}: it stayed locked for {BUSY_TIMEOUT_S:g} s (another process holds "
+                f"a long transaction on it); nothing was changed, try again")
+    return f"cannot {what} spool {path}: {exc}"

@@ -25,6 +25,8 @@ MAX_BATCH = 1000  # also bounds the memory a replay takes (~8 MB of decoded poll
 PER_POLL_LINES_MAX = 10
 RETRY_S = 5.0
 REMIND_EVERY_S = 300.0
+#: while the store needs the operator (a missing database: the cause carries the fix), remind this often
+REMIND_FIX_EVERY_S = 60.0
 
 #: called after every write attempt with (seconds, number of snapshots, succeeded)
 WriteObserver = Callable[[float, int, bool], None]
@@ -109,11 +111,11 @@ class Writer:
                 try:
                     written = await self._write(batch)
                 except SinkError as exc:
-                    self._failed(str(exc))
+                    self._failed(str(exc), REMIND_FIX_EVERY_S if exc.fix else REMIND_EVERY_S)
                     return False
                 except Exception as exc:  # a sink bug must not kill collection
                     log.exception("Unexpected error writing to %s", self.sink.description)
-                    self._failed(f"unexpected {type(exc).__name__}")
+                    self._failed(f"unexpected {type(exc).__name__}", REMIND_EVERY_S)
                     return False
                 snapshots = [e.snapshot for e in written]
                 self.spool.ack(batch)
@@ -166,7 +168,8 @@ class Writer:
         if self.observer is not None:
             self.observer(time.perf_counter() - start, n, ok)
 
-    def _failed(self, cause: str) -> None:
+    def _failed(self, cause: str, remind_s: float) -> None:
+        """Say an outage once, when its cause changes and every ``remind_s`` while it lasts."""
         now = time.monotonic()
         if self.failing_since is None or cause != self.last_cause:
             log.error("Failed to write to %s: %s; keeping %d poll(s) in the spool to retry",
@@ -174,7 +177,7 @@ class Writer:
             self._last_remind = now
             if self.failing_since is None:
                 self.failing_since = now
-        elif now - self._last_remind >= REMIND_EVERY_S:
+        elif now - self._last_remind >= remind_s:
             log.error("Still failing to write to %s: %s; %d poll(s) waiting in the spool",
                       self.sink.description, cause, self.pending)
             self._last_remind = now

@@ -51,11 +51,16 @@ class SinkError(StoreError):
 
     ``rejected``: the store refused the data itself (bad request, field type conflict, too
     large), as opposed to being unreachable or misconfigured; the writer then isolates the
-    refused polls and sets them aside instead of retrying them forever."""
+    refused polls and sets them aside instead of retrying them forever.
 
-    def __init__(self, message: str, rejected: bool = False) -> None:
-        super().__init__(message)
+    ``fix``: what the operator must do when the store is misconfigured (e.g. the command that
+    creates a missing database), appended to the message; the writer repeats it at most once a
+    minute while it lasts."""
+
+    def __init__(self, message: str, rejected: bool = False, fix: str = "") -> None:
+        super().__init__(f"{message}: {fix}" if fix else message)
         self.rejected = rejected
+        self.fix = fix
 
 
 class ReaderError(StoreError):

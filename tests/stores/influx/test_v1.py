@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shlex
 
 import httpx
+
 import pytest
 
 from heatpump_monitor.model import Snapshot
@@ -124,7 +126,21 @@ def test_missing_database(influxdb1):
         with pytest.raises(SinkError) as err:
             run(InfluxV1Sink(influxdb1.url, "no_such_db"), method, *args)
         assert str(err.value) == (
-            "database 'no_such_db' not found (HTTP 404): create it with CREATE DATABASE no_such_db")
+            """database 'no_such_db' not found (HTTP 404): create it: influx -execute 'CREATE DATABASE "no_such_db"'""")
+        assert err.value.fix and not err.value.rejected
+
+
+@pytest.mark.realserver
+def test_the_fix_for_a_missing_database_is_a_statement_influxdb_runs(influxdb1):
+    """The name is quoted for InfluxQL and the statement for the shell: the command creates
+    exactly the database the sink writes to, whatever its name."""
+    name = 'heat "pump\'s" db'
+    with pytest.raises(SinkError) as err:
+        run(InfluxV1Sink(influxdb1.url, name), "write", SNAPS)
+    argv = shlex.split(err.value.fix.removeprefix("create it: "))
+    assert argv[:2] == ["influx", "-execute"] and len(argv) == 3
+    influx1_query(influxdb1.url, None, argv[2])
+    assert run(InfluxV1Sink(influxdb1.url, name), "write", SNAPS) is None
 
 
 def test_unreachable():

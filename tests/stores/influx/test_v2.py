@@ -210,7 +210,8 @@ def test_403_token_without_write_permission():
 
 def test_404_bucket_not_found():
     with FakeInflux2(404, {"code": "not found", "message": 'bucket "nope" not found'}) as fake:
-        assert write_error(fake, bucket="nope", org="myorg") == "bucket 'nope' not found in org 'myorg' (HTTP 404)"
+        assert write_error(fake, bucket="nope", org="myorg") == (
+            "bucket 'nope' not found in org 'myorg' (HTTP 404): create it: influx bucket create --name nope --org myorg")
 
 
 def test_404_org_not_found():

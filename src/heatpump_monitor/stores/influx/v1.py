@@ -17,6 +17,7 @@ Server answers this module relies on (checked against InfluxDB 1.6.7):
 
 from __future__ import annotations
 
+import shlex
 from typing import Sequence
 
 import httpx
@@ -125,12 +126,16 @@ class InfluxV1Sink:
                 f"InfluxDB {who} may not {action} database '{self.database}' (HTTP 403): {msg}".rstrip(": ")
             )
         if code == 404 and "database not found" in low:
-            raise SinkError(
-                f"database '{self.database}' not found (HTTP 404): create it with CREATE DATABASE {self.database}"
-            )
+            raise SinkError(f"database '{self.database}' not found (HTTP 404)", fix=self._create_database())
         what = "write" if action == "write" else "query"
         raise SinkError(f"InfluxDB {what} failed: HTTP {code} {msg}".rstrip(),
                         rejected=action == "write" and code in REJECTED_STATUSES)
+
+    def _create_database(self) -> str:
+        """The fix for a missing database, as a command to copy (InfluxQL quotes the name)."""
+        name = self.database.replace("\\", "\\\\").replace('"', '\\"')
+        statement = 'CREATE DATABASE "' + name + '"'
+        return f"create it: influx -execute {shlex.quote(statement)}"
 
     def _short(self, text: str) -> str:
         return self._scrub(short_body(text))

@@ -28,6 +28,7 @@ Retries and logging of the library, verified against influxdb-client 1.50:
 from __future__ import annotations
 
 import asyncio
+import shlex
 import socket
 import threading
 from typing import Sequence
@@ -112,7 +113,8 @@ class InfluxV2Sink:
                 if is_check and status == 400 and _EMPTY_WRITE_OK in str(text).lower():
                     return
                 raise SinkError(self._scrub(self._http_message(status, str(text))),
-                                rejected=not is_check and status in REJECTED_STATUSES) from None
+                                rejected=not is_check and status in REJECTED_STATUSES,
+                                fix=self._fix(status, str(text))) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise SinkError(self._unreachable(_network_cause(exc, self.timeout_s))) from None
             except ValueError as exc:  # the library refuses e.g. an empty org before sending
@@ -136,6 +138,14 @@ class InfluxV2Sink:
                 " is it InfluxDB 2.x?"
             )
         return f"InfluxDB write failed: HTTP {status} {msg}".rstrip()
+
+    def _fix(self, status: int, body: str) -> str:
+        """The command that creates a missing bucket; "" for any other cause."""
+        low = short_body(body).lower()
+        if status != 404 or "bucket" not in low or "organization" in low or "org " in low:
+            return ""
+        return (f"create it: influx bucket create --name {shlex.quote(self.bucket)} "
+                f"--org {shlex.quote(self.org)}")
 
     def _unreachable(self, cause: str) -> str:
         return self._scrub(f"InfluxDB at {self.url} unreachable: {cause}")
