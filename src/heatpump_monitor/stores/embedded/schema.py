@@ -107,7 +107,7 @@ def rollup_version() -> int:
     """``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and the
     derived definitions (read when called, so a definition registered at run time counts).
     Any other value (0 = never built) makes a sink rebuild them on open."""
-    return zlib.crc32(repr((4, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
+    return zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
 
 
 # Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does
