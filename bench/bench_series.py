@@ -35,7 +35,7 @@ from heatpump_monitor.derived import DERIVED, increase, ratio
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.stores.base import bucket_plan
-from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS
+from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, rollup_version
 from heatpump_monitor.stores.embedded import EmbeddedSink
 
 VERSION = 5  # bump when the store layout or the generated data change
@@ -236,7 +236,9 @@ def main() -> None:
     ap.add_argument("--dir", default=tempfile.gettempdir(), help="where the cached store lives")
     args = ap.parse_args()
 
-    path = Path(args.dir) / f"hpm-bench-series-v{VERSION}-{args.days}d.sqlite3"
+    # the rollup version in the name: a store whose rollups are of other code would be read
+    # from the snapshots (the reader's fallback) and time that instead
+    path = Path(args.dir) / f"hpm-bench-series-v{VERSION}-r{rollup_version()}-{args.days}d.sqlite3"
     fill_s = None if args.fresh else cached_fill_s(path, args.days)
     if fill_s is None:
         print(f"filling {path} with {args.days} days of 30 s polls ({args.days * PER_DAY:,} snapshots)...",
