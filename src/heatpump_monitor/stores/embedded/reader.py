@@ -1,6 +1,7 @@
 """Reader of the embedded store, for the web UI and ``verify``: time-ranged, downsampled series.
 
-Long series come from the sink's rollup tables (see :mod:`.schema`).
+Long series come from the sink's rollup tables (see :mod:`.schema`). Derived fields of any
+definition are exact on every path (:meth:`EmbeddedReader.series`).
 
 A caller may bound the time of its reads: with ``reader.deadline`` set (a
 :func:`time.monotonic` value), SQLite's progress handler interrupts a statement that runs past
@@ -145,7 +146,10 @@ class EmbeddedReader:
         bucket with snapshots but no value of a field has None for that field. Every Series
         of one call has the same ``t``. Field names may be registers or derived fields
         (:data:`~heatpump_monitor.derived.DERIVED`); they are bound as JSON-path or value
-        parameters, never pasted into SQL.
+        parameters, never pasted into SQL. A derived field is computed per snapshot: in SQL
+        from its ``terms`` when it has them (any number, weights bound), else in Python with
+        the snapshot before (for a range's first snapshot, the one before ``start_ms``); the
+        rollups hold it computed the same way, so every path gives the same values.
 
         Buckets shorter than 10 minutes (spans up to ~10 days at 1,500 points) are computed
         from the snapshots; longer ones from the sink's rollups (hourly for chart buckets of an

@@ -45,6 +45,13 @@ independent of order), and an hour is always the same SQL over its six rows (:da
 the rollups are a function of the stored snapshots alone, bit for bit, whatever the batch
 sizes and arrival order were.
 
+Derived fields: every definition of :data:`~heatpump_monitor.derived.DERIVED`, whatever its
+shape (difference, ratio, a counter's increase), is computed per snapshot by its ``compute``
+with the snapshot before it (:func:`aggregate`); a bucket's first snapshot gets the stored
+snapshot before the bucket. So a write also changes the derived value of the first snapshot
+after the written ones: when a definition needs the previous snapshot, the closed bucket
+holding that snapshot is recomputed too (:func:`roll_buckets`), and its hour with it.
+
 Cost (bench/bench_series.py, 2-core machine, batches of 1,000 gateways x 40 registers, a
 rollup with history): a tick inside a bucket ~0.1 s (the snapshot upsert plus 1,000
 newest-time look-ups); the tick that opens the next 10-minute bucket or hour ~1.6 s (1,000

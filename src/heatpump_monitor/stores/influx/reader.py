@@ -32,7 +32,7 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
   first bucket of an unaligned range); ``fill(none)`` leaves out a bucket only when every
   aggregate of the row is null. Several ``min()``/``max()`` in one SELECT come back as
   ``min``, ``min_1``, ...: :meth:`InfluxReader.series` names them with ``AS``.
-* Field arithmetic (``"a" - "b"``) works in a raw SELECT, not inside an aggregate
+* Field arithmetic (``"a" - "b"``, ``0.5 * "a"``) works in a raw SELECT, not inside an aggregate
   (``min("a" - "b")`` is an error); a subquery does it: ``SELECT min(d) FROM (SELECT "a" - "b"
   AS d FROM ...) GROUP BY time(...)``. A point lacking either field gives no row in the
   subquery, and a subquery without GROUP BY tags mixes the series (sources) of the gateway.
@@ -236,7 +236,12 @@ class InfluxReader:
         <heatpump_monitor.stores.embedded.reader.EmbeddedReader.series>` (:func:`bucket_plan`, as
         ``GROUP BY time(<bucket>ms, <offset>ms)``), ``t`` the bucket start clamped to
         ``start_ms``; empty buckets are left out (``fill(none)``), so gaps stay gaps. Derived
-        fields (:data:`~heatpump_monitor.derived.DERIVED`) come from a subquery. Every Series
+        fields (:data:`~heatpump_monitor.derived.DERIVED`): one with ``terms`` comes from an
+        InfluxQL subquery generated from them (exact); any other is computed in Python, per
+        point from the inputs' raw points for buckets under 10 minutes (exact, ``previous``
+        being the source's last point holding an input, also before ``start_ms``), else per
+        bucket from the inputs' count/mean/last by ``from_buckets``: mean only, min and max
+        None, approximate for a ratio (see :mod:`heatpump_monitor.derived`). Every Series
         of one call has the same ``t``: the buckets where any asked field has a value (a
         field without a value in one of them has None there). Unlike the embedded store,
         InfluxDB cannot tell a bucket whose snapshots lack every asked field from an empty one.
