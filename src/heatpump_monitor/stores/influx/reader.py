@@ -331,17 +331,17 @@ class InfluxReader:
         aggs = ", ".join(f"count({quote_ident(i)}), mean({quote_ident(i)}), last({quote_ident(i)})" for i in d.inputs)
         for s in self._series(f"SELECT {aggs} FROM {m} WHERE {where} AND time >= {start_ms}ms AND time < {end_ms}ms "
                               f"{group.replace(') fill', f'), {src} fill')}") or []:
-            previous = None
+            last: dict[str, Summary] | None = None  # the previous non-empty bucket's
             if d.uses_previous:
                 before = self._point_before(d, m, where, s.tags.get("source", ""), start_ms)
-                previous = None if before is None else {k: Summary(1, v, v) for k, v in before.items()}
+                last = None if before is None else {k: Summary(1, v, v) for k, v in before.items()}
             for row in s.values:
                 this = {i: Summary(int(row[1 + 3 * k]), row[2 + 3 * k], row[3 + 3 * k])
                         for k, i in enumerate(d.inputs) if row[1 + 3 * k]}
                 if not this:
                     continue
-                x = d.from_buckets(this, previous)
-                previous = this
+                x = d.from_buckets(this, last)
+                last = this
                 if x is not None:  # sources of one bucket: the mean over all their snapshots
                     n = max(v.n for v in this.values())
                     v = per.setdefault(int(row[0]), [0, 0.0])
