@@ -31,10 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from heatpump_monitor.derived import DERIVED, increase, ratio
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.stores.base import bucket_plan
-from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS
+from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, ROLLUP_HOUR_MS, ROLLUP_LEVELS, rollup_version
 from heatpump_monitor.stores.embedded import EmbeddedSink
 
 VERSION = 5  # bump when the store layout or the generated data change
@@ -44,6 +45,9 @@ GATEWAY = "192.168.1.100"
 FIELDS = ["outdoor_temp", "indoor_temp", "radiator_forward", "radiator_return", "heating_setpoint",
           "delta_t_radiator"]
 SPANS = [("24 h", 1), ("7 d", 7), ("30 d", 30), ("90 d", 90), ("365 d", 365)]
+# what a definition computed in Python per snapshot (not SQL) costs on the raw path
+NON_LINEAR = [ratio("bench_ratio", "radiator_forward", "radiator_return", "", "bench"),
+              increase("bench_increase", "energy_kwh", "", "bench")]
 
 REGISTERS = [
     "radiator_return", "radiator_forward", "brine_in_evaporator", "brine_out_condenser", "outdoor_temp",
@@ -158,6 +162,21 @@ def time_queries(path: Path, days: int, runs: int) -> list[tuple]:
         path_name = ("1h" if bucket % ROLLUP_HOUR_MS == 0 else "10min") if bucket >= ROLLUP_BUCKET_MS else "raw"
         rows.append((label, path_name, bucket / 1000, len(series[0].t), first * 1000,
                      statistics.median(times) * 1000, max(times) * 1000))
+    start = end - 7 * 86_400_000
+    fields = FIELDS + [d.name for d in NON_LINEAR]
+    DERIVED.update((d.name, d) for d in NON_LINEAR)
+    try:
+        times = []
+        for _ in range(runs + 1):
+            t = time.perf_counter()
+            series = reader.series(GATEWAY, fields, start, end)
+            times.append(time.perf_counter() - t)
+    finally:
+        for d in NON_LINEAR:
+            del DERIVED[d.name]
+    _, bucket = bucket_plan(start, end, 1500)
+    rows.append(("7 d +2", "raw", bucket / 1000, len(series[0].t), times[0] * 1000,
+                 statistics.median(times[1:]) * 1000, max(times[1:]) * 1000))
     t = time.perf_counter()
     reader.gateways()
     gw_ms = (time.perf_counter() - t) * 1000
@@ -217,7 +236,9 @@ def main() -> None:
     ap.add_argument("--dir", default=tempfile.gettempdir(), help="where the cached store lives")
     args = ap.parse_args()
 
-    path = Path(args.dir) / f"hpm-bench-series-v{VERSION}-{args.days}d.sqlite3"
+    # the rollup version in the name: a store whose rollups are of other code would be read
+    # from the snapshots (the reader's fallback) and time that instead
+    path = Path(args.dir) / f"hpm-bench-series-v{VERSION}-r{rollup_version()}-{args.days}d.sqlite3"
     fill_s = None if args.fresh else cached_fill_s(path, args.days)
     if fill_s is None:
         print(f"filling {path} with {args.days} days of 30 s polls ({args.days * PER_DAY:,} snapshots)...",
@@ -245,7 +266,8 @@ def main() -> None:
     print(f"rollup identical to poll-by-poll writes (one day checked): {check_identical(path, args.days)}")
 
     print(f"\nseries(): {len(FIELDS)} fields ({', '.join(FIELDS)}), max_points=1500, "
-          f"{os.cpu_count()} CPUs, median of {args.runs} warm runs")
+          f"{os.cpu_count()} CPUs, median of {args.runs} warm runs; "
+          f"'7 d +2' adds {', '.join(d.formula for d in NON_LINEAR)} (computed in Python per snapshot)")
     print(f"{'range':10} {'table':6} {'bucket':>9} {'points':>6} {'first':>9} {'median':>9} {'max':>9}")
     for label, how, bucket, points, first, med, worst in time_queries(path, args.days, args.runs):
         if label == "gateways()":

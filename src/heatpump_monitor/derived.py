@@ -15,6 +15,26 @@ Three shapes cover what owners ask for (see ``shared/reference/owner-analytics.m
 * :func:`increase` ``a - a(previous snapshot)`` (a counter's increase: starts, kWh); None on
   the first snapshot and when the counter went down (a reset after a restart).
 
+How stores compute them (the same answer everywhere unless said otherwise):
+
+* A definition with ``terms`` is computed in the store's query language, per snapshot.
+* Any other one is computed here, per snapshot, by :func:`along` over the inputs' values in
+  time order of one (gateway, source); ``previous`` is the snapshot just before, also the one
+  before the range or bucket asked for - the first snapshot of a range is never left without.
+  The embedded store does this for every chart (raw path and rollups): exact.
+* InfluxDB does it from raw points for chart buckets under 10 minutes (spans up to ~10 days at
+  1,500 points): exact, except that InfluxDB only returns points holding one of the inputs, so
+  ``previous`` there is the last snapshot holding one of them (the same whenever the gateway
+  reports the inputs in every snapshot). Longer spans are computed per chart bucket from the
+  inputs' per-bucket count, mean and last value by :attr:`Derived.from_buckets` (no raw points
+  over months): only the mean is given (min and max None), and it is APPROXIMATE for a ratio
+  (mean(a) / mean(b) instead of the mean of a / b). For an increase it is exact while the
+  counter does not reset and is in every snapshot.
+
+Charting an increase (starts): the mean of a bucket is the increase per snapshot (a rate, the
+same scale at every zoom: times the snapshots per hour it is starts per hour); the total over
+the bucket is mean x snapshots.
+
 Dependency-free on purpose: the stores, the web layer and the CLI all import it without
 cycles. :attr:`Derived.key` is part of the embedded store's rollup version: after a change of a
 definition, the next sink that opens a store rebuilds its rollups (one log line).
@@ -23,11 +43,24 @@ definition, the next sink that opens a store rebuilds its rollups (one log line)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 Values = Mapping[str, float]
 #: (this snapshot's values, the previous snapshot's values or None) -> value or None
 Compute = Callable[[Values, "Values | None"], "float | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One input over one chart bucket: values, their mean and the last one."""
+
+    n: int
+    mean: float
+    last: float
+
+
+#: (this bucket's summaries by input, the previous non-empty bucket's or None) -> bucket mean
+BucketCompute = Callable[[Mapping[str, Summary], "Mapping[str, Summary] | None"], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,9 @@ class Derived:
     #: when set, the value is sum(weight * input), every input present: stores may compute it
     #: server-side, exactly (SQL for the embedded store, InfluxQL for InfluxDB)
     terms: tuple[tuple[str, float], ...] = ()
+    #: the bucket mean from the inputs' bucket summaries, for stores that cannot read raw
+    #: points over long spans (InfluxDB); approximate unless the definition's doc says so
+    from_buckets: BucketCompute | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -65,7 +101,11 @@ def ratio(name: str, a: str, b: str, unit: str, description: str) -> Derived:
         x, y = values.get(a), values.get(b)
         return None if x is None or y is None or y == 0 else x / y
 
-    return Derived(name, unit, description, (a, b), f"{a} / {b}", compute)
+    def from_buckets(this: Mapping[str, Summary], previous: Mapping[str, Summary] | None) -> float | None:
+        x, y = this.get(a), this.get(b)
+        return None if x is None or y is None or y.mean == 0 else x.mean / y.mean  # approximate
+
+    return Derived(name, unit, description, (a, b), f"{a} / {b}", compute, from_buckets=from_buckets)
 
 
 def increase(name: str, a: str, unit: str, description: str) -> Derived:
@@ -75,7 +115,15 @@ def increase(name: str, a: str, unit: str, description: str) -> Derived:
         # a counter that went down was reset (gateway or pump restart): no increase to tell
         return None if x is None or y is None or x < y else x - y
 
-    return Derived(name, unit, description, (a,), f"{a} - previous {a}", compute, uses_previous=True)
+    def from_buckets(this: Mapping[str, Summary], previous: Mapping[str, Summary] | None) -> float | None:
+        # the increases of a bucket add up to its last value minus the one before it (exact
+        # while the counter neither resets nor misses a snapshot), spread over its snapshots
+        x = this.get(a)
+        y = None if previous is None else previous.get(a)
+        return None if x is None or y is None or x.last < y.last else (x.last - y.last) / x.n
+
+    return Derived(name, unit, description, (a,), f"{a} - previous {a}", compute, uses_previous=True,
+                   from_buckets=from_buckets)
 
 
 def catalogue(*definitions: Derived) -> dict[str, Derived]:
@@ -88,6 +136,14 @@ DERIVED: dict[str, Derived] = catalogue(
     # the drop over the evaporator on the brine side: the heat taken from the ground
     difference("delta_t_brine", "brine_in_evaporator", "brine_out_condenser", "K", "Brine in - brine out"),
 )
+
+
+def along(d: Derived, rows: Iterable[Values], previous: Values | None = None) -> Iterator[float | None]:
+    """``d`` for each snapshot of ``rows`` (one gateway and source, time order), each with the
+    one before it; ``previous`` is the snapshot before the first (None: there is none)."""
+    for values in rows:
+        yield d.compute(values, previous)
+        previous = values
 
 
 def derive(values: Values, name: str, previous: Values | None = None,

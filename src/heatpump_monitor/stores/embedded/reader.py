@@ -1,6 +1,7 @@
 """Reader of the embedded store, for the web UI and ``verify``: time-ranged, downsampled series.
 
-Long series come from the sink's rollup tables (see :mod:`.schema`).
+Long series come from the sink's rollup tables (see :mod:`.schema`). Derived fields of any
+definition are exact on every path (:meth:`EmbeddedReader.series`).
 
 A caller may bound the time of its reads: with ``reader.deadline`` set (a
 :func:`time.monotonic` value), SQLite's progress handler interrupts a statement that runs past
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ...derived import DERIVED
+from ...derived import DERIVED, Derived, along
 from ...model import Snapshot
 from ..base import NOT_FOUND, ROLLUP_BUCKET_MS, BudgetExceeded, GatewayInfo, ReaderError, Series, bucket_plan
 from .schema import NEWEST, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of, connect, json_path, rollup_ready
@@ -144,7 +146,10 @@ class EmbeddedReader:
         bucket with snapshots but no value of a field has None for that field. Every Series
         of one call has the same ``t``. Field names may be registers or derived fields
         (:data:`~heatpump_monitor.derived.DERIVED`); they are bound as JSON-path or value
-        parameters, never pasted into SQL.
+        parameters, never pasted into SQL. A derived field is computed per snapshot: in SQL
+        from its ``terms`` when it has them (any number, weights bound), else in Python with
+        the snapshot before (for a range's first snapshot, the one before ``start_ms``); the
+        rollups hold it computed the same way, so every path gives the same values.
 
         Buckets shorter than 10 minutes (spans up to ~10 days at 1,500 points) are computed
         from the snapshots; longer ones from the sink's rollups (hourly for chart buckets of an
@@ -223,7 +228,9 @@ class EmbeddedReader:
 
     def _raw_into(self, acc: "_Acc", gateway: str, lo: int, hi: int, origin: int, bucket: int,
                   sources: list[str]) -> None:
-        """Aggregate the snapshots with lo <= ts < hi into ``acc`` (derived fields per row).
+        """Aggregate the snapshots with lo <= ts < hi into ``acc``: registers and linear derived
+        fields in SQL, per row; any other derived field per snapshot in Python
+        (:meth:`_computed_into`).
 
         Sources are listed (one index range each): with the gateway alone the key
         (gateway, source, ts_ms) would narrow down to every snapshot the gateway ever had."""
@@ -231,26 +238,68 @@ class EmbeddedReader:
             return
         args: list[object] = [origin, bucket, gateway, lo, hi, *sources]
         src = ", ".join(f"?{6 + i}" for i in range(len(sources)))
+        in_sql = [name for name in acc.names if name not in DERIVED or DERIVED[name].terms]
         xs = []
-        for name in acc.names:
-            if name in DERIVED:
-                (a, _), (b, _) = DERIVED[name].terms  # a difference (the only shape so far)
-                args += [json_path(a), json_path(b)]
-                xs.append(f"json_extract(data, ?{len(args) - 1}) - json_extract(data, ?{len(args)})")
-            else:
-                args.append(json_path(name))
-                xs.append(f"json_extract(data, ?{len(args)})")
+        for name in in_sql:
+            d = DERIVED.get(name)
+            parts = [(name, 1.0)] if d is None else d.terms
+            expr = ""
+            for field, weight in parts:
+                args.append(json_path(field))
+                x = f"json_extract(data, ?{len(args)})"
+                if weight == 1.0:  # the common weights as plain + and -, bit for bit a - b
+                    expr += f" + {x}" if expr else x
+                elif weight == -1.0:
+                    expr += f" - {x}"
+                else:
+                    args.append(weight)
+                    expr += f"{' + ' if expr else ''}?{len(args)} * {x}"
+            xs.append(expr)
         # Each value is extracted once per row in the subquery; its LIMIT keeps SQLite from
         # flattening it into the aggregate, which would extract it again for every aggregate.
-        inner = ", ".join(f"{x} AS x{i}" for i, x in enumerate(xs))
-        cols = ", ".join(f"count(x{i}), min(x{i}), max(x{i}), sum(x{i})" for i in range(len(xs)))
-        q = (f"SELECT b, count(*), {cols} FROM (SELECT (ts_ms - ?1) / ?2 AS b, {inner} FROM snapshots "
+        inner = "".join(f", {x} AS x{i}" for i, x in enumerate(xs))
+        cols = "".join(f", count(x{i}), min(x{i}), max(x{i}), sum(x{i})" for i in range(len(xs)))
+        q = (f"SELECT b, count(*){cols} FROM (SELECT (ts_ms - ?1) / ?2 AS b{inner} FROM snapshots "
              f"WHERE gateway = ?3 AND source IN ({src}) AND ts_ms >= ?4 AND ts_ms < ?5 LIMIT -1) GROUP BY b")
-        for row in self._db().execute(q, args):
+        db = self._db()
+        for row in db.execute(q, args):
             b = row[0]
             acc.count[b] = acc.count.get(b, 0) + row[1]
-            for i, name in enumerate(acc.names):
+            for i, name in enumerate(in_sql):
                 acc.add(name, b, *row[2 + 4 * i: 6 + 4 * i])
+        computed = [DERIVED[name] for name in acc.names if name in DERIVED and not DERIVED[name].terms]
+        if computed:
+            for source in sources:
+                self._computed_into(acc, computed, gateway, source, lo, hi, origin, bucket)
+
+    def _computed_into(self, acc: "_Acc", defs: list[Derived], gateway: str, source: str, lo: int, hi: int,
+                       origin: int, bucket: int) -> None:
+        """The derived fields ``defs`` of one source's snapshots in [lo, hi), per snapshot in
+        time order with the one before it - for the first, the snapshot before ``lo``."""
+        inputs = list(dict.fromkeys(i for d in defs for i in d.inputs))
+        cols = ", ".join(f"json_extract(data, ?{4 + i})" for i in range(len(inputs)))
+        paths = [json_path(i) for i in inputs]
+        base = f"SELECT ts_ms, {cols} FROM snapshots WHERE gateway = ?1 AND source = ?2 AND ts_ms "
+        db = self._db()
+
+        def values(row: tuple) -> dict[str, float]:
+            return {name: v for name, v in zip(inputs, row[1:]) if v is not None}
+
+        previous = None
+        if any(d.uses_previous for d in defs):
+            row = db.execute(base + "< ?3 ORDER BY ts_ms DESC LIMIT 1", (gateway, source, lo, *paths)).fetchone()
+            previous = None if row is None else values(row)
+        rows = db.execute(base + ">= ?3 AND ts_ms < ?" + str(4 + len(inputs)) + " ORDER BY ts_ms",
+                          (gateway, source, lo, *paths, hi)).fetchall()
+        times = [(ts - origin) // bucket for ts, *_ in rows]
+        snaps = [values(row) for row in rows]
+        for d in defs:
+            per: dict[int, list[float]] = {}
+            for b, x in zip(times, along(d, snaps, previous)):
+                if x is not None:
+                    per.setdefault(b, []).append(x)
+            for b, xs in per.items():
+                acc.add(d.name, b, len(xs), min(xs), max(xs), math.fsum(xs))
 
     def _rollup_into(self, acc: "_Acc", table: str, gateway: str, lo: int, hi: int, origin: int,
                      bucket: int, sources: list[str]) -> None:

@@ -45,6 +45,13 @@ independent of order), and an hour is always the same SQL over its six rows (:da
 the rollups are a function of the stored snapshots alone, bit for bit, whatever the batch
 sizes and arrival order were.
 
+Derived fields: every definition of :data:`~heatpump_monitor.derived.DERIVED`, whatever its
+shape (difference, ratio, a counter's increase), is computed per snapshot by its ``compute``
+with the snapshot before it (:func:`aggregate`); a bucket's first snapshot gets the stored
+snapshot before the bucket. So a write also changes the derived value of the first snapshot
+after the written ones: when a definition needs the previous snapshot, the closed bucket
+holding that snapshot is recomputed too (:func:`roll_buckets`), and its hour with it.
+
 Cost (bench/bench_series.py, 2-core machine, batches of 1,000 gateways x 40 registers, a
 rollup with history): a tick inside a bucket ~0.1 s (the snapshot upsert plus 1,000
 newest-time look-ups); the tick that opens the next 10-minute bucket or hour ~1.6 s (1,000
@@ -52,7 +59,7 @@ buckets, and hours, summarised); ~0.17 s per tick on average. A replayed tick in
 buckets ~1.5 s. A bulk load in one-day batches: ~0.1 ms per snapshot.
 
 A store whose rollups are missing or of another layout (``PRAGMA user_version`` differs from
-:data:`ROLLUP_VERSION`, e.g. a store written before rollups existed, or after a change of
+:func:`rollup_version`, e.g. a store written before rollups existed, or after a change of
 :data:`~heatpump_monitor.derived.DERIVED`) gets them rebuilt when a sink opens it (one log
 line); a reader falls back to the snapshots until then.
 """
@@ -103,9 +110,11 @@ CREATE TABLE IF NOT EXISTS {name} (
 """
 ROLLUP_SCHEMA = "".join(_ROLLUP_TABLE.format(name=name) for _, name in ROLLUP_LEVELS)
 
-#: ``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and derived
-#: definitions. Any other value (0 = never built) makes a sink rebuild them on open.
-ROLLUP_VERSION = zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
+def rollup_version() -> int:
+    """``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and the
+    derived definitions (read when called, so a definition registered at run time counts).
+    Any other value (0 = never built) makes a sink rebuild them on open."""
+    return zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
 
 
 # Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does
@@ -128,7 +137,7 @@ def bucket_of(ts_ms: int, size: int = ROLLUP_BUCKET_MS) -> int:
 
 def rollup_ready(conn: sqlite3.Connection) -> bool:
     """True when the store's rollups are complete and of this code's layout."""
-    return conn.execute("PRAGMA user_version").fetchone()[0] == ROLLUP_VERSION
+    return conn.execute("PRAGMA user_version").fetchone()[0] == rollup_version()
 
 
 # -- rollup maintenance -----------------------------------------------------------------------
@@ -153,12 +162,16 @@ ROLL_HOUR = (
 _BUCKET_ROWS = (f"SELECT data FROM snapshots WHERE gateway = ? AND source = ? AND ts_ms >= ? "
                 f"AND ts_ms < ? + {ROLLUP_BUCKET_MS} ORDER BY ts_ms")
 NEWEST = "SELECT max(ts_ms) FROM snapshots WHERE gateway = ? AND source = ?"
+_BEFORE = "SELECT data FROM snapshots WHERE gateway = ? AND source = ? AND ts_ms < ? ORDER BY ts_ms DESC LIMIT 1"
+_AFTER = "SELECT min(ts_ms) FROM snapshots WHERE gateway = ? AND source = ? AND ts_ms >= ?"
 
 
-def aggregate(values_list: Iterable[dict[str, float]]) -> _Aggs:
-    """The rollup of snapshots' (clean) values: per register and derived field (n, min, max,
-    exact sum), and the snapshot count under :data:`SNAPSHOT_COUNT`. A derived value always
-    wins over a register of the same name. Order-independent (``math.fsum``)."""
+def aggregate(values_list: Iterable[dict[str, float]], previous: dict[str, float] | None = None) -> _Aggs:
+    """The rollup of snapshots' (clean) values in time order, ``previous`` the snapshot before
+    the first (None: none): per register and derived field (n, min, max, exact sum), and the
+    snapshot count under :data:`SNAPSHOT_COUNT`. Each derived value is computed per snapshot
+    with the one before it (:func:`~heatpump_monitor.derived.along`). A derived value always
+    wins over a register of the same name. Order-independent sums (``math.fsum``)."""
     count = 0
     # snapshots with the same fields (nearly always all of them) are transposed in one go
     groups: dict[tuple[str, ...], list[tuple[float, ...]]] = {}
@@ -171,9 +184,10 @@ def aggregate(values_list: Iterable[dict[str, float]]) -> _Aggs:
         else:
             rows.append(tuple(values.values()))
         for name, xs in derived.items():
-            d = derive(values, name)
+            d = derive(values, name, previous)
             if d is not None:
                 xs.append(d)
+        previous = values
     lists: dict[str, list[float]] = {}
     for keys, rows in groups.items():
         for name, column in zip(keys, zip(*rows)):
@@ -197,16 +211,46 @@ def _stored_values(data: str) -> dict[str, float] | None:
     return _clean(values) if "NaN" in data or "Infinity" in data else values
 
 
-def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
+def uses_previous() -> bool:
+    """Whether a derived definition needs the snapshot before (read when called)."""
+    return any(d.uses_previous for d in DERIVED.values())
+
+
+def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key], *, follow: bool = True) -> set[_Key]:
     """(Re)compute the 10-minute rollup rows of each (gateway, source, bucket_ms) from its
     stored snapshots, in time order (caller's transaction). Stored fields are only ever added
-    or overwritten, so the recomputed fields cover every row the bucket had."""
+    or overwritten, so the recomputed fields cover every row the bucket had.
+
+    With a definition that needs the snapshot before, a bucket's first snapshot gets the one
+    before the bucket; and a change of a bucket's snapshots changes the derived value of the
+    first snapshot after them: with ``follow``, the closed bucket holding it is recomputed too.
+    Returns the buckets recomputed (whose hours the caller rolls)."""
+    keys = set(keys)
+    previous = uses_previous()
+    if previous and follow:
+        keys |= _followers(conn, keys)
     rows: list[tuple] = []
-    for g, s, b in sorted(set(keys)):
+    for g, s, b in sorted(keys):
         stored = (_stored_values(data) for (data,) in conn.execute(_BUCKET_ROWS, (g, s, b, b)))
-        aggs = aggregate(v for v in stored if v is not None)
+        before = None
+        if previous:
+            row = conn.execute(_BEFORE, (g, s, b)).fetchone()
+            before = None if row is None else _stored_values(row[0])
+        aggs = aggregate((v for v in stored if v is not None), before)
         rows.extend((g, s, f, b, *a) for f, a in aggs.items())
     conn.executemany(REPLACE_ROLLUP, rows)
+    return keys
+
+
+def _followers(conn: sqlite3.Connection, keys: set[_Key]) -> set[_Key]:
+    """The closed buckets holding the first snapshot after each of ``keys``' buckets."""
+    out: set[_Key] = set()
+    for g, s, b in keys:
+        nxt = conn.execute(_AFTER, (g, s, b + ROLLUP_BUCKET_MS)).fetchone()[0]
+        newest = conn.execute(NEWEST, (g, s)).fetchone()[0]
+        if nxt is not None and bucket_of(nxt) < bucket_of(newest):
+            out.add((g, s, bucket_of(nxt)))
+    return out
 
 
 def roll_hours(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
@@ -232,7 +276,7 @@ def backfill_rollup(conn: sqlite3.Connection) -> int:
         open10[(g, s)] = key[2]  # the last one seen: the newest
     keys = [k for k in keys if k[2] < open10[k[:2]]]
     for i in range(0, len(keys), 5000):
-        roll_buckets(conn, keys[i:i + 5000])
+        roll_buckets(conn, keys[i:i + 5000], follow=False)  # every closed bucket is in keys
     roll_hours(conn, {h for h in map(_hour, keys) if h[2] < bucket_of(open10[h[:2]], ROLLUP_HOUR_MS)})
     return n
 
@@ -253,7 +297,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         for _, name in ROLLUP_LEVELS:
             conn.execute(_ROLLUP_TABLE.format(name=name))
         n = backfill_rollup(conn)
-        conn.execute(f"PRAGMA user_version = {int(ROLLUP_VERSION)}")
+        conn.execute(f"PRAGMA user_version = {int(rollup_version())}")
         conn.commit()
     except BaseException:
         conn.rollback()

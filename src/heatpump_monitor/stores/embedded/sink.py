@@ -95,7 +95,7 @@ class EmbeddedSink:
         closed = {k for k in touched if k[2] < open10[k[:2]]}
         closed |= {(*pair, bucket_of(ts)) for pair, ts in before.items()
                    if ts is not None and bucket_of(ts) < open10[pair]}
-        roll_buckets(db, closed)
+        closed = roll_buckets(db, closed)  # with the buckets whose first snapshot's previous changed
         roll_hours(db, {h for h in map(_hour, closed) if h[2] < bucket_of(after[h[:2]], ROLLUP_HOUR_MS)})
 
     async def write(self, snapshots: Sequence[Snapshot]) -> None:

@@ -32,7 +32,7 @@ InfluxQL facts this module relies on (checked against InfluxDB 1.6.7):
   first bucket of an unaligned range); ``fill(none)`` leaves out a bucket only when every
   aggregate of the row is null. Several ``min()``/``max()`` in one SELECT come back as
   ``min``, ``min_1``, ...: :meth:`InfluxReader.series` names them with ``AS``.
-* Field arithmetic (``"a" - "b"``) works in a raw SELECT, not inside an aggregate
+* Field arithmetic (``"a" - "b"``, ``0.5 * "a"``) works in a raw SELECT, not inside an aggregate
   (``min("a" - "b")`` is an error); a subquery does it: ``SELECT min(d) FROM (SELECT "a" - "b"
   AS d FROM ...) GROUP BY time(...)``. A point lacking either field gives no row in the
   subquery, and a subquery without GROUP BY tags mixes the series (sources) of the gateway.
@@ -55,10 +55,10 @@ from typing import Iterator, Sequence
 import httpx
 
 from ...config import StoreConfig
-from ...derived import DERIVED
+from ...derived import DERIVED, Derived, Summary, along
 from ...errors import display_url, short_body, socket_cause
 from ...model import Snapshot
-from ..base import (CREDENTIALS, NOT_FOUND, TIMED_OUT, UNREACHABLE, BudgetExceeded, GatewayInfo, ReaderError, Series,
+from ..base import (CREDENTIALS, NOT_FOUND, ROLLUP_BUCKET_MS, TIMED_OUT, UNREACHABLE, BudgetExceeded, GatewayInfo, ReaderError, Series,
                     bucket_plan)
 from .lineproto import MEASUREMENT
 
@@ -236,7 +236,12 @@ class InfluxReader:
         <heatpump_monitor.stores.embedded.reader.EmbeddedReader.series>` (:func:`bucket_plan`, as
         ``GROUP BY time(<bucket>ms, <offset>ms)``), ``t`` the bucket start clamped to
         ``start_ms``; empty buckets are left out (``fill(none)``), so gaps stay gaps. Derived
-        fields (:data:`~heatpump_monitor.derived.DERIVED`) come from a subquery. Every Series
+        fields (:data:`~heatpump_monitor.derived.DERIVED`): one with ``terms`` comes from an
+        InfluxQL subquery generated from them (exact); any other is computed in Python, per
+        point from the inputs' raw points for buckets under 10 minutes (exact, ``previous``
+        being the source's last point holding an input, also before ``start_ms``), else per
+        bucket from the inputs' count/mean/last by ``from_buckets``: mean only, min and max
+        None, approximate for a ratio (see :mod:`heatpump_monitor.derived`). Every Series
         of one call has the same ``t``: the buckets where any asked field has a value (a
         field without a value in one of them has None there). Unlike the embedded store,
         InfluxDB cannot tell a bucket whose snapshots lack every asked field from an empty one.
@@ -263,14 +268,11 @@ class InfluxReader:
                         if lo is not None:
                             found[name][int(row[0])] = (lo, hi, mean)
             for name in names:
-                if name in DERIVED:
-                    (a, _), (b, _) = DERIVED[name].terms  # a difference (the only shape so far)
-                    inner = f"SELECT {quote_ident(a)} - {quote_ident(b)} AS \"d\" FROM {m} WHERE {where}"
-                    q = (f'SELECT min("d") AS "lo", max("d") AS "hi", mean("d") AS "mean" FROM ({inner}) '
-                         f"WHERE time >= {start_ms}ms AND time < {end_ms}ms {group}")
-                    for t, lo, hi, mean in self._rows(q):
-                        if lo is not None:
-                            found[name][int(t)] = (lo, hi, mean)
+                d = DERIVED.get(name)
+                if d is not None and d.terms:
+                    found[name] = self._linear(d, m, where, start_ms, end_ms, group)
+                elif d is not None:
+                    found[name] = self._computed(d, m, gateway, source, start_ms, end_ms, origin, bucket, group)
         except ValueError as exc:  # a name quote_ident cannot express
             raise ReaderError(f"cannot query InfluxDB for {exc}") from None
         times = sorted({t for per in found.values() for t in per})
@@ -283,6 +285,76 @@ class InfluxReader:
                 s.max.append(None if hi is None else float(hi))
                 s.mean.append(None if mean is None else float(mean))
         return out
+
+    # -- derived values -----------------------------------------------------------------------
+
+    def _linear(self, d: Derived, m: str, where: str, start_ms: int, end_ms: int,
+                group: str) -> dict[int, tuple]:
+        """A definition with terms, per point in an InfluxQL subquery (exact)."""
+        expr = ""
+        for field, weight in d.terms:
+            x = quote_ident(field)
+            if weight == 1.0:  # the common weights as plain + and -, bit for bit a - b
+                expr += f" + {x}" if expr else x
+            elif weight == -1.0:
+                expr += f" - {x}"
+            else:
+                expr += f"{' + ' if expr else ''}{float(weight)!r} * {x}"
+        inner = f'SELECT {expr} AS "d" FROM {m} WHERE {where}'
+        q = (f'SELECT min("d") AS "lo", max("d") AS "hi", mean("d") AS "mean" FROM ({inner}) '
+             f"WHERE time >= {start_ms}ms AND time < {end_ms}ms {group}")
+        return {int(t): (lo, hi, mean) for t, lo, hi, mean in self._rows(q) if lo is not None}
+
+    def _computed(self, d: Derived, m: str, gateway: str, source: str | None, start_ms: int, end_ms: int,
+                  origin: int, bucket: int, group: str) -> dict[int, tuple]:
+        """Any other definition, in Python: per point from the inputs' raw points when chart
+        buckets are under 10 minutes (at most ~30,000 points a source), else per bucket from
+        the inputs' bucket summaries (:attr:`Derived.from_buckets`: mean only)."""
+        cols = ", ".join(quote_ident(i) for i in d.inputs)
+        where = self._where(gateway, source)
+        src = quote_ident("source")
+        per: dict[int, list] = {}  # bucket start -> [n, min, max, sum]
+        if bucket < ROLLUP_BUCKET_MS or d.from_buckets is None:
+            for s in self._series(f"SELECT {cols} FROM {m} WHERE {where} AND time >= {start_ms}ms "
+                                  f"AND time < {end_ms}ms GROUP BY {src}") or []:
+                previous = None
+                if d.uses_previous:
+                    previous = self._point_before(d, m, where, s.tags.get("source", ""), start_ms)
+                rows = [_values(s.columns, row) for row in s.values]
+                for (t, values), x in zip(rows, along(d, (v for _, v in rows), previous)):
+                    if x is not None:
+                        b = origin + (t - origin) // bucket * bucket
+                        v = per.setdefault(b, [0, x, x, 0.0])
+                        v[0] += 1
+                        v[1], v[2], v[3] = min(v[1], x), max(v[2], x), v[3] + x
+            return {b: (lo, hi, total / n) for b, (n, lo, hi, total) in per.items()}
+        aggs = ", ".join(f"count({quote_ident(i)}), mean({quote_ident(i)}), last({quote_ident(i)})" for i in d.inputs)
+        for s in self._series(f"SELECT {aggs} FROM {m} WHERE {where} AND time >= {start_ms}ms AND time < {end_ms}ms "
+                              f"{group.replace(') fill', f'), {src} fill')}") or []:
+            last: dict[str, Summary] | None = None  # the previous non-empty bucket's
+            if d.uses_previous:
+                before = self._point_before(d, m, where, s.tags.get("source", ""), start_ms)
+                last = None if before is None else {k: Summary(1, v, v) for k, v in before.items()}
+            for row in s.values:
+                this = {i: Summary(int(row[1 + 3 * k]), row[2 + 3 * k], row[3 + 3 * k])
+                        for k, i in enumerate(d.inputs) if row[1 + 3 * k]}
+                if not this:
+                    continue
+                x = d.from_buckets(this, last)
+                last = this
+                if x is not None:  # sources of one bucket: the mean over all their snapshots
+                    n = max(v.n for v in this.values())
+                    v = per.setdefault(int(row[0]), [0, 0.0])
+                    v[0] += n
+                    v[1] += x * n
+        return {b: (None, None, total / n) for b, (n, total) in per.items()}
+
+    def _point_before(self, d: Derived, m: str, where: str, source: str, start_ms: int) -> dict[str, float] | None:
+        """The inputs of ``source``'s last point before ``start_ms`` holding one of them."""
+        cols = ", ".join(quote_ident(i) for i in d.inputs)
+        rows = self._rows(f"SELECT {cols} FROM {m} WHERE {where} AND {quote_ident('source')} = "
+                          f"{quote_literal(source)} AND time < {start_ms}ms ORDER BY time DESC LIMIT 1")
+        return _values([""] + list(d.inputs), rows[0])[1] if rows else None
 
     # -- internals --------------------------------------------------------------------------
 
@@ -409,3 +481,9 @@ class InfluxReader:
     def _scrub(self, text: str) -> str:
         # Defensive: a proxy or odd server could echo a request; never pass a secret on.
         return self._secrets.mask(text)
+
+
+def _values(columns: list[str], row: list) -> tuple[int, dict[str, float]]:
+    """(time, the numeric values) of one raw row."""
+    return int(row[0]), {name: float(v) for name, v in zip(columns[1:], row[1:])
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)}
