@@ -2,7 +2,7 @@
 
 * ``/`` overview, ``/charts`` charts, ``/docs`` API reference (rendered by our own script from
   ``/openapi.json``; FastAPI's Swagger UI and ReDoc would load from a CDN and are off).
-* ``/api/v1/...`` see :mod:`heatpump_monitor.web.api`.
+* ``/api/v1/...`` see :mod:`heatpump_monitor.web.routes`.
 * ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and ``plotly.min.js``, which
   is served from the installed ``plotly`` Python package (``plotly/package_data``), never
   copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
@@ -57,12 +57,17 @@ from ..config import StoreConfig
 from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
-from .api import (DERIVED_FIELDS, LIMITS, ApiError, Json, Limits, ReadyCheck, SeriesGate, Store, field_catalog,
-                  gateway_json, load_or_none, make_router)
+from .answers import gateway_out
+from .catalog import field_catalog, load_or_none
+from .errors import ApiError
+from .limits import LIMITS, Limits, SeriesGate
+from .models import Json
+from .routes import make_router
+from .store import ReadyCheck, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DERIVED_FIELDS", "Limits", "create_app", "dashboard_secrets", "store_description"]
+__all__ = ["Limits", "create_app", "dashboard_secrets", "store_description"]
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -289,7 +294,7 @@ def create_app(
     password)`` turns on HTTP basic auth (all but /healthz and /readyz). ``stale_after_s``: data
     older than this is shown as a warning (default: three poll intervals of the gateway, at
     least 90 s). ``ready_timeout_s``: /readyz answers 503 when the store has not answered
-    within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.api.Limits`).
+    within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.limits.Limits`).
     ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
     queries. Readers are only opened on the first request."""
     if isinstance(store, StoreConfig):
@@ -305,7 +310,7 @@ def create_app(
         raise ValueError("auth needs a non-empty username and password")
     data = Store(factory, secrets=dashboard_secrets(store, auth), pool_size=pool_size,
                  heavy_pool_size=limits.series_concurrency, gateways_ttl_s=gateways_ttl_s, clock=clock)
-    gate = SeriesGate(limits.series_concurrency, limits.series_queue, limits.series_wait_s, limits.retry_after_s)
+    gate = SeriesGate.of(limits)
     ready_check = ReadyCheck(data, ready_timeout_s)
     description = data.mask(store_description(store))
     auth_bytes = (auth[0].encode("utf-8"), auth[1].encode("utf-8")) if auth is not None else None
@@ -414,7 +419,7 @@ def create_app(
         gateways: list[dict[str, Any]] = []
         if name != "docs":
             try:
-                gateways = [gateway_json(e) for e in await run_in_threadpool(data.entries)]
+                gateways = [gateway_out(e).model_dump() for e in await run_in_threadpool(data.entries)]
             except ApiError as exc:
                 error = data.mask(exc.message)
         config = {
