@@ -62,10 +62,10 @@ def latest(store: Store, gateway: str, source: str | None, stale_after_s: float 
             units[name] = definition.unit
     alarm = alarm_state(provider, snap.values)
     since_ms, exact = None, False
-    if alarm.active and alarm.field is not None and alarm.value is not None:
-        key = ("since", gateway, source, alarm.field, alarm.value)
-        since_ms, exact = store.cached(key, 60, lambda: alarm_since(
-            store, gateway, source, alarm.field, alarm.value, snap.time_ms))
+    field, value = alarm.field, alarm.value
+    if alarm.active and field is not None and value is not None:
+        since_ms, exact = store.cached(("since", gateway, source, field, value), 60, lambda: alarm_since(
+            store, gateway, source, field, value, snap.time_ms))
     stale_after = stale_after_s if stale_after_s is not None else auto_stale_after_s(entry)
     age_s = max(0.0, (now - snap.time_ms) / 1000)
     return LatestOut(
