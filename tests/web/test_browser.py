@@ -30,6 +30,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from heatpump_monitor.config import StoreConfig, load_collector_config
+from heatpump_monitor.derived import DERIVED
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.pipeline.run import run_collector
 from heatpump_monitor.stores.embedded import EmbeddedReader
@@ -162,6 +163,10 @@ def test_overview_shows_the_current_values(setup, browser):
         outdoor = page.inner_text(".metric[data-field=outdoor_temp] .v")
         assert outdoor == fmt1(snap.values["outdoor_temp"]), (outdoor, snap.values["outdoor_temp"])
         assert page.inner_text(".metric[data-field=radiator_forward] .v") == fmt1(snap.values["radiator_forward"])
+        # a derived value is labelled from its definition, through the field catalogue
+        delta = DERIVED["delta_t_radiator"]
+        assert page.inner_text(".metric[data-field=delta_t_radiator] .m-label") == delta.description
+        assert page.inner_text(".metric[data-field=delta_t_radiator] .u") == delta.unit
         comp = page.get_attribute(".lamp[data-lamp=compressor]", "data-state")
         assert comp == ("on" if snap.values["compressor"] > 0 else "off")
         valve = page.get_attribute(".lamp[data-lamp=switch_valve]", "data-state")
@@ -229,6 +234,11 @@ def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser
         for chart, traces, points in page.evaluate(TRACES_JS, CHART_IDS):
             assert traces >= 1 and points > 10, (chart, traces, points)
         assert page.get_attribute("button[data-range='24h']", "aria-pressed") == "true"
+        # the delta T chart's lines and unit come from the derived values' definitions
+        names, unit = page.evaluate("() => { const gd = document.getElementById('chart-delta'); "
+                                    "return [gd.data.filter(t => t.name).map(t => t.name), gd._fullLayout.yaxis.title.text]; }")
+        assert names == [DERIVED["delta_t_radiator"].description, DERIVED["delta_t_brine"].description]
+        assert unit == DERIVED["delta_t_radiator"].unit == "K"
         ranges = x_range(page)
         assert all(r == ranges[0] for r in ranges)  # one time axis
         assert span_h(ranges[0]) == pytest.approx(24, abs=0.05)

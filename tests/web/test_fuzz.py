@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from heatpump_monitor.model import iso_ms
 from heatpump_monitor.providers import load_provider
-from heatpump_monitor.web import DERIVED_FIELDS, create_app
+from heatpump_monitor.derived import DERIVED
+from heatpump_monitor.web import create_app
 from tests.web.test_api import IV, LAST, NI, NOW, PASSWORD, T0, TH, embedded, store_path  # noqa: F401
 
 OPERATIONS = ("/api/v1/gateways", "/api/v1/latest", "/api/v1/series")
@@ -81,7 +82,7 @@ def steered_query(draw: st.DrawFn, params: set[str], query: dict[str, Any]) -> d
         q["gateway"] = gateway
     brand = GATEWAYS.get(gateway or "")
     if "fields" in params and brand is not None:
-        name = st.one_of(st.sampled_from(FIELDS[brand]), st.sampled_from(sorted(DERIVED_FIELDS)),
+        name = st.one_of(st.sampled_from(FIELDS[brand]), st.sampled_from(sorted(DERIVED)),
                          st.sampled_from(OTHER_FIELDS))  # derived ones and others' as often as the brand's
         chosen = draw(st.lists(name, min_size=1, max_size=8))
         q["fields"] = ",".join(chosen)

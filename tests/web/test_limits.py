@@ -28,8 +28,9 @@ from heatpump_monitor.providers import load_provider
 from heatpump_monitor.stores import BudgetExceeded
 from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.web import Limits, create_app, dashboard_secrets
-from heatpump_monitor.web import api as web_api
-from heatpump_monitor.web.api import LIMITS, SeriesGate, Store
+from heatpump_monitor.web import limits as web_limits
+from heatpump_monitor.web.limits import LIMITS, SeriesGate
+from heatpump_monitor.web.store import Store
 from tests.web.test_api import LAST, NOW, PASSWORD, T0, TH, dashboard, embedded, store_path  # noqa: F401
 
 THERMIA = [r.name for r in load_provider("thermia").registers.values()]
@@ -255,7 +256,7 @@ def test_the_c_heap_is_trimmed_when_the_last_chart_query_of_a_burst_is_answered(
     trims: list[tuple[int, int]] = []
     app = create_app(held.factory, clock=lambda: NOW / 1000)
     gate: SeriesGate = app.state.series_gate
-    monkeypatch.setattr(web_api, "malloc_trim", lambda: trims.append((gate.running, gate.waiting)) or True)
+    monkeypatch.setattr(web_limits, "malloc_trim", lambda: trims.append((gate.running, gate.waiting)) or True)
 
     async def scenario(c: httpx.AsyncClient) -> None:
         tasks = [asyncio.create_task(c.get("/api/v1/series", params=series_params())) for _ in range(3)]
@@ -273,7 +274,7 @@ def test_the_c_heap_is_trimmed_when_the_last_chart_query_of_a_burst_is_answered(
 @pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
                     reason="malloc_trim is glibc's")
 def test_malloc_trim_is_found_on_glibc():
-    assert web_api.malloc_trim() is True
+    assert web_limits.malloc_trim() is True
 
 
 # -- the gateway list -----------------------------------------------------------------------

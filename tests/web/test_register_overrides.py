@@ -3,7 +3,7 @@
 import yaml
 
 from heatpump_monitor.providers.overrides import NO_OVERRIDES, parse_overrides, use_overrides
-from heatpump_monitor.web.api import field_catalog, load_or_none
+from heatpump_monitor.web.catalog import field_catalog, load_or_none
 
 
 def test_dashboard_catalog_uses_the_overrides():

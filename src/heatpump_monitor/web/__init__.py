@@ -6,8 +6,8 @@ or a reader factory); :func:`serve` runs it with uvicorn for ``heatpump-monitor 
 :class:`DashboardThread` from a background thread (synchronous tests, benchmarks).
 """
 
-from .app import DERIVED_FIELDS, Limits, create_app, dashboard_secrets
+from .app import Limits, create_app, dashboard_secrets
 from .serve import DashboardThread, running_dashboard, serve, store_description
 
-__all__ = ["DERIVED_FIELDS", "DashboardThread", "Limits", "create_app", "dashboard_secrets", "running_dashboard",
+__all__ = ["DashboardThread", "Limits", "create_app", "dashboard_secrets", "running_dashboard",
            "serve", "store_description"]

@@ -2,7 +2,7 @@
 
 * ``/`` overview, ``/charts`` charts, ``/docs`` API reference (rendered by our own script from
   ``/openapi.json``; FastAPI's Swagger UI and ReDoc would load from a CDN and are off).
-* ``/api/v1/...`` see :mod:`heatpump_monitor.web.api`.
+* ``/api/v1/...`` see :mod:`heatpump_monitor.web.routes`.
 * ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and ``plotly.min.js``, which
   is served from the installed ``plotly`` Python package (``plotly/package_data``), never
   copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
@@ -28,17 +28,10 @@ would tell the sender whether what they sent is a secret.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import gzip
-import hashlib
 import json
 import logging
-import secrets
-import threading
 import time
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any, AsyncIterator, Callable
@@ -46,180 +39,32 @@ from typing import Any, AsyncIterator, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import StoreConfig
 from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
-from .api import (DERIVED_FIELDS, LIMITS, ApiError, Json, Limits, ReadyCheck, SeriesGate, Store, field_catalog,
-                  gateway_json, load_or_none, make_router)
+from .answers import gateway_out
+from .assets import PLOTLY, Assets, static_response
+from .catalog import field_catalog, load_or_none
+from .errors import ApiError
+from .limits import LIMITS, Limits, SeriesGate
+from .middleware import BasicAuthMiddleware, SecurityHeadersMiddleware, basic_auth_ok
+from .models import ErrorOut, Json
+from .routes import make_router
+from .store import ReadyCheck, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DERIVED_FIELDS", "Limits", "create_app", "dashboard_secrets", "store_description"]
+__all__ = ["Limits", "create_app", "dashboard_secrets", "store_description"]
 
-HERE = Path(__file__).parent
-STATIC_DIR = HERE / "static"
-TEMPLATE_DIR = HERE / "templates"
-OWN_ASSETS = {"app.js": "text/javascript; charset=utf-8", "docs.js": "text/javascript; charset=utf-8",
-              "style.css": "text/css; charset=utf-8"}
-PLOTLY = "plotly.min.js"
-OPEN_PATHS = ("/healthz", "/readyz")
+TEMPLATE_DIR = Path(__file__).parent / "templates"
 # app.js first: it starts the data requests while plotly.js (4.8 MB) is still being parsed
 PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", PLOTLY), "docs": ("docs.js",)}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-
-
-# -- middleware -----------------------------------------------------------------------------
-
-
-def basic_auth_ok(header: str | None, username: bytes, password: bytes) -> bool:
-    """Does an ``Authorization`` header carry these basic-auth credentials? Constant time."""
-    if not header:
-        return False
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    user, sep, given = decoded.partition(b":")
-    if not sep:
-        return False
-    # both comparisons always run: no early exit tells which part was wrong
-    ok_user = secrets.compare_digest(user, username)
-    ok_password = secrets.compare_digest(given, password)
-    return ok_user & ok_password
-
-
-class BasicAuthMiddleware:
-    """HTTP basic auth on every path but ``open_paths``; constant-time comparison."""
-
-    def __init__(self, app: ASGIApp, username: str, password: str, open_paths=OPEN_PATHS,
-                 realm: str = "heatpump-monitor") -> None:
-        self.app = app
-        self._user = username.encode("utf-8")
-        self._password = password.encode("utf-8")
-        self.open_paths = tuple(open_paths)
-        self.realm = realm
-
-    def _ok(self, header: str | None) -> bool:
-        return basic_auth_ok(header, self._user, self._password)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
-            await self.app(scope, receive, send)
-            return
-        if self._ok(Headers(scope=scope).get("authorization")):
-            await self.app(scope, receive, send)
-            return
-        resp = JSONResponse({"error": "login required (HTTP basic auth)"}, status_code=401,
-                            headers={"WWW-Authenticate": f'Basic realm="{self.realm}", charset="UTF-8"'})
-        await resp(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    """nosniff, no framing, no referrer; a strict CSP (only this origin) on HTML pages."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                h = MutableHeaders(scope=message)
-                h.setdefault("X-Content-Type-Options", "nosniff")
-                h.setdefault("X-Frame-Options", "DENY")
-                h.setdefault("Referrer-Policy", "no-referrer")
-                if h.get("content-type", "").startswith("text/html"):
-                    h.setdefault("Content-Security-Policy", CSP)
-                if "cache-control" not in h:
-                    h["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-# -- static files ---------------------------------------------------------------------------
-
-
-class Asset:
-    def __init__(self, body: bytes, content_type: str) -> None:
-        self.body = body
-        self.gz = gzip.compress(body, compresslevel=9, mtime=0)
-        self.content_type = content_type
-        self.version = hashlib.sha256(body).hexdigest()[:12]
-        self.etag = f'"{self.version}"'
-
-
-class Assets:
-    """Our own files (read at start) and plotly.min.js (read and compressed at first use)."""
-
-    def __init__(self) -> None:
-        self.files = {name: Asset((STATIC_DIR / name).read_bytes(), ctype) for name, ctype in OWN_ASSETS.items()}
-        self._plotly_path = plotly_js_path()
-        self._lock = threading.Lock()
-
-    @property
-    def plotly_version(self) -> str:
-        try:
-            from importlib.metadata import version
-            return version("plotly")
-        except Exception:  # pragma: no cover
-            return "0"
-
-    def get(self, name: str) -> Asset | None:
-        if name in self.files:
-            return self.files[name]
-        if name == PLOTLY:
-            with self._lock:
-                if PLOTLY not in self.files:
-                    self.files[PLOTLY] = Asset(self._plotly_path.read_bytes(), "text/javascript; charset=utf-8")
-                return self.files[PLOTLY]
-        return None
-
-    def url(self, name: str) -> str:
-        version = self.plotly_version if name == PLOTLY else self.files[name].version
-        return f"/static/{name}?v={version}"
-
-
-def plotly_js_path() -> Path:
-    """plotly.min.js inside the installed plotly package (the plotly wheel ships it)."""
-    try:
-        path = Path(str(resources.files("plotly").joinpath("package_data", PLOTLY)))
-    except ModuleNotFoundError:
-        raise RuntimeError("the dashboard needs the 'plotly' Python package (pip install plotly)") from None
-    if not path.is_file():
-        raise RuntimeError(f"plotly.min.js not found at {path}: reinstall the 'plotly' package")
-    return path
-
-
-def static_response(request: Request, asset: Asset, versioned: bool) -> Response:
-    headers = {
-        "ETag": asset.etag,
-        "Cache-Control": "public, max-age=31536000, immutable" if versioned else "public, max-age=300",
-        "Vary": "Accept-Encoding",
-    }
-    inm = request.headers.get("if-none-match")
-    if inm and asset.etag in [t.strip() for t in inm.split(",")]:
-        return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return Response(asset.gz, media_type=asset.content_type, headers=headers)
-    return Response(asset.body, media_type=asset.content_type, headers=headers)
-
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -252,6 +97,11 @@ def store_description(store: StoreConfig | Any) -> str:
     if not isinstance(store, StoreConfig):
         return getattr(store, "description", None) or "a custom reader"
     return describe(store)
+
+
+def error_answer(message: str, status: int, **kwargs: Any) -> Json:
+    """Every error answer: the documented :class:`~.models.ErrorOut`."""
+    return Json(ErrorOut(error=message).model_dump(), status_code=status, **kwargs)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -289,7 +139,7 @@ def create_app(
     password)`` turns on HTTP basic auth (all but /healthz and /readyz). ``stale_after_s``: data
     older than this is shown as a warning (default: three poll intervals of the gateway, at
     least 90 s). ``ready_timeout_s``: /readyz answers 503 when the store has not answered
-    within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.api.Limits`).
+    within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.limits.Limits`).
     ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
     queries. Readers are only opened on the first request."""
     if isinstance(store, StoreConfig):
@@ -305,7 +155,7 @@ def create_app(
         raise ValueError("auth needs a non-empty username and password")
     data = Store(factory, secrets=dashboard_secrets(store, auth), pool_size=pool_size,
                  heavy_pool_size=limits.series_concurrency, gateways_ttl_s=gateways_ttl_s, clock=clock)
-    gate = SeriesGate(limits.series_concurrency, limits.series_queue, limits.series_wait_s, limits.retry_after_s)
+    gate = SeriesGate.of(limits)
     ready_check = ReadyCheck(data, ready_timeout_s)
     description = data.mask(store_description(store))
     auth_bytes = (auth[0].encode("utf-8"), auth[1].encode("utf-8")) if auth is not None else None
@@ -358,13 +208,12 @@ def create_app(
     # that quote the request (a bad parameter, an unknown gateway or path) are not: masking
     # them would tell the sender whether what they sent is a secret (the oracle of issue 10).
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers,
-                            background=exc.background)
+    async def api_error(request: Request, exc: ApiError) -> Json:
+        return error_answer(exc.message, exc.status, headers=exc.headers, background=exc.background)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _validation_message(exc)}, status_code=400)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Json:
+        return error_answer(_validation_message(exc), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -373,12 +222,12 @@ def create_app(
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404:
             detail = f"not found: {request.url.path[:100]}"
-        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+        return error_answer(detail, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+    async def unexpected(request: Request, exc: Exception) -> Json:  # pragma: no cover - a bug
         log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+        return error_answer(f"internal error ({type(exc).__name__})", 500)
 
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
 
@@ -387,7 +236,7 @@ def create_app(
         return PlainTextResponse("ok")
 
     @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> Json:
         not_ready = await ready_check()
         doc: dict[str, Any] = {"ready": not_ready is None}
         if not_ready is not None:
@@ -414,7 +263,7 @@ def create_app(
         gateways: list[dict[str, Any]] = []
         if name != "docs":
             try:
-                gateways = [gateway_json(e) for e in await run_in_threadpool(data.entries)]
+                gateways = [gateway_out(e).model_dump() for e in await run_in_threadpool(data.entries)]
             except ApiError as exc:
                 error = data.mask(exc.message)
         config = {

@@ -75,7 +75,7 @@
     if (text) return { v: text, u: "" };
     var unit = meta ? meta.unit : "";
     var kind = meta ? meta.kind : "";
-    var digits = (kind === "temperature" || kind === "derived" || unit === "°C" || unit === "K") ? 1 : (Number.isInteger(value) ? 0 : 1);
+    var digits = (kind === "temperature" || unit === "°C" || unit === "K") ? 1 : (Number.isInteger(value) ? 0 : 1);
     return { v: value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits }), u: unit || "" };
   }
 
@@ -189,6 +189,10 @@
         $(".v", el).textContent = shown.v;
         $(".u", el).textContent = shown.u;
         if (meta[f] && meta[f].description) el.title = meta[f].description;
+        // a metric without a label of its own (derived values) is named by the catalogue
+        var label = $(".m-label", el);
+        if (!label.dataset.own) label.dataset.own = label.textContent ? "yes" : "no";
+        if (label.dataset.own === "no") label.textContent = meta[f] ? meta[f].description : f;
       });
       $all(".card").forEach(function (card) {
         var metrics = $all(".metric", card);
@@ -284,24 +288,27 @@
   var DEFAULT_PRESET = "24h";
   var LANE = 1.75; // status chart: a lane is 0..1, plus room for its name
 
+  // One chart per entry, drawn in this order. A line's name and a chart's unit default to the
+  // field catalogue's description and unit (cfg.brands, from the API's catalogue), so a chart
+  // of derived values needs no more than { id, title, lines: [{ f, color }] }.
   var CHARTS = [
-    { id: "climate", unit: "°C", lines: [
+    { id: "climate", title: "Outdoor / indoor", unit: "°C", lines: [
       { f: "outdoor_temp", name: "Outdoor", color: "#1c7ed6" },
       { f: "indoor_temp", name: "Indoor", color: "#f08c00" }] },
-    { id: "heating", unit: "°C", lines: [
+    { id: "heating", title: "Heating circuit", unit: "°C", lines: [
       { f: "radiator_forward", name: "Forward", color: "#e03131" },
       { f: "radiator_return", name: "Return", color: "#4263eb" },
       { f: "heating_setpoint", name: "Setpoint", color: "#868e96", dash: "dash" }] },
-    { id: "brine", unit: "°C", lines: [
+    { id: "brine", title: "Brine", unit: "°C", lines: [
       { f: "brine_in_evaporator", name: "Brine in", color: "#0c8599" },
       { f: "brine_out_condenser", name: "Brine out", color: "#9c36b5" }] },
-    { id: "hotwater", unit: "°C", lines: [
+    { id: "hotwater", title: "Hot water", unit: "°C", lines: [
       { f: "hot_water_top", name: "Top", color: "#e8590c" },
       { f: "hot_water_mid", name: "Middle", color: "#f59f00" }] },
-    { id: "delta", unit: "K", lines: [
-      { f: "delta_t_radiator", name: "Forward \u2212 return", color: "#d6336c" },
-      { f: "delta_t_brine", name: "Brine in \u2212 out", color: "#2b8a3e" }] },
-    { id: "status", status: true, lines: [
+    { id: "delta", title: "Delta T", lines: [
+      { f: "delta_t_radiator", color: "#d6336c" },
+      { f: "delta_t_brine", color: "#2b8a3e" }] },
+    { id: "status", title: "Operation", status: true, lines: [
       { f: "compressor", name: "Compressor", color: "#2f9e44" },
       { f: "brine_pump", name: "Brine pump", color: "#0c8599" },
       { f: "radiator_pump", name: "Radiator pump", color: "#4263eb" },
@@ -360,8 +367,35 @@
 
     function available(spec) {
       var meta = gateway ? fieldsOf(gateway.brand) : {};
-      return spec.lines.filter(function (l) { return l.f in meta; });
+      return spec.lines.filter(function (l) { return l.f in meta; }).map(function (l) {
+        return { f: l.f, name: l.name || meta[l.f].description || l.f, color: l.color, dash: l.dash, label: l.label,
+                 percent: l.percent };
+      });
     }
+
+    function unitOf(spec, lines) {
+      if (spec.unit || spec.status) return spec.unit || "";
+      var meta = gateway ? fieldsOf(gateway.brand) : {};
+      return lines.length ? meta[lines[0].f].unit : "";
+    }
+
+    function buildCards() {
+      var box = document.getElementById("charts");
+      CHARTS.forEach(function (spec) {
+        var card = document.createElement("article");
+        card.className = "card chart-card";
+        var h = document.createElement("h2");
+        h.textContent = spec.title;
+        var el = document.createElement("div");
+        el.className = "chart" + (spec.status ? " chart-status" : "");
+        el.id = "chart-" + spec.id;
+        el.dataset.chart = spec.id;
+        card.appendChild(h);
+        card.appendChild(el);
+        box.appendChild(card);
+      });
+    }
+    buildCards();
 
     function allFields() {
       var out = [];
@@ -459,7 +493,7 @@
                connectgaps: false };
     }
 
-    function lineTraces(spec, lines, byField, bucketed) {
+    function lineTraces(unitOfChart, lines, byField, bucketed) {
       var traces = [];
       lines.forEach(function (l) {
         var s = byField[l.f];
@@ -467,7 +501,7 @@
         var g = withGapsMulti(s, [s.mean, s.min, s.max]);
         var banded = bucketed && s.min.some(function (v, i) { return v !== s.max[i]; });
         if (banded) traces.push(bandTrace(g, l));
-        var unit = s.unit || spec.unit;
+        var unit = s.unit || unitOfChart;
         var tr = { type: "scatter", mode: "lines", name: l.name, x: g.x, y: g.ys[0], legendgroup: l.f,
                    line: { color: l.color, width: 1.8, dash: l.dash || "solid" }, connectgaps: false,
                    hovertemplate: "%{y:.1f} " + unit + "<extra>" + l.name + "</extra>" };
@@ -526,7 +560,7 @@
       return { traces: traces, ticks: ticks, labels: labels, lanes: lane };
     }
 
-    function layoutFor(spec, xRange, extra) {
+    function layoutFor(unit, xRange, extra) {
       var text = css("--text"), grid = css("--grid"), muted = css("--muted");
       var layout = {
         margin: { l: 56, r: 14, t: 10, b: 34 },
@@ -539,7 +573,7 @@
         legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { color: muted } },
         xaxis: { type: "date", range: xRange, gridcolor: grid, linecolor: grid, zeroline: false,
                  showspikes: true, spikemode: "across", spikethickness: 1, spikecolor: muted, spikedash: "dot" },
-        yaxis: { fixedrange: true, gridcolor: grid, zeroline: false, title: { text: spec.unit || "", standoff: 4 } },
+        yaxis: { fixedrange: true, gridcolor: grid, zeroline: false, title: { text: unit, standoff: 4 } },
         uirevision: "keep"
       };
       if (extra) Object.keys(extra).forEach(function (k) { layout[k] = extra[k]; });
@@ -588,7 +622,7 @@
       if (spec.status) {
         var st = statusTraces(lines, byField);
         traces = st.traces;
-        layout = layoutFor(spec, xRange, { showlegend: false });
+        layout = layoutFor("", xRange, { showlegend: false });
         // lane names inside the plot, so this chart's time axis lines up with the others
         layout.yaxis = { fixedrange: true, range: [-0.15, Math.max(1, st.lanes) * LANE - 0.1], showticklabels: false,
                          gridcolor: "rgba(0,0,0,0)", zeroline: false };
@@ -597,8 +631,9 @@
                    showarrow: false, font: { size: 11, color: css("--muted") }, bgcolor: css("--card"), opacity: 0.9 };
         });
       } else {
-        traces = lineTraces(spec, lines, byField, bucketed);
-        layout = layoutFor(spec, xRange);
+        var unit = unitOf(spec, lines);
+        traces = lineTraces(unit, lines, byField, bucketed);
+        layout = layoutFor(unit, xRange);
       }
       var hasData = traces.some(function (t) { return t.name && t.x.length; });
       if (!hasData) layout.annotations = [{
