@@ -196,8 +196,8 @@ async def _run(gateways: list[SimGateway], host: str, http: bool, mqtt_options: 
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
         for t in tasks:  # report a failure (e.g. the HTTP port is taken)
-            if not t.cancelled() and t.exception() is not None:
-                raise t.exception()
+            if not t.cancelled() and (failure := t.exception()) is not None:
+                raise failure
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,7 +39,7 @@ def basic_auth_ok(header: str | None, username: bytes, password: bytes) -> bool:
 class BasicAuthMiddleware:
     """HTTP basic auth on every path but ``open_paths``; constant-time comparison."""
 
-    def __init__(self, app: ASGIApp, username: str, password: str, open_paths=OPEN_PATHS,
+    def __init__(self, app: ASGIApp, username: str, password: str, open_paths: tuple[str, ...] = OPEN_PATHS,
                  realm: str = "heatpump-monitor") -> None:
         self.app = app
         self._user = username.encode("utf-8")

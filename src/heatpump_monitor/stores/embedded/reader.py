@@ -345,7 +345,7 @@ class _Acc:
         self.count: dict[int, int] = {}
         self.fields: dict[str, dict[int, list]] = {n: {} for n in names}
 
-    def add(self, name: str, b: int, n: int, lo, hi, total) -> None:
+    def add(self, name: str, b: int, n: int, lo: float, hi: float, total: float) -> None:
         if not n:
             return
         per = self.fields[name]

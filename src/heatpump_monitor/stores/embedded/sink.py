@@ -84,12 +84,12 @@ class EmbeddedSink:
         before: dict[tuple[str, str], int | None] = {
             pair: newest.execute(NEWEST, pair).fetchone()[0] for pair in {(r[0], r[1]) for r in rows}}
         db.executemany(UPSERT, [r[:5] for r in rows])
-        after = dict(before)
+        after: dict[tuple[str, str], int] = {}  # the newest time of each pair after the batch
         touched: set[_Key] = set()
         for g, s, ts, *_ in rows:
             touched.add((g, s, bucket_of(ts)))
-            if after[(g, s)] is None or ts > after[(g, s)]:
-                after[(g, s)] = ts
+            old = after.get((g, s), before[(g, s)])
+            after[(g, s)] = ts if old is None else max(old, ts)
         open10 = {pair: bucket_of(ts) for pair, ts in after.items()}
         # touched buckets that are (or just became) closed, and the buckets this batch closed
         closed = {k for k in touched if k[2] < open10[k[:2]]}

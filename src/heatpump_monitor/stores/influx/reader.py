@@ -216,7 +216,7 @@ class InfluxReader:
         while t < end:
             upper = min(end, t + step)
             q = f"SELECT * FROM {m} WHERE {where} AND time >= {t}ms AND time < {upper}ms GROUP BY *"
-            series = self._series(q, allow_partial=True)
+            series = self._partial_series(q)
             if series is None:  # truncated by max-row-limit: smaller slice
                 if step <= MIN_SLICE_MS:
                     raise ReaderError(
@@ -383,8 +383,17 @@ class InfluxReader:
                 }
                 yield Snapshot(gateway=gateway, brand=brand, source=source, time_ms=int(row[0]), values=values)
 
-    def _series(self, q: str, *, allow_partial: bool = False) -> list[_Series] | None:
-        """Run one statement; its series. ``None`` when truncated and ``allow_partial``."""
+    def _series(self, q: str) -> list[_Series]:
+        """Run one statement; its series (a truncated answer is an error)."""
+        series = self._partial_series(q)
+        if series is None:
+            raise ReaderError(
+                f"InfluxDB at {self.url} truncated the answer (max-row-limit): raise [http] max-row-limit"
+            )
+        return series
+
+    def _partial_series(self, q: str) -> list[_Series] | None:
+        """Run one statement; its series, or None when the server truncated the answer."""
         doc = self._query(q)
         results = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(results, list) or not results:
@@ -394,11 +403,7 @@ class InfluxReader:
             self._raise_result_error(str(result["error"]))
         raw = result.get("series") or []
         if result.get("partial") or any(s.get("partial") for s in raw):
-            if allow_partial:
-                return None
-            raise ReaderError(
-                f"InfluxDB at {self.url} truncated the answer (max-row-limit): raise [http] max-row-limit"
-            )
+            return None
         return [_Series(tags=dict(s.get("tags") or {}), columns=list(s.get("columns") or []),
                         values=list(s.get("values") or [])) for s in raw]
 

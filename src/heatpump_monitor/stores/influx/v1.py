@@ -18,7 +18,7 @@ Server answers this module relies on (checked against InfluxDB 1.6.7):
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
+from typing import Any, Sequence
 
 import httpx
 
@@ -100,7 +100,7 @@ class InfluxV1Sink:
         if resp.status_code // 100 != 2:
             self._raise_for(resp, action="write")
 
-    async def _request(self, method: str, path: str, **kw) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             return await self._client.request(method, path, **kw)
         except httpx.TransportError as exc:

@@ -99,8 +99,11 @@ class InfluxV2Sink:
             if self._client is None:
                 raise SinkError(f"{self.description}: sink is closed")
             try:
+                # influxdb-client declares WritePrecision.MS as a plain str while typing the
+                # parameter as WritePrecision: its own constant, rejected by its own annotation
                 self._write_api.write(
-                    bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.MS
+                    bucket=self.bucket, org=self.org, record=body,
+                    write_precision=WritePrecision.MS,  # type: ignore[arg-type]
                 )
             except InfluxDBError as exc:
                 status = getattr(exc, "status", None)
