@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from heatpump_monitor import logs
+from heatpump_monitor import config, logs
 
 
 @pytest.fixture
@@ -44,12 +44,18 @@ def test_secrets_masked_in_arguments_and_tracebacks(capture, fmt):
 def test_env_secrets_names_every_password_variable(monkeypatch):
     import base64
 
-    for var in logs.SECRET_VARS:
+    for var in config.SECRET_VARS:
         monkeypatch.setenv(var, f"value-of-{var}")
-    for user, _ in logs.BASIC_AUTH_VARS:
+    for user, _ in config.BASIC_AUTH_VARS:
         monkeypatch.setenv(user, f"user-{user}")
-    masked = logs.env_secrets().mask(" ".join(f"value-of-{v}" for v in (
+    masked = config.env_secrets().mask(" ".join(f"value-of-{v}" for v in (
         "INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")))
     assert masked == "*** *** *** ***"
     basic = base64.b64encode(b"user-INFLUXDB_USERNAME:value-of-INFLUXDB_PASSWORD").decode()
-    assert logs.env_secrets().mask(f"echo {basic} end") == "echo *** end"
+    assert config.env_secrets().mask(f"echo {basic} end") == "echo *** end"
+
+
+def test_env_secrets_reads_a_given_mapping_only(monkeypatch):
+    monkeypatch.setenv("INFLUXDB_TOKEN", "from-the-environment")
+    secrets = config.env_secrets({"INFLUXDB_TOKEN": "given-token"})
+    assert secrets.mask("given-token from-the-environment") == "*** from-the-environment"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ConfigError, load_collector_config, log_settings
-from .logs import env_secrets, setup_logging
+from .config import ConfigError, env_secrets, load_collector_config, log_settings
+from .logs import setup_logging
 from .providers import BRANDS, Provider, default_register, load_provider, normalize_index
 from .sources.api import FetchError, parse_alldata
 

@@ -341,6 +341,21 @@ def _lowered(env: Mapping[str, str] | None) -> dict[str, str]:
     return {k.lower(): v for k, v in (os.environ if env is None else env).items()}
 
 
+#: environment variables whose values never appear in any output
+SECRET_VARS = ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")
+#: (user, password) variable pairs sent as HTTP basic auth: their base64 is masked too
+BASIC_AUTH_VARS = (("INFLUXDB_USERNAME", "INFLUXDB_PASSWORD"), ("DASHBOARD_USERNAME", "DASHBOARD_PASSWORD"),
+                   ("MQTT_USERNAME", "MQTT_PASSWORD"))
+
+
+def env_secrets(env: Mapping[str, str] | None = None) -> Secrets:
+    """The secrets among the variables, in every form a server may echo them: what the log
+    masks before the settings are even checked (a bad setting's message may quote one)."""
+    variables = _lowered(env)
+    return Secrets([variables.get(v.lower(), "") for v in SECRET_VARS],
+                   [(variables.get(u.lower(), ""), variables.get(p.lower(), "")) for u, p in BASIC_AUTH_VARS])
+
+
 def _settings(env: Mapping[str, str] | None) -> Settings:
     variables = _lowered(env)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -14,19 +13,6 @@ from typing import Iterable, TextIO
 from .masking import Secrets
 
 FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
-
-#: environment variables whose values never appear in any output
-SECRET_VARS = ("INFLUXDB_TOKEN", "INFLUXDB_PASSWORD", "MQTT_PASSWORD", "DASHBOARD_PASSWORD")
-#: (user, password) variable pairs sent as HTTP basic auth: their base64 is masked too
-BASIC_AUTH_VARS = (("INFLUXDB_USERNAME", "INFLUXDB_PASSWORD"), ("DASHBOARD_USERNAME", "DASHBOARD_PASSWORD"),
-                   ("MQTT_USERNAME", "MQTT_PASSWORD"))
-
-
-def env_secrets() -> Secrets:
-    """The secrets of this process's environment, in every form a server may echo them."""
-    return Secrets([os.environ.get(v, "") for v in SECRET_VARS],
-                   [(os.environ.get(u, ""), os.environ.get(p, "")) for u, p in BASIC_AUTH_VARS])
-
 
 class _Redacting(logging.Formatter):
     """Masks every secret in the finished text: message, arguments and tracebacks alike."""

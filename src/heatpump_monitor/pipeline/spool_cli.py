@@ -47,7 +47,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_spool(args: argparse.Namespace) -> int:
-    from ..logs import env_secrets, setup_logging
+    from ..config import env_secrets
+    from ..logs import setup_logging
 
     setup_logging("INFO", secrets=env_secrets())
     if args.action == "discard" and not (args.all or args.gateway or args.before is not None):
