@@ -3,17 +3,16 @@ layout and rollups :mod:`.schema`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ...config import StoreConfig
 from .reader import EmbeddedReader
+from .schema import describe_path
 from .sink import EmbeddedSink
 
 __all__ = ["EmbeddedReader", "EmbeddedSink", "describe", "make_reader", "make_sink"]
 
 
 def describe(store: StoreConfig) -> str:
-    return f"embedded store at {Path(store.path).resolve()}"
+    return describe_path(store.path)
 
 
 def make_sink(store: StoreConfig, timeout_s: float) -> EmbeddedSink:

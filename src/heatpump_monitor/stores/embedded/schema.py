@@ -131,6 +131,11 @@ def json_path(name: str) -> str | None:
     return None if '"' in name else f'$."{name}"'
 
 
+def describe_path(path: str | Path) -> str:
+    """How the store at ``path`` is named in logs, ``verify`` and the dashboard."""
+    return f"embedded store at {Path(path).resolve()}"
+
+
 def bucket_of(ts_ms: int, size: int = ROLLUP_BUCKET_MS) -> int:
     return ts_ms // size * size
 

@@ -12,13 +12,14 @@ from typing import Sequence
 
 from ...model import Snapshot
 from ..base import ROLLUP_HOUR_MS, SinkError
-from .schema import NEWEST, UPSERT, _clean, _hour, _Key, bucket_of, connect, roll_buckets, roll_hours
+from .schema import (NEWEST, UPSERT, _clean, _hour, _Key, bucket_of, connect, describe_path, roll_buckets,
+                     roll_hours)
 
 
 class EmbeddedSink:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.description = f"embedded store at {self.path.resolve()}"
+        self.description = describe_path(self.path)
         self._conn: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection has open
         self._lock = threading.Lock()

@@ -5,22 +5,13 @@ through the v1-compatible query API that both versions serve)."""
 from __future__ import annotations
 
 from ...config import StoreConfig
-from ...errors import display_url
+from .describe import describe_v1, describe_v2
 from .reader import InfluxReader, quote_ident, quote_literal
 from .v1 import InfluxV1Sink
 from .v2 import InfluxV2Sink
 
 __all__ = ["InfluxReader", "InfluxV1Sink", "InfluxV2Sink", "describe_v1", "describe_v2", "make_reader",
            "make_v1_sink", "make_v2_sink", "quote_ident", "quote_literal"]
-
-
-def describe_v1(store: StoreConfig) -> str:
-    user = f", user {store.username}" if store.username else ""
-    return f"InfluxDB 1.x at {display_url(store.url)} (database {store.database}{user})"
-
-
-def describe_v2(store: StoreConfig) -> str:
-    return f"InfluxDB 2.x at {display_url(store.url)} (bucket {store.bucket}, InfluxQL v1 API)"
 
 
 def make_v1_sink(store: StoreConfig, timeout_s: float) -> InfluxV1Sink:

@@ -58,8 +58,9 @@ from ...config import StoreConfig
 from ...derived import DERIVED, Derived, Summary, along
 from ...errors import display_url, short_body, socket_cause
 from ...model import Snapshot
-from ..base import (CREDENTIALS, NOT_FOUND, ROLLUP_BUCKET_MS, TIMED_OUT, UNREACHABLE, BudgetExceeded, GatewayInfo, ReaderError, Series,
-                    bucket_plan)
+from ..base import (CREDENTIALS, NOT_FOUND, ROLLUP_BUCKET_MS, TIMED_OUT, UNREACHABLE, BudgetExceeded, GatewayInfo,
+                    ReaderError, Series, bucket_plan)
+from .describe import describe_v1, describe_v2
 from .lineproto import MEASUREMENT
 
 DEFAULT_SLICE_MS = 6 * 3600 * 1000  # snapshots() asks for at most this much time at once
@@ -127,8 +128,7 @@ class InfluxReader:
         if store.kind == "influxdb1":
             self.database = store.database
             self._what = f"database '{store.database}'"
-            self.description = f"InfluxDB 1.x at {self.url} (database {store.database}" + (
-                f", user {store.username})" if store.username else ")")
+            self.description = describe_v1(store)
             password = store.password.get_secret_value()
             self._username = store.username or None
             if store.username:
@@ -136,7 +136,7 @@ class InfluxReader:
         else:
             self.database = store.bucket
             self._what = f"bucket '{store.bucket}'"
-            self.description = f"InfluxDB 2.x at {self.url} (bucket {store.bucket}, InfluxQL v1 API)"
+            self.description = describe_v2(store)
             token = store.token.get_secret_value()
             self._username = None
             headers["Authorization"] = f"Token {token}"

@@ -26,6 +26,7 @@ from ...errors import display_url, short_body, socket_cause
 from ...masking import Secrets
 from ...model import Snapshot
 from ..base import REJECTED_STATUSES, SinkError
+from .describe import database_text
 from .lineproto import to_lines
 
 
@@ -52,8 +53,7 @@ class InfluxV1Sink:
         self._password = password or ""
         self._secrets = Secrets([self._password], [(username or "", self._password)])
         self.timeout_s = timeout_s
-        user = f", user {username}" if username else ""
-        self.description = f"InfluxDB 1.x at {self.url} (database {database}{user})"
+        self.description = database_text(url, database, username)
         auth = httpx.BasicAuth(self.username, self._password) if self.username else None
         self._client = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
 
