@@ -13,12 +13,11 @@ import sqlite3
 
 import pytest
 
-from heatpump_monitor.derived import DERIVED
 from heatpump_monitor.model import Snapshot
-from heatpump_monitor.stores.embedded import EmbeddedReader
 from heatpump_monitor.stores.base import bucket_plan
+from heatpump_monitor.stores.embedded import EmbeddedReader, EmbeddedSink
 from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS, SCHEMA, UPSERT
-from heatpump_monitor.stores.embedded import EmbeddedSink
+from tests.stores.derived_data import assert_matches
 
 R = ROLLUP_BUCKET_MS
 T0 = 1764324000000  # 2025-11-28T10:00:00Z, a multiple of 10 minutes
@@ -59,45 +58,6 @@ def two_days() -> list[Snapshot]:
     return out
 
 
-def expected(snaps, fields, start, end, origin, bucket):
-    """Hand computation: per bucket with a snapshot, per field (n, min, max, sum)."""
-    buckets: dict[int, dict[str, list]] = {}
-    for s in snaps:
-        if not start <= s.time_ms < end:
-            continue
-        per = buckets.setdefault((s.time_ms - origin) // bucket, {})
-        for f in fields:
-            if f in DERIVED:
-                a, b = DERIVED[f].inputs  # both defined as a - b
-                if a not in s.values or b not in s.values:
-                    continue
-                x = s.values[a] - s.values[b]
-            elif f in s.values:
-                x = s.values[f]
-            else:
-                continue
-            acc = per.setdefault(f, [0, math.inf, -math.inf, 0.0])
-            acc[0] += 1
-            acc[1] = min(acc[1], x)
-            acc[2] = max(acc[2], x)
-            acc[3] += x
-    return buckets
-
-
-def assert_series_match(series, snaps, start, end, origin, bucket):
-    exp = expected(snaps, [s.field for s in series], start, end, origin, bucket)
-    keys = sorted(exp)
-    for s in series:
-        assert s.t == [max(start, origin + k * bucket) for k in keys], s.field
-        for j, k in enumerate(keys):
-            acc = exp[k].get(s.field)
-            if acc is None:
-                assert (s.min[j], s.max[j], s.mean[j]) == (None, None, None), (s.field, k)
-            else:
-                assert s.min[j] == acc[1] and s.max[j] == acc[2], (s.field, k)
-                assert s.mean[j] == pytest.approx(acc[3] / acc[0], rel=1e-12, abs=1e-12), (s.field, k)
-
-
 FIELDS = ["outdoor_temp", "radiator_forward", "radiator_return", "delta_t_radiator", "delta_t_brine"]
 
 
@@ -128,8 +88,8 @@ def test_raw_and_rollup_paths_agree_with_hand_computation(two_day_store, bucket,
     origin = start // R * R
     raw = reader._series("gw", FIELDS, start, end, origin, bucket, None, use_rollup=False)
     rolled = reader._series("gw", FIELDS, start, end, origin, bucket, None, use_rollup=True)
-    assert_series_match(raw, snaps, start, end, origin, bucket)
-    assert_series_match(rolled, snaps, start, end, origin, bucket)
+    assert_matches(raw, snaps, start, end, origin, bucket)
+    assert_matches(rolled, snaps, start, end, origin, bucket)
     for a, b in zip(raw, rolled):
         assert (a.t, a.min, a.max) == (b.t, b.min, b.max)
         assert a.mean == pytest.approx(b.mean, rel=1e-12)
@@ -141,7 +101,7 @@ def test_public_series_raw_path_matches_hand_computation(two_day_store):
     series = EmbeddedReader(path).series("gw", FIELDS, start, end, max_points=1500)
     origin, bucket = bucket_plan(start, end, 1500)
     assert origin == start and bucket == 14_389  # ceil((6 h - 17 s) / 1500)
-    assert_series_match(series, snaps, start, end, origin, bucket)
+    assert_matches(series, snaps, start, end, origin, bucket)
 
 
 def test_public_series_picks_hourly_rollup_10_minute_rollup_or_snapshots_by_bucket(tmp_path):
@@ -201,7 +161,7 @@ def test_derived_fields_exact(two_day_store, max_points):
     d, b = EmbeddedReader(path).series("gw", ["delta_t_radiator", "delta_t_brine"], start, end,
                                         max_points=max_points)
     origin, bucket = bucket_plan(start, end, max_points)
-    assert_series_match([d, b], snaps, start, end, origin, bucket)
+    assert_matches([d, b], snaps, start, end, origin, bucket)
     # spot check one snapshot by hand on the raw path
     if max_points == 2000:
         i = (10 * H) // I  # the first snapshot of the range
