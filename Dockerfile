@@ -2,6 +2,16 @@
 #   docker build -t heatpump-monitor .
 #   docker run -e H66_IP=192.168.1.100 -e INFLUXDB_TOKEN=... heatpump-monitor
 # Entry points (seed-compatible): python3 /app/api_collector.py (default command).
+
+# The dashboard's chart library: uPlot from the npm registry at the version
+# frontend/package-lock.json pins, copied into the package's static files (never committed).
+FROM node:20-slim AS frontend
+WORKDIR /build/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY frontend/build.mjs ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +29,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY --from=frontend /build/src/heatpump_monitor/web/static/build ./src/heatpump_monitor/web/static/build
 RUN pip install . && rm -rf /app/src /app/pyproject.toml /app/README.md
 
 COPY collector/api_collector.py /app/api_collector.py

@@ -13,8 +13,13 @@ browser context (empty cache), then once more with a warm cache.
   table also lists each response's body size as sent (``Content-Length``) and unpacked.
 * time to first chart: ``window.__firstChartMs``, set by the page's app.js with
   ``performance.now()`` (milliseconds since navigation start) when the first chart with data
-  has been drawn; "all charts" is ``window.__chartsReadyMs``. The breakdown uses app.js's
-  ``performance.mark`` ``hp:plotly-ready`` and the series request's Resource Timing.
+  has been drawn (uPlot's ``draw`` hook of that chart: its canvas is painted); "all charts" is
+  ``window.__chartsReadyMs``. The breakdown uses app.js's ``performance.mark``
+  ``hp:uplot-ready`` (the chart library loaded and run) and the series request's Resource
+  Timing.
+
+Before and after issue 12 on this machine (``--runs 5``, medians, 24 h page): see README's
+Benchmarks; run the old code from a checkout of the commit before for a side-by-side figure.
 
 Chromium: /usr/bin/chromium (override with $CHROMIUM_BIN). Prints figures; asserts nothing.
 """
@@ -92,14 +97,13 @@ def load_once(context, url: str) -> dict:
                               ".find(r => r.name.includes('/api/v1/series')); return e ? e.responseEnd - e.requestStart : null; }")
     first = page.evaluate("() => window.__firstChartMs")
     ready = page.evaluate("() => window.__chartsReadyMs")
-    points = page.evaluate("() => Math.max(...Array.from(document.querySelectorAll('.chart'))"
-                           ".flatMap(el => el.data.filter(t => t.name).map(t => t.x.length)))")
+    points = page.evaluate("() => Math.max(...Object.values(window.__charts).map(u => u.data[0].length))")
     page.wait_for_timeout(300)  # late loadingFinished events
     per_url = {}
     for rid, u in urls.items():
         per_url[u] = per_url.get(u, 0) + wire.get(rid, 0)
     page.close()
-    return {"first": first, "ready": ready, "plotly": marks.get("hp:plotly-ready"), "series_ms": series_ms, "wire": per_url, "bodies": bodies, "errors": errors, "points": points}
+    return {"first": first, "ready": ready, "lib": marks.get("hp:uplot-ready"), "series_ms": series_ms, "wire": per_url, "bodies": bodies, "errors": errors, "points": points}
 
 
 def short(u: str, base: str) -> str:
@@ -130,7 +134,7 @@ def main() -> int:
                 ctx.close()
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             load_once(ctx, url)
-            warm = load_once(ctx, url)  # same context: plotly.js etc. from the browser cache
+            warm = load_once(ctx, url)  # same context: uPlot, app.js etc. from the browser cache
             ctx.close()
             browser.close()
 
@@ -150,10 +154,10 @@ def main() -> int:
     print(f"  transferred:          {statistics.median(totals) / 1e6:.2f} MB (median; {min(totals):,}..{max(totals):,} bytes)")
     print(f"  time to first chart:  {statistics.median(firsts):.0f} ms median (min {min(firsts):.0f}, max {max(firsts):.0f})")
     print(f"  all six charts drawn: {statistics.median(readies):.0f} ms median")
-    print(f"  of which: plotly.js loaded and run by {statistics.median(r['plotly'] for r in runs):.0f} ms (median); "
+    print(f"  of which: uPlot loaded and run by {statistics.median(r['lib'] for r in runs):.0f} ms (median); "
           f"/api/v1/series answered in {statistics.median(r['series_ms'] for r in runs):.0f} ms (median, "
           "requested in parallel)")
-    print("warm cache (plotly.js, app.js, style.css cached):")
+    print("warm cache (uPlot, app.js, style.css cached):")
     print(f"  transferred:          {sum(warm['wire'].values()) / 1e3:.0f} kB")
     print(f"  time to first chart:  {warm['first']:.0f} ms; all charts {warm['ready']:.0f} ms")
     errors = [e for r in runs + [warm] for e in r["errors"]]

@@ -90,6 +90,8 @@ def test_every_compose_variable_is_documented_in_env_example(name):
 
 def test_dockerfile_slim_nonroot_healthcheck_and_entry_points():
     ins = dockerfile_instructions()
+    # the image is the last stage (the first builds the chart library)
+    ins = ins[max(i for i, (word, _) in enumerate(ins) if word == "FROM"):]
     assert ins[0][0] == "FROM" and re.fullmatch(r"python:3\.1[1-9]-slim", ins[0][1])
     users = [rest for word, rest in ins if word == "USER"]
     assert users and users[-1] not in ("root", "0")
@@ -98,6 +100,8 @@ def test_dockerfile_slim_nonroot_healthcheck_and_entry_points():
     assert ["collector/api_collector.py", "/app/api_collector.py"] in copies
     assert ["collector/collector.py", "/app/collector.py"] in copies
     for c in copies:
+        if c[0].startswith("--from="):
+            continue  # from the build stage (test_image_builds_the_chart_library_in_a_stage_of_its_own)
         for src in c[:-1]:
             assert (ROOT / src).exists(), src
     cmd = [rest for word, rest in ins if word == "CMD"][-1]
@@ -162,7 +166,7 @@ def test_image_serves_readiness_on_metrics_port_for_its_healthcheck():
     """The image's HEALTHCHECK (`heatpump-monitor healthcheck`) asks /readyz on METRICS_PORT,
     which the image sets; the data directory is the volume."""
     text = (ROOT / "Dockerfile").read_text()
-    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("WORKDIR")[0]))
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("FROM python")[1].split("WORKDIR")[0]))
     assert env["METRICS_PORT"] == "8051" and env["METRICS_HOST"] == "0.0.0.0"
     assert env["DATA_DIR"] == "/app/data"
     assert 'VOLUME ["/app/data"]' in text and re.search(r"EXPOSE .*8051", text)
@@ -170,3 +174,42 @@ def test_image_serves_readiness_on_metrics_port_for_its_healthcheck():
 
     cfg = load_collector_config({"H66_IP": "h66", "CONFIG_FILE": "", **env})
     assert cfg.metrics_port == 8051 and cfg.spool_path == "/app/data/spool-api.sqlite3"
+
+
+def test_image_builds_the_chart_library_in_a_stage_of_its_own():
+    # no Docker engine here: the stages are read from the Dockerfile
+    steps = dockerfile_instructions()
+    froms = [rest for word, rest in steps if word == "FROM"]
+    assert re.fullmatch(r"node:\d+(-slim)? AS frontend", froms[0], re.I) and froms[-1].startswith("python:3.11")
+    node = steps[:[i for i, (w, _) in enumerate(steps) if w == "FROM"][1]]
+    runs = [rest for word, rest in node if word == "RUN"]
+    assert runs[0].startswith("npm ci") and "npm run build" in runs[-1]  # the lock's pinned version
+    copied = " ".join(rest for word, rest in node if word == "COPY")
+    assert "frontend/package-lock.json" in copied and "frontend/build.mjs" in copied
+    final = steps[[i for i, (w, _) in enumerate(steps) if w == "FROM"][1]:]
+    built = [i for i, (w, rest) in enumerate(final) if w == "COPY" and rest.startswith("--from=frontend ")]
+    install = [i for i, (w, rest) in enumerate(final) if w == "RUN" and rest.startswith("pip install .")]
+    assert built and install and built[0] < install[0], "the built files must be there before pip installs the package"
+    src, dest = final[built[0]][1].split()[1:]
+    assert src.endswith("src/heatpump_monitor/web/static/build") and dest.endswith("src/heatpump_monitor/web/static/build")
+    # the build script writes where the stage copies from: /build/frontend/../src/...
+    script = (ROOT / "frontend" / "build.mjs").read_text()
+    assert '"..", "src", "heatpump_monitor", "web", "static", "build"' in script
+    workdir = [rest for word, rest in node if word == "WORKDIR"][0]
+    assert src == str(Path(workdir).parent / "src/heatpump_monitor/web/static/build")
+
+
+def test_the_chart_library_is_pinned_and_not_committed():
+    import json
+    import subprocess
+
+    package = json.loads((ROOT / "frontend" / "package.json").read_text())
+    lock = json.loads((ROOT / "frontend" / "package-lock.json").read_text())
+    pinned = package["dependencies"]["uplot"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned)  # an exact version, no range
+    assert lock["packages"]["node_modules/uplot"]["version"] == pinned
+    assert lock["packages"]["node_modules/uplot"]["integrity"].startswith("sha512-")
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "src/heatpump_monitor/web/static", "frontend"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert not [f for f in tracked if "/build/" in f or "node_modules" in f or "uPlot" in f], tracked
+    assert "plotly" not in (ROOT / "pyproject.toml").read_text()

@@ -645,7 +645,7 @@ def test_basic_auth(store_path):
     seen = []
     with dashboard(embedded(store_path), auth=("admin", PASSWORD), clock=lambda: NOW / 1000) as c:
         for path in ("/", "/charts", "/docs", "/openapi.json", "/api/v1/gateways",
-                     f"/api/v1/latest?gateway={TH}", "/static/app.js", "/static/plotly.min.js"):
+                     f"/api/v1/latest?gateway={TH}", "/static/app.js", "/static/uPlot.iife.min.js"):
             resp = c.get(path)
             assert resp.status_code == 401, path
             assert resp.headers["www-authenticate"].startswith("Basic ")
@@ -704,28 +704,82 @@ def test_pages_load_only_from_this_app(client):
         assert not EXTERNAL.search(page.text)
         for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
             assert src.startswith(("/", "data:")), src
-    assert "/static/plotly.min.js?v=" in client.get("/charts").text
-    for name in ("app.js", "style.css", "docs.js"):
-        assert not EXTERNAL.search(client.get(f"/static/{name}").text), name
+    charts = client.get("/charts").text
+    assert "/static/uPlot.iife.min.js?v=" in charts and "/static/uPlot.min.css?v=" in charts
+    assert "uPlot" not in client.get("/").text  # the overview has no charts
+    for name in ("app.js", "style.css", "docs.js", "uPlot.iife.min.js", "uPlot.min.css"):
+        # uPlot's licence banner names its home page; the code after it names no address
+        text = re.sub(r"^/\*!.*?\*/", "", client.get(f"/static/{name}").text, flags=re.S)
+        assert not EXTERNAL.search(text), name
 
 
-def test_plotly_is_served_gzipped_and_cacheable(client):
-    import importlib.metadata
+def test_chart_library_is_served_gzipped_and_cacheable(client):
+    # the build's copy of uPlot (frontend/: npm ci && npm run build), at the version the lock pins
+    from heatpump_monitor.web.assets import BUILD_DIR
 
-    import plotly
-
-    version = importlib.metadata.version("plotly")
-    raw = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
-    with client.stream("GET", f"/static/plotly.min.js?v={version}", headers={"Accept-Encoding": "gzip"}) as resp:
+    lock = json.loads((Path(__file__).resolve().parents[2] / "frontend" / "package-lock.json").read_text())
+    version = lock["packages"]["node_modules/uplot"]["version"]
+    raw = (BUILD_DIR / "uPlot.iife.min.js").read_bytes()
+    assert f"v{version}" in raw[:200].decode("utf-8", "replace"), raw[:200]
+    url = re.search(r'src="(/static/uPlot\.iife\.min\.js\?v=[0-9a-f]+)"', client.get("/charts").text).group(1)
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as resp:
         body = b"".join(resp.iter_raw())
     assert resp.status_code == 200
     assert resp.headers["content-encoding"] == "gzip"
     assert "immutable" in resp.headers["cache-control"] and resp.headers["etag"]
     assert len(body) < len(raw) / 2 and gzip.decompress(body) == raw
-    again = client.get(f"/static/plotly.min.js?v={version}", headers={"If-None-Match": resp.headers["etag"]})
+    again = client.get(url, headers={"If-None-Match": resp.headers["etag"]})
     assert again.status_code == 304
-    plain = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    plain = client.get("/static/uPlot.iife.min.js", headers={"Accept-Encoding": "identity"})
     assert plain.content == raw and "content-encoding" not in plain.headers
+    assert "immutable" not in plain.headers["cache-control"]  # an unversioned URL is revalidated
+
+
+def test_the_dashboard_does_not_start_without_the_built_chart_library(tmp_path):
+    import shutil
+
+    from heatpump_monitor.web.assets import STATIC_DIR, Assets
+
+    for name in ("app.js", "docs.js", "style.css"):
+        shutil.copy(STATIC_DIR / name, tmp_path / name)
+    with pytest.raises(RuntimeError) as err:
+        Assets(tmp_path)
+    message = str(err.value)
+    assert "uPlot.iife.min.js" in message and "npm ci && npm run build" in message and "\n" not in message
+
+
+def test_the_dashboard_serve_command_names_the_build_when_it_is_missing(tmp_path, monkeypatch, caplog):
+    import importlib
+    import logging
+
+    from heatpump_monitor.web.assets import Assets
+
+    app_module = importlib.import_module("heatpump_monitor.web.app")
+    serve_module = importlib.import_module("heatpump_monitor.web.serve")
+
+    monkeypatch.setattr(app_module, "Assets", lambda: Assets(tmp_path))
+    log = logging.getLogger("test-serve")
+    with caplog.at_level(logging.ERROR, logger="test-serve"):
+        code = serve_module.serve("127.0.0.1", 0, StoreConfig(kind="embedded", path=str(tmp_path / "x.sqlite3")), None, log)
+    assert code == 1
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("Cannot start the dashboard: the chart library is not built") and "scripts/bootstrap" in line
+
+
+def test_series_answers_carry_an_etag_and_revalidate(client):
+    # the app's clock is NOW: a window reaching to it is revalidated, an older one kept 5 minutes
+    live = {"gateway": TH, "fields": "outdoor_temp", "start": str(T0), "end": str(NOW)}
+    resp = client.get("/api/v1/series", params=live)
+    assert resp.status_code == 200
+    etag = resp.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{20}"', etag)
+    assert resp.headers["cache-control"] == "private, no-cache"
+    same = client.get("/api/v1/series", params=live, headers={"If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    other = client.get("/api/v1/series", params={**live, "fields": "indoor_temp"}, headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    closed = client.get("/api/v1/series", params={**live, "end": str(NOW - 11 * 60_000)})
+    assert closed.headers["cache-control"] == "private, max-age=300"
 
 
 def test_api_answers_are_gzipped(client):
@@ -750,8 +804,8 @@ def test_real_uvicorn_on_loopback_with_auth(store_path):
             check_gateways(resp.json())
             resp = http.get("api/v1/latest", params={"gateway": TH}, auth=("admin", PASSWORD))
             check_latest_thermia(resp.json())
-            resp = http.get("static/plotly.min.js", auth=("admin", PASSWORD), headers={"Accept-Encoding": "gzip"})
-            assert resp.headers["content-encoding"] == "gzip" and int(resp.headers["content-length"]) < 2_000_000
+            resp = http.get("static/uPlot.iife.min.js", auth=("admin", PASSWORD), headers={"Accept-Encoding": "gzip"})
+            assert resp.headers["content-encoding"] == "gzip" and int(resp.headers["content-length"]) < 30_000
 
 
 # -- a real InfluxDB 1.x --------------------------------------------------------------------

@@ -7,8 +7,11 @@ on loopback (``DashboardThread``).
 
 Checks: the overview shows the latest snapshot's outdoor temperature, lamps match the
 compressor and switch valve, the data age is shown, the gateway selector puts its choice in
-the URL; the charts page draws every chart with data for the chosen range and redraws with a
-new x range when another preset is clicked; no console error, no request to another origin.
+the URL; the charts page draws every chart (uPlot) with data for the chosen range, with min-max bands,
+step lines for statuses and no gap where no data is missing, and redraws with a new x range
+when another preset is clicked; zoom and pan on one chart move all of them, hover shows the
+values at that instant in every chart, double-click resets; the charts follow the dark colour
+scheme; no console error, no request to another origin.
 
 Screenshots (test artifacts, not committed): ``test-artifacts/screenshots/overview.png`` and
 ``test-artifacts/screenshots/charts.png`` under the repository root.
@@ -202,26 +205,22 @@ def test_overview_shows_the_current_values(setup, browser):
 
 CHART_IDS = ["chart-climate", "chart-heating", "chart-brine", "chart-hotwater", "chart-delta", "chart-status"]
 
-TRACES_JS = """ids => ids.map(id => {
-  const gd = document.getElementById(id);
-  const named = (gd && gd.data ? gd.data : []).filter(t => t.name);
-  return [id, named.length, Math.min(...named.map(t => t.x.filter((x, i) => t.y[i] !== null).length))];
+# window.__charts: app.js's uPlot instances by chart id (u.series[0] is time; series with the
+# class "band" are the min and max of a line's band, drawn as a fill only)
+LINES_JS = """ids => ids.map(id => {
+  const u = window.__charts[id.replace('chart-', '')];
+  const lines = u.series.map((s, i) => [s, i]).filter(([s, i]) => i > 0 && s.class !== 'band');
+  return [id, lines.length, Math.min(...lines.map(([s, i]) => u.data[i].filter(v => v !== null && v !== undefined).length))];
 })"""
 
 
-def x_range(page: Page) -> list[list[str]]:
-    return page.evaluate("ids => ids.map(id => document.getElementById(id)._fullLayout.xaxis.range)", CHART_IDS)
-
-
 def x_range_ms(page: Page) -> list[list[float]]:
-    return page.evaluate("ids => ids.map(id => document.getElementById(id)._fullLayout.xaxis.range"
-                         ".map(v => typeof v === 'number' ? v : Date.parse(String(v).replace(' ', 'T') + 'Z')))", CHART_IDS)
+    return page.evaluate("ids => ids.map(id => { const x = window.__charts[id.replace('chart-', '')].scales.x; "
+                         "return [x.min, x.max]; })", CHART_IDS)
 
 
-def span_h(r: list[str]) -> float:
-    def ms(s: str) -> float:
-        return time.mktime(time.strptime(s[:19], "%Y-%m-%d %H:%M:%S"))
-    return (ms(r[1]) - ms(r[0])) / 3600
+def span_h(r: list[float]) -> float:
+    return (r[1] - r[0]) / 3600e3
 
 
 def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser):
@@ -231,46 +230,100 @@ def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser
         page = w.page
         page.goto(f"{base}charts?gateway={thermia}&range=24h")
         page.wait_for_function("() => window.__drawCount >= 1", timeout=30_000)
-        for chart, traces, points in page.evaluate(TRACES_JS, CHART_IDS):
-            assert traces >= 1 and points > 10, (chart, traces, points)
+        for chart, lines, points in page.evaluate(LINES_JS, CHART_IDS):
+            assert lines >= 1 and points > 10, (chart, lines, points)
         assert page.get_attribute("button[data-range='24h']", "aria-pressed") == "true"
+        # every chart is drawn on a canvas by uPlot (no other chart library on the page)
+        assert page.evaluate("ids => ids.every(id => document.querySelector('#' + id + ' .uplot canvas'))", CHART_IDS)
+        assert page.evaluate("() => typeof window.Plotly") == "undefined"
         # the delta T chart's lines and unit come from the derived values' definitions
-        names, unit = page.evaluate("() => { const gd = document.getElementById('chart-delta'); "
-                                    "return [gd.data.filter(t => t.name).map(t => t.name), gd._fullLayout.yaxis.title.text]; }")
+        names, unit = page.evaluate("() => { const u = window.__charts.delta; "
+                                    "return [u.series.slice(1).filter(s => s.class !== 'band').map(s => s.label), u.axes[1].label]; }")
         assert names == [DERIVED["delta_t_radiator"].description, DERIVED["delta_t_brine"].description]
         assert unit == DERIVED["delta_t_radiator"].unit == "K"
-        ranges = x_range(page)
+        ranges = x_range_ms(page)
         assert all(r == ranges[0] for r in ranges)  # one time axis
         assert span_h(ranges[0]) == pytest.approx(24, abs=0.05)
-        # at most ~1,500 points per series
-        assert page.evaluate("ids => Math.max(...ids.flatMap(id => document.getElementById(id).data.map(t => t.x.length)))",
-                             CHART_IDS) <= 2 * 1500 + 10  # min..max bands go there and back
+        # at most ~1,500 points per series (plus one null per real gap)
+        assert page.evaluate("() => Math.max(...Object.values(window.__charts).map(u => u.data[0].length))") <= 1500 + 10
+        # min-max bands: 30 s polls in longer buckets give the temperature lines a band
+        assert page.evaluate("() => window.__charts.climate.bands.length") >= 1
+        # statuses are step lines
+        assert page.evaluate("() => window.__charts.status.series.slice(1).every(s => s.paths && s.paths.name !== 'linear')")
+        # gaps only where data is missing: the store has none in the last 24 h but for the
+        # collector's own start (history up to a minute ago, then its polls), so no more than a few
+        nulls = page.evaluate("() => Object.values(window.__charts).map(u => u.data.slice(1)"
+                              ".map(col => col.filter(v => v === null).length))")
+        assert all(n <= 2 for chart in nulls for n in chart), nulls
         page.screenshot(path=str(SCREENSHOTS / "charts.png"), full_page=True)
 
         page.click("button[data-range='6h']")
         page.wait_for_function("() => window.__drawCount >= 2", timeout=30_000)
         assert "range=6h" in page.url
-        after = x_range(page)
+        after = x_range_ms(page)
         assert after != ranges and all(r == after[0] for r in after)
         assert span_h(after[0]) == pytest.approx(6, abs=0.05)
-        for chart, traces, points in page.evaluate(TRACES_JS, CHART_IDS):
-            assert traces >= 1 and points > 10, (chart, traces, points)
+        for chart, lines, points in page.evaluate(LINES_JS, CHART_IDS):
+            assert lines >= 1 and points > 10, (chart, lines, points)
 
         # zooming one chart moves all of them
-        box = page.locator("#chart-climate .nsewdrag").first.bounding_box()
+        box = page.locator("#chart-climate .u-over").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
         page.mouse.up()
-        page.wait_for_function("([ids, before]) => ids.every(id => document.getElementById(id)._fullLayout.xaxis.range.join() !== before)",
-                               arg=[CHART_IDS, ",".join(after[0])])
+        page.wait_for_function("([ids, before]) => ids.every(id => window.__charts[id.replace('chart-', '')].scales.x.min !== before)",
+                               arg=[CHART_IDS, after[0][0]])
         zoomed = x_range_ms(page)
         assert (zoomed[0][1] - zoomed[0][0]) / 3600e3 < 3
         assert all(abs(r[0] - zoomed[0][0]) <= 1 and abs(r[1] - zoomed[0][1]) <= 1 for r in zoomed), zoomed
-        # hovering one chart shows the values at that instant in every chart
+        # Shift+drag pans: every chart moves by the same time, the span stays
+        page.keyboard.down("Shift")
         page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-        page.wait_for_function("() => document.querySelectorAll('.hoverlayer .legend, .hoverlayer .hovertext').length >= 6",
-                               timeout=5_000)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        panned = x_range_ms(page)
+        assert panned[0][0] < zoomed[0][0]
+        assert panned[0][1] - panned[0][0] == pytest.approx(zoomed[0][1] - zoomed[0][0], abs=1)
+        assert all(abs(r[0] - panned[0][0]) <= 1 and abs(r[1] - panned[0][1]) <= 1 for r in panned), panned
+        # hovering one chart shows the values at that instant in every chart's legend
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.wait_for_function("""ids => {
+          const idx = ids.map(id => window.__charts[id.replace('chart-', '')].cursor.idx);
+          return idx.every(i => i !== null && i !== undefined);
+        }""", arg=CHART_IDS, timeout=5_000)
+        times = page.evaluate("ids => ids.map(id => { const u = window.__charts[id.replace('chart-', '')]; "
+                              "return u.data[0][u.cursor.idx]; })", CHART_IDS)
+        assert max(times) - min(times) <= 120_000, times  # the same instant (within a bucket or two)
+        values = page.evaluate("ids => ids.map(id => Array.from(document.querySelectorAll('#' + id + "
+                               "' .u-legend .u-series:not(.band) .u-value')).map(e => e.textContent))", CHART_IDS)
+        for chart, texts in zip(CHART_IDS, values):
+            assert texts and all(t and t != "\u2013" for t in texts), (chart, texts)
+        # double-click shows the whole chosen range again
+        page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.wait_for_function("ids => ids.every(id => { const x = window.__charts[id.replace('chart-', '')].scales.x; "
+                               "return (x.max - x.min) > 5.9 * 3600e3; })", arg=CHART_IDS)
+        w.check_clean()
+    finally:
+        w.close()
+
+
+def test_charts_follow_the_dark_colour_scheme(setup, browser):
+    base, (thermia, _) = setup["url"], setup["gateways"]
+    w = Watched(browser, base.rstrip("/"))
+    try:
+        w.page.emulate_media(color_scheme="dark")
+        w.page.goto(f"{base}charts?gateway={thermia}&range=6h")
+        w.page.wait_for_function("() => window.__drawCount >= 1", timeout=30_000)
+        # the axes take the page's text colour (light on dark) from the CSS variables
+        text = w.page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--text').trim()")
+        assert text == "#e6edf3"
+        assert w.page.evaluate("() => window.__charts.climate.axes[0].stroke(window.__charts.climate, 0)") == text
+        w.page.emulate_media(color_scheme="light")
+        w.page.wait_for_function("() => window.__charts.climate.axes[0].stroke(window.__charts.climate, 0) === '#1d2733'",
+                                 timeout=10_000)
         w.check_clean()
     finally:
         w.close()

@@ -3,10 +3,11 @@
 * ``/`` overview, ``/charts`` charts, ``/docs`` API reference (rendered by our own script from
   ``/openapi.json``; FastAPI's Swagger UI and ReDoc would load from a CDN and are off).
 * ``/api/v1/...`` see :mod:`heatpump_monitor.web.routes`.
-* ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and ``plotly.min.js``, which
-  is served from the installed ``plotly`` Python package (``plotly/package_data``), never
-  copied into this repository nor fetched from a CDN. Asset URLs carry a version (``?v=``), so
-  they are cached for a year; plotly.js is gzip-compressed once and kept in memory.
+* ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and the chart library
+  (uPlot's ``uPlot.iife.min.js``/``uPlot.min.css``), built from its npm package at a pinned
+  version by ``frontend/`` (:mod:`.assets`), never committed nor fetched from a CDN. Asset
+  URLs carry a version (``?v=``), so they are cached for a year; every file is gzip-compressed
+  once and kept in memory.
 * ``/healthz`` (liveness): ``ok``, without authentication.
 * ``/readyz`` (readiness), without authentication: 200 ``{"ready": true}`` when the store
   answers one cheap read within ``ready_timeout_s``, else 503 ``{"ready": false, "cause":
@@ -49,7 +50,7 @@ from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
 from .answers import gateway_out
-from .assets import PLOTLY, Assets, static_response
+from .assets import UPLOT_CSS, UPLOT_JS, Assets, static_response
 from .catalog import field_catalog, load_or_none
 from .errors import ApiError
 from .limits import LIMITS, Limits, SeriesGate
@@ -63,8 +64,9 @@ log = logging.getLogger(__name__)
 __all__ = ["Limits", "create_app", "dashboard_secrets", "store_description"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-# app.js first: it starts the data requests while plotly.js (4.8 MB) is still being parsed
-PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", PLOTLY), "docs": ("docs.js",)}
+# app.js first: it starts the data request while uPlot is still being fetched and parsed
+PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", UPLOT_JS), "docs": ("docs.js",)}
+PAGE_STYLES = {"overview": ("style.css",), "charts": (UPLOT_CSS, "style.css"), "docs": ("style.css",)}
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -249,14 +251,10 @@ def create_app(
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(request: Request, name: str) -> Response:
-        if name == PLOTLY and PLOTLY not in assets.files:
-            asset = await run_in_threadpool(assets.get, name)
-        else:
-            asset = assets.get(name)
+        asset = assets.get(name)
         if asset is None:
             raise ApiError(404, f"not found: /static/{name[:60]}")
-        wanted = assets.plotly_version if name == PLOTLY else asset.version
-        return static_response(request, asset, request.query_params.get("v") == wanted)
+        return static_response(request, asset, request.query_params.get("v") == asset.version)
 
     async def page(request: Request, name: str, heading: str) -> HTMLResponse:
         error = None
@@ -278,7 +276,7 @@ def create_app(
             page=name,
             body=bodies[name],
             config=_json_for_script(config),
-            style=assets.url("style.css"),
+            styles="\n".join(f'<link rel="stylesheet" href="{assets.url(s)}">' for s in PAGE_STYLES[name]),
             scripts="\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in PAGE_SCRIPTS[name]),
             nav_overview="aria-current=\"page\"" if name == "overview" else "",
             nav_charts="aria-current=\"page\"" if name == "charts" else "",

@@ -1,22 +1,26 @@
-"""Static files: our own ``app.js``/``style.css``/``docs.js`` (read at start) and
-``plotly.min.js`` from the installed ``plotly`` package (read and gzip-compressed once, at
-first use), with versioned URLs cached for a year."""
+"""Static files, read and gzip-compressed once at start, served with versioned URLs cached
+for a year: our own ``app.js``/``style.css``/``docs.js`` and the chart library (uPlot), which
+the project's build (``frontend/``: ``npm ci && npm run build``, run by ``scripts/bootstrap``
+and the Docker image's build stage) copies from its npm package into ``static/build/``."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
-from importlib import resources
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import Response
 
 STATIC_DIR = Path(__file__).parent / "static"
-OWN_ASSETS = {"app.js": "text/javascript; charset=utf-8", "docs.js": "text/javascript; charset=utf-8",
-              "style.css": "text/css; charset=utf-8"}
-PLOTLY = "plotly.min.js"
+BUILD_DIR = STATIC_DIR / "build"
+JS = "text/javascript; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+OWN_ASSETS = {"app.js": JS, "docs.js": JS, "style.css": CSS}
+UPLOT_JS = "uPlot.iife.min.js"
+UPLOT_CSS = "uPlot.min.css"
+BUILT_ASSETS = {UPLOT_JS: JS, UPLOT_CSS: CSS}
+BUILD_COMMAND = "scripts/bootstrap (or: cd frontend && npm ci && npm run build)"
 
 
 class Asset:
@@ -29,45 +33,23 @@ class Asset:
 
 
 class Assets:
-    """Our own files (read at start) and plotly.min.js (read and compressed at first use)."""
+    """Every static file, in memory. Raises RuntimeError (one line naming the build command)
+    when the chart library has not been built: a dashboard without it would draw blank charts."""
 
-    def __init__(self) -> None:
-        self.files = {name: Asset((STATIC_DIR / name).read_bytes(), ctype) for name, ctype in OWN_ASSETS.items()}
-        self._plotly_path = plotly_js_path()
-        self._lock = threading.Lock()
-
-    @property
-    def plotly_version(self) -> str:
-        try:
-            from importlib.metadata import version
-            return version("plotly")
-        except Exception:  # pragma: no cover
-            return "0"
+    def __init__(self, static_dir: Path = STATIC_DIR) -> None:
+        build_dir = static_dir / BUILD_DIR.name
+        missing = [name for name in BUILT_ASSETS if not (build_dir / name).is_file()]
+        if missing:
+            raise RuntimeError(f"the chart library is not built ({', '.join(missing)} missing in {build_dir}): "
+                               f"run {BUILD_COMMAND}")
+        self.files = {name: Asset((static_dir / name).read_bytes(), ctype) for name, ctype in OWN_ASSETS.items()}
+        self.files.update({name: Asset((build_dir / name).read_bytes(), ctype) for name, ctype in BUILT_ASSETS.items()})
 
     def get(self, name: str) -> Asset | None:
-        if name in self.files:
-            return self.files[name]
-        if name == PLOTLY:
-            with self._lock:
-                if PLOTLY not in self.files:
-                    self.files[PLOTLY] = Asset(self._plotly_path.read_bytes(), "text/javascript; charset=utf-8")
-                return self.files[PLOTLY]
-        return None
+        return self.files.get(name)
 
     def url(self, name: str) -> str:
-        version = self.plotly_version if name == PLOTLY else self.files[name].version
-        return f"/static/{name}?v={version}"
-
-
-def plotly_js_path() -> Path:
-    """plotly.min.js inside the installed plotly package (the plotly wheel ships it)."""
-    try:
-        path = Path(str(resources.files("plotly").joinpath("package_data", PLOTLY)))
-    except ModuleNotFoundError:
-        raise RuntimeError("the dashboard needs the 'plotly' Python package (pip install plotly)") from None
-    if not path.is_file():
-        raise RuntimeError(f"plotly.min.js not found at {path}: reinstall the 'plotly' package")
-    return path
+        return f"/static/{name}?v={self.files[name].version}"
 
 
 def static_response(request: Request, asset: Asset, versioned: bool) -> Response:
@@ -83,4 +65,3 @@ def static_response(request: Request, asset: Asset, versioned: bool) -> Response
         headers["Content-Encoding"] = "gzip"
         return Response(asset.gz, media_type=asset.content_type, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
-

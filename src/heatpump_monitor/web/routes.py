@@ -8,6 +8,7 @@ pass through the :class:`~.limits.SeriesGate` and are rendered in the worker thr
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +25,26 @@ from .params import POINTS_DEFAULT, POINTS_MAX, POINTS_MIN, check_params, count_
 from .store import Store
 
 GATEWAY = "Gateway name as listed by /api/v1/gateways"
+# A chart query whose window ended this long ago is "closed": only data arriving late (a spool
+# replayed after an outage) could still change it, so browsers may keep it a few minutes.
+CLOSED_AFTER_MS = 10 * 60_000
+CLOSED_MAX_AGE_S = 300
+
+
+def series_cache_headers(body: bytes, end_ms: int, now_ms: int) -> dict[str, str]:
+    """ETag (a hash of the answer) and Cache-Control: a closed past window may be reused for
+    a few minutes; one reaching to now is revalidated every time (``no-cache``: a 304 when the
+    answer did not change)."""
+    closed = end_ms <= now_ms - CLOSED_AFTER_MS
+    return {"ETag": '"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+            "Cache-Control": f"private, max-age={CLOSED_MAX_AGE_S}" if closed else "private, no-cache"}
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    inm = request.headers.get("if-none-match")
+    if not inm:
+        return False
+    return inm.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in inm.split(",")]
 
 
 def derived_doc() -> str:
@@ -85,9 +106,14 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
                             f"else 400. At most {limits.series_concurrency} chart queries are computed at once and "
                             f"{limits.series_queue} more wait (each up to {limits.series_wait_s:g} s): beyond that "
                             f"503 with `Retry-After`. A query the store has not answered within "
-                            f"{limits.series_budget_s:g} s is stopped: 503.",
+                            f"{limits.series_budget_s:g} s is stopped: 503. "
+                            "Cached with an `ETag` (`If-None-Match` answers 304 when unchanged): "
+                            f"`Cache-Control: private, no-cache` for a window ending less than "
+                            f"{CLOSED_AFTER_MS // 60_000} minutes ago, `private, max-age={CLOSED_MAX_AGE_S}` "
+                            "for an older one.",
                 response_model=SeriesOut,
-                responses={404: {"description": "Unknown gateway", **err}, **common, 503: series_503})
+                responses={304: {"description": "Not modified (`If-None-Match` named the current `ETag`)"},
+                           404: {"description": "Unknown gateway", **err}, **common, 503: series_503})
     async def series(
         request: Request,
         gateway: str = Query(..., description=GATEWAY, max_length=500),
@@ -118,6 +144,10 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
             except ApiError as exc:  # a query stopped at its budget may have used as much memory
                 exc.background = BackgroundTask(series_gate.after_answer)
                 raise
-        return Response(body, media_type="application/json", background=BackgroundTask(series_gate.after_answer))
+        headers = series_cache_headers(body, end_ms, int(clock() * 1000))
+        task = BackgroundTask(series_gate.after_answer)
+        if etag_matches(request, headers["ETag"]):
+            return Response(status_code=304, headers=headers, background=task)
+        return Response(body, media_type="application/json", headers=headers, background=task)
 
     return router

@@ -1,5 +1,5 @@
 /* heatpump-monitor dashboard: overview (current values, lamps, alarm, data age) and charts
- * (plotly.js, served by this app from the installed plotly Python package). No other
+ * (uPlot, built from its npm package into this app's static files by frontend/). No other
  * dependency, nothing loaded from another origin. */
 (function () {
   "use strict";
@@ -317,22 +317,6 @@
       { f: "additional_heat", name: "Additional heat", label: "Additional heat (0\u2013100 %)", color: "#c92a2a", percent: true }] }
   ];
 
-  // Plotly shows date axes in UTC; shifting each time by the browser's UTC offset at that
-  // instant makes it show local wall-clock time (also across DST changes).
-  var tzCache = {};
-  function tzOffsetMs(ms) {
-    var h = Math.floor(ms / 3600e3);
-    var v = tzCache[h];
-    if (v === undefined) { v = tzCache[h] = new Date(ms).getTimezoneOffset() * 60000; }
-    return v;
-  }
-  function toPlot(ms) { return ms - tzOffsetMs(ms); }
-  function fromPlot(v) {
-    var p = typeof v === "number" ? v : Date.parse(String(v).replace(" ", "T") + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? "" : "Z"));
-    var ms = p + tzOffsetMs(p);
-    return p + tzOffsetMs(ms);
-  }
-
   function rangeFromUrl() {
     var s = params.get("start"), e = params.get("end");
     if (s && e) {
@@ -357,11 +341,16 @@
     var range = rangeFromUrl();
     var base = null;       // {start, end, doc}: data of the chosen range
     var zoom = null;       // {start, end} while zoomed in
-    var drawnSpecs = [];   // [{spec, el, lines}]
-    var syncing = false, hoverSyncing = false;
+    var plots = {};        // chart id -> its uPlot
+    var syncing = false;   // a scale change being passed on to the other charts
+    var building = false;  // a chart being created: its first scale is not a zoom
+    var drawn = null;      // {doc, win, detail} of the charts shown (redrawn when the colour scheme changes)
     var seq = 0, drawSeq = 0, zoomTimer = null, refreshTimer = null;
-    var pending = null;    // the request started before plotly.js was parsed
+    var pending = null;    // the request started before uPlot was parsed
     window.__drawCount = 0;
+
+    window.__charts = plots; // for the browser tests and the benchmark
+    var FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif";
 
     function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
@@ -443,29 +432,41 @@
       if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
     }
 
-    // -- traces -------------------------------------------------------------------------
+    // -- data: one x array per chart, gaps only where data is missing ----------------
 
-    function withGaps(s, values) {
-      // x and y with a null where neighbours are further apart than gap_ms: a real gap
-      var x = [], y = [], t = s.t, gap = s.gap_ms;
-      for (var i = 0; i < t.length; i++) {
-        if (i > 0 && t[i] - t[i - 1] > gap) { x.push(toPlot((t[i] + t[i - 1]) / 2)); y.push(null); }
-        x.push(toPlot(t[i])); y.push(values[i]);
-      }
-      return { x: x, y: y };
-    }
-
-    function withGapsMulti(s, arrays) {
-      var out = arrays.map(function () { return []; }), x = [], t = s.t, gap = s.gap_ms;
-      for (var i = 0; i < t.length; i++) {
-        if (i > 0 && t[i] - t[i - 1] > gap) {
-          x.push(toPlot((t[i] + t[i - 1]) / 2));
-          out.forEach(function (o) { o.push(null); });
+    function joinSeries(parts) {
+      // parts: [{ s: series of the API, cols: [arrays aligned with s.t] }]. One x array for the
+      // chart: the union of the series' times plus, for each series, a point between two of
+      // its neighbours further apart than gap_ms holding null there (uPlot breaks a line at
+      // null). Where only another series has a point, a value is undefined: uPlot draws across
+      // it, so different time sets never look like missing data.
+      var xs = [], seen = {};
+      function addX(x) { if (!seen[x]) { seen[x] = true; xs.push(x); } }
+      parts.forEach(function (p) {
+        var t = p.s.t;
+        for (var i = 0; i < t.length; i++) {
+          if (i > 0 && t[i] - t[i - 1] > p.s.gap_ms) addX(Math.round((t[i] + t[i - 1]) / 2));
+          addX(t[i]);
         }
-        x.push(toPlot(t[i]));
-        arrays.forEach(function (a, k) { out[k].push(a[i]); });
-      }
-      return { x: x, ys: out };
+      });
+      xs.sort(function (a, b) { return a - b; });
+      var index = {};
+      xs.forEach(function (x, i) { index[x] = i; });
+      var out = [xs];
+      parts.forEach(function (p) {
+        var t = p.s.t;
+        var cols = p.cols.map(function () { return new Array(xs.length); });
+        for (var i = 0; i < t.length; i++) {
+          if (i > 0 && t[i] - t[i - 1] > p.s.gap_ms) {
+            var g = index[Math.round((t[i] + t[i - 1]) / 2)];
+            cols.forEach(function (c) { c[g] = null; });
+          }
+          var k = index[t[i]];
+          p.cols.forEach(function (a, j) { cols[j][k] = a[i]; });
+        }
+        cols.forEach(function (c) { out.push(c); });
+      });
+      return out;
     }
 
     function alpha(hex, a) {
@@ -473,130 +474,121 @@
       return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + a + ")";
     }
 
-    function bandTrace(g, l) {
-      // min..max of each bucket as one closed shape per stretch of data ("toself" closes each
-      // segment between gaps on its own, so a band never bridges missing data)
-      var x = [], y = [], seg = [];
-      function flush() {
-        if (!seg.length) return;
-        if (x.length) { x.push(null); y.push(null); }
-        seg.forEach(function (i) { x.push(g.x[i]); y.push(g.ys[2][i]); });
-        seg.slice().reverse().forEach(function (i) { x.push(g.x[i]); y.push(g.ys[1][i]); });
-        seg = [];
-      }
-      for (var i = 0; i < g.x.length; i++) {
-        if (g.ys[1][i] === null || g.ys[2][i] === null) flush(); else seg.push(i);
-      }
-      flush();
-      return { type: "scatter", mode: "lines", x: x, y: y, fill: "toself", fillcolor: alpha(l.color, 0.16),
-               line: { width: 0, color: l.color }, hoverinfo: "skip", showlegend: false, legendgroup: l.f,
-               connectgaps: false };
-    }
+    function num(v) { return v.toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 }); }
 
-    function lineTraces(unitOfChart, lines, byField, bucketed) {
-      var traces = [];
+    function lineChart(unitOfChart, lines, byField, bucketed) {
+      // per line: its mean, and with buckets longer than a poll its min and max as a band
+      var parts = [], series = [], bands = [], idx = 1;
       lines.forEach(function (l) {
         var s = byField[l.f];
         if (!s || !s.t.length) return;
-        var g = withGapsMulti(s, [s.mean, s.min, s.max]);
         var banded = bucketed && s.min.some(function (v, i) { return v !== s.max[i]; });
-        if (banded) traces.push(bandTrace(g, l));
         var unit = s.unit || unitOfChart;
-        var tr = { type: "scatter", mode: "lines", name: l.name, x: g.x, y: g.ys[0], legendgroup: l.f,
-                   line: { color: l.color, width: 1.8, dash: l.dash || "solid" }, connectgaps: false,
-                   hovertemplate: "%{y:.1f} " + unit + "<extra>" + l.name + "</extra>" };
+        var meanIdx = idx, minIdx = idx + 1;
+        parts.push({ s: s, cols: banded ? [s.mean, s.min, s.max] : [s.mean] });
+        series.push({
+          label: l.name, stroke: l.color, width: 1.8, dash: l.dash ? [6, 4] : undefined, spanGaps: false,
+          points: { show: false },
+          value: function (u, v, si, i) {
+            if (v === null || v === undefined) return "\u2013";
+            var text = num(v) + " " + unit;
+            if (banded && i !== null && u.data[minIdx][i] !== null && u.data[minIdx][i] !== undefined) {
+              text += " (" + num(u.data[minIdx][i]) + "\u2013" + num(u.data[minIdx + 1][i]) + ")";
+            }
+            return text;
+          }
+        });
+        idx++;
         if (banded) {
-          tr.customdata = g.ys[1].map(function (lo, i) { return [lo, g.ys[2][i]]; });
-          tr.hovertemplate = "%{y:.1f} " + unit + " (%{customdata[0]:.1f}\u2013%{customdata[1]:.1f})<extra>" + l.name + "</extra>";
+          // min and max carry the band only: no line, no legend row, no hover point (CSS .band)
+          ["min", "max"].forEach(function (k) {
+            series.push({ label: l.name + " " + k, class: "band", stroke: l.color, width: 0, spanGaps: false,
+                          points: { show: false } });
+          });
+          bands.push({ series: [idx + 1, idx], fill: alpha(l.color, 0.16) });
+          idx += 2;
         }
-        traces.push(tr);
       });
-      return traces;
+      return { data: joinSeries(parts), series: series, bands: bands, hasData: parts.length > 0 };
     }
 
-    function laneFill(xs, ys, baseY, color) {
-      // the area under a step line down to its lane's base, one closed shape per stretch of data
-      var x = [], y = [], seg = [];
-      function flush() {
-        if (!seg.length) return;
-        if (x.length) { x.push(null); y.push(null); }
-        seg.forEach(function (i) { x.push(xs[i]); y.push(ys[i]); });
-        x.push(xs[seg[seg.length - 1]]); y.push(baseY);
-        x.push(xs[seg[0]]); y.push(baseY);
-        seg = [];
-      }
-      for (var i = 0; i < xs.length; i++) { if (ys[i] === null) flush(); else seg.push(i); }
-      flush();
-      return { type: "scatter", mode: "lines", x: x, y: y, fill: "toself", fillcolor: alpha(color, 0.22),
-               line: { width: 0, shape: "hv", color: color }, hoverinfo: "skip", showlegend: false, connectgaps: false };
-    }
-
-    function statusTraces(lines, byField) {
-      // one lane per status; a lane shows 0..1 (the share of time "on" when
-      // points are means of longer buckets); additional heat as 0..100 %
-      var traces = [], ticks = [], labels = [], lane = 0;
-      // first line on top (traces keep that order, so the hover lists them top to bottom)
+    function statusChart(lines, byField) {
+      // one lane per status, first line on top; a lane shows 0..1 (the share of time "on"
+      // when points are means of longer buckets), additional heat 0..100 % scaled to 0..1
       var shown = lines.filter(function (l) { var s = byField[l.f]; return s && s.t.length; });
-      shown.forEach(function (l) {
+      var parts = [], series = [], lanes = [];
+      shown.forEach(function (l, lane) {
         var s = byField[l.f], baseY = (shown.length - 1 - lane) * LANE;
         var scale = l.percent ? 0.01 : 1;
-        var g = withGaps(s, s.mean);
-        var y = g.y.map(function (v) { return v === null ? null : baseY + v * scale; });
-        var text = g.y.map(function (v) {
-          if (v === null) return "";
-          if (l.percent) return Math.round(v) + " %";
-          var on = l.f === "switch_valve" ? "hot water" : "on", off = l.f === "switch_valve" ? "heating" : "off";
-          if (v <= 0) return off;
-          if (v >= 1) return on;
-          return on + " " + Math.round(v * 100) + " % of the time";
+        parts.push({ s: s, cols: [s.mean.map(function (v) { return v === null ? null : baseY + v * scale; })] });
+        lanes.push({ y: baseY, label: l.label || l.name });
+        series.push({
+          label: l.name, stroke: l.color, width: 1.4, fill: alpha(l.color, 0.22), fillTo: baseY, spanGaps: false,
+          paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
+          value: function (u, v) {
+            if (v === null || v === undefined) return "\u2013";
+            v = (v - baseY) / scale;
+            if (l.percent) return Math.round(v) + " %";
+            var on = l.f === "switch_valve" ? "hot water" : "on", off = l.f === "switch_valve" ? "heating" : "off";
+            if (v <= 0) return off;
+            if (v >= 1) return on;
+            return on + " " + Math.round(v * 100) + " % of the time";
+          }
         });
-        traces.push(laneFill(g.x, y, baseY, l.color));
-        traces.push({ type: "scatter", mode: "lines", name: l.name, x: g.x, y: y, text: text, line: { shape: "hv", color: l.color, width: 1.4 },
-                      connectgaps: false, showlegend: false, hovertemplate: "%{text}<extra>" + l.name + "</extra>" });
-        ticks.push(baseY + 0.5);
-        labels.push(l.label || l.name);
-        lane++;
       });
-      return { traces: traces, ticks: ticks, labels: labels, lanes: lane };
+      return { data: joinSeries(parts), series: series, bands: [], lanes: lanes, hasData: parts.length > 0 };
     }
 
-    function layoutFor(unit, xRange, extra) {
-      var text = css("--text"), grid = css("--grid"), muted = css("--muted");
-      var layout = {
-        margin: { l: 56, r: 14, t: 10, b: 34 },
-        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-        font: { family: "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif", size: 12, color: text },
-        hovermode: "x unified",
-        hoverlabel: { bgcolor: css("--card"), bordercolor: css("--line"), font: { color: text } },
-        dragmode: "zoom",
-        showlegend: true,
-        legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { color: muted } },
-        xaxis: { type: "date", range: xRange, gridcolor: grid, linecolor: grid, zeroline: false,
-                 showspikes: true, spikemode: "across", spikethickness: 1, spikecolor: muted, spikedash: "dot" },
-        yaxis: { fixedrange: true, gridcolor: grid, zeroline: false, title: { text: unit, standoff: 4 } },
-        uirevision: "keep"
+    // -- drawing ---------------------------------------------------------------------------
+
+    function chartHeight(spec) {
+      var small = window.matchMedia("(max-width: 640px)").matches;
+      return (spec.status ? 300 : 230) - (small ? 40 : 0);
+    }
+
+    function axis(label, extra) {
+      var text = css("--text"), grid = css("--grid");
+      var a = { stroke: text, label: label, size: 56, labelSize: 18, grid: { stroke: grid, width: 1 },
+                ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
+      if (extra) Object.keys(extra).forEach(function (k) { a[k] = extra[k]; });
+      return a;
+    }
+
+    function laneLabels(lanes) {
+      // each lane's name inside the plot, above its lane, so the time axis lines up with the others
+      return function (u) {
+        var ctx = u.ctx, pr = devicePixelRatio || 1;
+        ctx.save();
+        ctx.font = (11 * pr) + "px " + FONT;
+        ctx.textBaseline = "bottom";
+        ctx.textAlign = "left"; // the axes leave it right-aligned
+        lanes.forEach(function (lane) {
+          var y = u.valToPos(lane.y + 1 + 0.55, "y", true), x = u.bbox.left + 4 * pr;
+          var w = ctx.measureText(lane.label).width;
+          ctx.fillStyle = css("--card");
+          ctx.globalAlpha = 0.9;
+          ctx.fillRect(x - 2 * pr, y - 14 * pr, w + 4 * pr, 14 * pr);
+          ctx.globalAlpha = 1;
+          ctx.fillStyle = css("--muted");
+          ctx.fillText(lane.label, x, y);
+        });
+        ctx.restore();
       };
-      if (extra) Object.keys(extra).forEach(function (k) { layout[k] = extra[k]; });
-      return layout;
     }
-
-    var plotConfig = { displaylogo: false, responsive: true, doubleClick: "reset",
-                       modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d"] };
 
     function draw(doc, win, detail) {
       var byField = {};
       doc.series.forEach(function (s) { byField[s.field] = s; });
       var bucketed = doc.bucket_ms > doc.interval_ms;
-      var xRange = [toPlot(win.start), toPlot(win.end)];
-      if (detail && zoom) xRange = [toPlot(zoom.start), toPlot(zoom.end)];
-      drawnSpecs = [];
+      var xRange = detail && zoom ? [zoom.start, zoom.end] : [win.start, win.end];
       var mine = ++drawSeq;
+      drawn = { doc: doc, win: win, detail: detail };
       // one chart after the other, letting the browser paint in between: the first chart
-      // shows while the others are still being computed
+      // shows while the others are still being built
       var chain = Promise.resolve();
       CHARTS.forEach(function (spec) {
         chain = chain.then(function () {
-          if (mine === drawSeq) return drawChart(spec, byField, bucketed, xRange, doc).then(nextFrame);
+          if (mine === drawSeq) { drawChart(spec, byField, bucketed, xRange); return nextFrame(); }
         });
       });
       return chain.then(function () {
@@ -614,78 +606,98 @@
       return new Promise(function (resolve) { requestAnimationFrame(function () { setTimeout(resolve, 0); }); });
     }
 
-    function drawChart(spec, byField, bucketed, xRange, doc) {
+    function drawChart(spec, byField, bucketed, xRange) {
       var el = document.getElementById("chart-" + spec.id);
-      if (!el) return Promise.resolve();
+      if (!el) return;
       var lines = available(spec);
-      var traces, layout;
-      if (spec.status) {
-        var st = statusTraces(lines, byField);
-        traces = st.traces;
-        layout = layoutFor("", xRange, { showlegend: false });
-        // lane names inside the plot, so this chart's time axis lines up with the others
-        layout.yaxis = { fixedrange: true, range: [-0.15, Math.max(1, st.lanes) * LANE - 0.1], showticklabels: false,
-                         gridcolor: "rgba(0,0,0,0)", zeroline: false };
-        layout.annotations = st.labels.map(function (text, i) {
-          return { text: text, xref: "paper", yref: "y", x: 0, y: st.ticks[i] + 0.55, xanchor: "left", yanchor: "bottom",
-                   showarrow: false, font: { size: 11, color: css("--muted") }, bgcolor: css("--card"), opacity: 0.9 };
-        });
-      } else {
-        var unit = unitOf(spec, lines);
-        traces = lineTraces(unit, lines, byField, bucketed);
-        layout = layoutFor(unit, xRange);
-      }
-      var hasData = traces.some(function (t) { return t.name && t.x.length; });
-      if (!hasData) layout.annotations = [{
-        text: lines.length ? "No data in this range" : "Not available for this heat pump",
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: css("--muted") } }];
-      else if (!layout.annotations) layout.annotations = [];
-      return Plotly.react(el, traces, layout, plotConfig).then(function () {
-        drawnSpecs.push({ spec: spec, el: el });
-        if (hasData && window.__firstChartMs === undefined) {
-          window.__firstChartMs = performance.now();
-          mark("hp:first-chart");
+      var built = spec.status ? statusChart(lines, byField) : lineChart(unitOf(spec, lines), lines, byField, bucketed);
+      var old = plots[spec.id];
+      if (old) old.destroy();
+      el.textContent = "";
+      var yAxis = spec.status ?
+        axis("", { values: function (u, splits) { return splits.map(function () { return ""; }); }, grid: { show: false }, ticks: { show: false } }) :
+        axis(unitOf(spec, lines));
+      var opts = {
+        width: Math.max(200, el.clientWidth), height: chartHeight(spec), ms: 1,
+        series: [{ label: "Time", value: function (u, v) { return v === null || v === undefined ? "\u2013" : fmtTime(v); } }]
+          .concat(built.series),
+        bands: built.bands,
+        scales: { x: { time: true }, y: spec.status ? { range: [-0.15, Math.max(1, built.lanes.length) * LANE - 0.1] } : {} },
+        axes: [axis(null, { size: 50, label: undefined }), yAxis],
+        legend: { live: true },
+        cursor: {
+          sync: { key: "hp-charts" },
+          drag: { x: true, y: false, setScale: true },
+          bind: {
+            // double-click shows the whole range again (not just the data's extent)
+            dblclick: function (u) { return function () { u.setScale("x", { min: base.start, max: base.end }); return null; }; },
+            // Shift+drag moves the time window; a plain drag selects a window to zoom into
+            mousedown: function (u, targ, handler) { return function (ev) { return ev.shiftKey ? pan(u, ev) : handler(ev); }; }
+          }
+        },
+        hooks: {
+          setScale: [function (u, key) { if (key === "x") scaleChanged(u); }],
+          draw: [function () {
+            if (built.hasData && window.__firstChartMs === undefined) {
+              window.__firstChartMs = performance.now();
+              mark("hp:first-chart");
+            }
+          }]
         }
-        hook(el);
-      });
+      };
+      if (built.lanes) opts.hooks.draw.push(laneLabels(built.lanes));
+      building = true;
+      try {
+        var u = new uPlot(opts, built.data, el);
+        u.setScale("x", { min: xRange[0], max: xRange[1] });
+      } finally { building = false; }
+      plots[spec.id] = u;
+      if (!built.hasData) {
+        var empty = document.createElement("div");
+        empty.className = "chart-empty muted";
+        empty.textContent = lines.length ? "No data in this range" : "Not available for this heat pump";
+        u.over.appendChild(empty);
+      }
     }
 
-    // -- shared time axis: zoom/pan and hover follow across charts ----------------------
+    // -- shared time axis: zoom and pan follow across charts, hover via cursor.sync ---------
 
-    function charts() { return $all(".chart").filter(function (el) { return el._fullLayout; }); }
+    function scaleChanged(u) {
+      if (building || syncing) return;
+      var start = u.scales.x.min, end = u.scales.x.max;
+      syncing = true;
+      try {
+        Object.keys(plots).forEach(function (id) {
+          var o = plots[id];
+          if (o !== u && (o.scales.x.min !== start || o.scales.x.max !== end)) o.setScale("x", { min: start, max: end });
+        });
+      } finally { syncing = false; }
+      zoomed(start, end);
+    }
 
-    function hook(el) {
-      if (el.__hooked) return;
-      el.__hooked = true;
-      el.on("plotly_relayout", function (ev) {
-        if (syncing) return;
-        var r = null;
-        if (ev["xaxis.range[0]"] !== undefined && ev["xaxis.range[1]"] !== undefined) r = [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
-        else if (Array.isArray(ev["xaxis.range"])) r = ev["xaxis.range"];
-        else if (ev["xaxis.autorange"]) r = [toPlot(base.start), toPlot(base.end)];
-        if (!r) return;
-        var start = fromPlot(r[0]), end = fromPlot(r[1]);
-        syncing = true;
-        Promise.all(charts().filter(function (o) { return o !== el; }).map(function (o) {
-          return Plotly.relayout(o, { "xaxis.range": [toPlot(start), toPlot(end)] });
-        })).then(function () { syncing = false; }, function () { syncing = false; });
-        zoomed(start, end);
-      });
-      el.on("plotly_hover", function (ev) {
-        if (hoverSyncing || !ev.xvals) return;
-        hoverSyncing = true;
-        try {
-          var xv = ev.xvals[0];
-          if (typeof xv !== "number") xv = Date.parse(String(xv).replace(" ", "T") + "Z"); // plot time
-          if (isFinite(xv)) charts().forEach(function (o) { if (o !== el) Plotly.Fx.hover(o, { xval: xv }, "xy"); });
-        } finally { hoverSyncing = false; }
-      });
-      el.on("plotly_unhover", function () {
-        if (hoverSyncing) return;
-        hoverSyncing = true;
-        try { charts().forEach(function (o) { if (o !== el) Plotly.Fx.unhover(o); }); } finally { hoverSyncing = false; }
+    function pan(u, ev) {
+      // (uPlot listens passively: no preventDefault; its plot area selects no text anyway)
+      var x0 = ev.clientX, min = u.scales.x.min, max = u.scales.x.max;
+      var perPx = (max - min) / u.over.clientWidth;
+      function move(e) { var d = (e.clientX - x0) * perPx; u.setScale("x", { min: min - d, max: max - d }); }
+      function up() { document.removeEventListener("mousemove", move); document.removeEventListener("mouseup", up); }
+      document.addEventListener("mousemove", move);
+      document.addEventListener("mouseup", up);
+      return null;
+    }
+
+    function resize() {
+      Object.keys(plots).forEach(function (id) {
+        var el = document.getElementById("chart-" + id), spec = CHARTS.filter(function (s) { return s.id === id; })[0];
+        if (el) plots[id].setSize({ width: Math.max(200, el.clientWidth), height: chartHeight(spec) });
       });
     }
+    var resizeTimer = null;
+    window.addEventListener("resize", function () { clearTimeout(resizeTimer); resizeTimer = setTimeout(resize, 100); });
+    // axes and grid take their colours from the CSS variables: redraw when the scheme changes
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () {
+      if (drawn) draw(drawn.doc, drawn.win, drawn.detail);
+    });
 
     function zoomed(start, end) {
       // zoomed far enough in: ask for finer data of the visible window
@@ -727,7 +739,7 @@
         base = { start: win.start, end: win.end, doc: doc };
         showBanner(null);
         rangeInfo(doc, win);
-        return whenPlotly().then(function () { mark("hp:plotly-ready"); return draw(doc, win); });
+        return whenUplot().then(function () { mark("hp:uplot-ready"); return draw(doc, win); });
       }).catch(function (err) {
         if (mine !== seq) return;
         showBanner(err.status === 503 ? capital(err.message) : "Cannot load the charts: " + err.message, "error");
@@ -743,11 +755,14 @@
       else refreshTimer = setTimeout(refresh, CHARTS_REFRESH_MS);
     }
 
-    function whenPlotly() {
-      if (window.Plotly) return Promise.resolve();
-      return new Promise(function (resolve) {
-        document.addEventListener("DOMContentLoaded", function () { resolve(); }, { once: true });
-        window.addEventListener("load", function () { resolve(); }, { once: true });
+    function whenUplot() {
+      // uPlot's script comes after this one (deferred): the data request starts first
+      if (window.uPlot) return Promise.resolve();
+      return new Promise(function (resolve, reject) {
+        document.addEventListener("DOMContentLoaded", function () {
+          if (window.uPlot) resolve();
+          else reject(new Error("the chart library did not load"));
+        }, { once: true });
       });
     }
 
@@ -776,7 +791,7 @@
     onGatewayChange(function () { load(); });
 
     if (gateway) {
-      pending = request(windowOf(range)); // starts now, while plotly.js is still being parsed
+      pending = request(windowOf(range)); // starts now, while uPlot is still being parsed
       pending.catch(function () {});
       load(false);
     } else {
