@@ -313,9 +313,9 @@ def queue(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
 
 
 def roll_queued(conn: sqlite3.Connection, rows: int) -> int:
-    """Summarise the oldest queued buckets (:func:`roll_budget` of them; oldest first, so for
-    every (gateway, source) all buckets before its oldest queued one are summarised), and the
-    hours of those that are closed. Caller's transaction. Returns the buckets summarised."""
+    """Summarise the oldest queued buckets (:func:`roll_budget` of them) and the hours of those
+    that are closed. Caller's transaction. Returns the buckets summarised. Oldest first: a
+    reader takes everything from a source's oldest queued bucket on from the snapshots."""
     queued = conn.execute("SELECT count(*) FROM to_roll").fetchone()[0]
     if not queued:
         return 0
