@@ -283,7 +283,7 @@ def main() -> None:
     print(f"{'range':10} {'table':6} {'bucket':>9} {'points':>6} {'first':>9} {'median':>9} {'max':>9}")
     for label, how, bucket, points, first, med, worst in time_queries(path, args.days, args.runs):
         if label == "gateways()":
-            print(f"{label:10} {'(the gateway list)':26} {first:6.1f} ms {med:6.1f} ms {worst:6.1f} ms")
+            print(f"{label:10} {'(the gateway list)':26} {first:6.2f} ms {med:6.2f} ms {worst:6.2f} ms")
         else:
             print(f"{label:10} {how:6} {bucket:7.0f} s {points:6d} {first:6.1f} ms {med:6.1f} ms {worst:6.1f} ms")
 

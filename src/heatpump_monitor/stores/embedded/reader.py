@@ -159,8 +159,8 @@ class EmbeddedReader:
         hour or more, else 10-minute), with the partial hours and 10 minutes at either end of
         the range - and each source's open (newest) bucket and any closed one still queued to be
         summarised, with everything after it - taken from the finer level and the snapshots,
-        so the result is exactly that of the snapshots in [start, end). A store whose rollups are not built yet is read from the snapshots
-        (correct, slower).
+        so the result is exactly that of the snapshots in [start, end). A store whose rollups
+        are not built yet is read from the snapshots (correct, slower).
         """
         start_ms, end_ms = int(start_ms), int(end_ms)
         origin, bucket = bucket_plan(start_ms, end_ms, max_points)
