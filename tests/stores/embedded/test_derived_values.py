@@ -17,6 +17,7 @@ from heatpump_monitor.stores.base import bucket_plan
 from heatpump_monitor.stores.embedded import EmbeddedReader, EmbeddedSink
 from heatpump_monitor.stores.embedded.schema import ROLLUP_BUCKET_MS
 from tests.stores.derived_data import DAY, FIELDS, H, I, T0, assert_matches, registered, two_days
+from tests.stores.embedded.settle import settle
 
 R = ROLLUP_BUCKET_MS
 
@@ -116,6 +117,8 @@ def test_arrival_order_and_batches_do_not_change_the_rollups(tmp_path):
             n = random.Random(k).randint(1, 300)
             sink.write_sync(shuffled[k:k + n])
             k += n
+        settle(tmp_path / "shuffled.sqlite3")
+        settle(tmp_path / "once.sqlite3")
     assert rollups(tmp_path / "shuffled.sqlite3") == rollups(tmp_path / "once.sqlite3")
 
 
@@ -128,6 +131,7 @@ def test_a_definition_change_rebuilds_the_rollups(tmp_path, caplog):
         with caplog.at_level(logging.INFO, logger="heatpump_monitor"):
             EmbeddedSink(path)._db()
         EmbeddedSink(tmp_path / "fresh.sqlite3").write_sync(snaps)
+        settle(tmp_path / "fresh.sqlite3")
     assert [r.getMessage() for r in caplog.records if "rebuilt" in r.getMessage()]
     assert [r for r in rollups(path)[0] if r[2] == "test_starts"]
     assert rollups(path) == rollups(tmp_path / "fresh.sqlite3")

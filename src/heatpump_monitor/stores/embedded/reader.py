@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from ...derived import DERIVED, Derived, along
 from ...model import Snapshot
 from ..base import NOT_FOUND, ROLLUP_BUCKET_MS, BudgetExceeded, GatewayInfo, ReaderError, Series, bucket_plan
-from .schema import NEWEST, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of, connect, json_path, rollup_ready
+from .schema import NEWEST, OLDEST_QUEUED, ROLLUP_LEVELS, SNAPSHOT_COUNT, bucket_of, connect, json_path, rollup_ready
 
 #: SQLite virtual-machine instructions between two looks at the deadline (about a millisecond)
 PROGRESS_STEPS = 2000
@@ -102,11 +102,14 @@ class EmbeddedReader:
 
     @_bounded
     def gateways(self) -> list[GatewayInfo]:
-        rows = self._db().execute(
-            "SELECT gateway, source, max(brand), min(ts_ms), max(ts_ms), count(*) "
-            "FROM snapshots GROUP BY gateway, source ORDER BY gateway, source"
-        ).fetchall()
-        return [GatewayInfo(*r) for r in rows]
+        """Every (gateway, source) with its brand, first and last time and snapshot count: from
+        the sink's small ``gateways`` table, or, in a store the sink has not migrated yet, by
+        scanning every snapshot."""
+        db = self._db()
+        q = ("SELECT gateway, source, brand, first_ms, last_ms, n FROM gateways" if rollup_ready(db) else
+             "SELECT gateway, source, max(brand), min(ts_ms), max(ts_ms), count(*) FROM snapshots "
+             "GROUP BY gateway, source")
+        return [GatewayInfo(*r) for r in db.execute(q + " ORDER BY gateway, source")]
 
     @_bounded
     def latest(self, gateway: str, source: str | None = None) -> Snapshot | None:
@@ -154,10 +157,10 @@ class EmbeddedReader:
         Buckets shorter than 10 minutes (spans up to ~10 days at 1,500 points) are computed
         from the snapshots; longer ones from the sink's rollups (hourly for chart buckets of an
         hour or more, else 10-minute), with the partial hours and 10 minutes at either end of
-        the range - and each source's open (newest) bucket, not summarised yet - taken from the
-        finer level and the snapshots, so the result is exactly that of the snapshots in
-        [start, end). A store whose rollups are not built yet is read from the snapshots
-        (correct, slower).
+        the range - and each source's open (newest) bucket and any closed one still queued to be
+        summarised, with everything after it - taken from the finer level and the snapshots,
+        so the result is exactly that of the snapshots in [start, end). A store whose rollups
+        are not built yet is read from the snapshots (correct, slower).
         """
         start_ms, end_ms = int(start_ms), int(end_ms)
         origin, bucket = bucket_plan(start_ms, end_ms, max_points)
@@ -178,20 +181,8 @@ class EmbeddedReader:
             return out
         names = list(dict.fromkeys(fields))
         acc = _Acc(names)
-        db = self._db()
-        if use_rollup and rollup_ready(db):
-            # the rollup levels whose buckets never straddle two chart buckets, coarse to fine
-            levels = [(size, table) for size, table in ROLLUP_LEVELS if origin % size == 0 and bucket % size == 0]
-            if not levels:
-                raise ValueError(f"no rollup fits origin {origin}, bucket {bucket}")
-            for src in sources:
-                # the bucket (of each level) holding the newest snapshot is open: no rollup yet
-                newest = db.execute(NEWEST, (gateway, src)).fetchone()[0]
-                if newest is not None:
-                    horizons = [(size, table, bucket_of(newest, size)) for size, table in levels]
-                    self._fill(acc, gateway, start_ms, end_ms, origin, bucket, [src], horizons)
-        else:
-            self._raw_into(acc, gateway, start_ms, end_ms, origin, bucket, sources)
+        with self._one_read():
+            self._collect(acc, gateway, start_ms, end_ms, origin, bucket, sources, use_rollup)
         buckets = sorted(b for b, n in acc.count.items() if n > 0)
         times = [max(start_ms, origin + b * bucket) for b in buckets]
         for s in out:
@@ -208,6 +199,37 @@ class EmbeddedReader:
                     s.max.append(float(v[2]))
                     s.mean.append(v[3] / v[0])
         return out
+
+    @contextmanager
+    def _one_read(self) -> Iterator[None]:
+        """One read transaction: the newest times, the queue, the rollups and the snapshots of
+        a series all as of the same commit of the writer."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.rollback()
+
+    def _collect(self, acc: "_Acc", gateway: str, start_ms: int, end_ms: int, origin: int, bucket: int,
+                 sources: list[str], use_rollup: bool) -> None:
+        db = self._db()
+        if use_rollup and rollup_ready(db):
+            # the rollup levels whose buckets never straddle two chart buckets, coarse to fine
+            levels = [(size, table) for size, table in ROLLUP_LEVELS if origin % size == 0 and bucket % size == 0]
+            if not levels:
+                raise ValueError(f"no rollup fits origin {origin}, bucket {bucket}")
+            for src in sources:
+                # the bucket (of each level) holding the newest snapshot is open, a queued one
+                # not summarised yet: rollup rows only before the older of the two
+                newest = db.execute(NEWEST, (gateway, src)).fetchone()[0]
+                if newest is not None:
+                    queued = db.execute(OLDEST_QUEUED, (gateway, src)).fetchone()[0]
+                    horizon = bucket_of(newest) if queued is None else min(queued, bucket_of(newest))
+                    horizons = [(size, table, bucket_of(horizon, size)) for size, table in levels]
+                    self._fill(acc, gateway, start_ms, end_ms, origin, bucket, [src], horizons)
+        else:
+            self._raw_into(acc, gateway, start_ms, end_ms, origin, bucket, sources)
 
     def _fill(self, acc: "_Acc", gateway: str, lo: int, hi: int, origin: int, bucket: int,
               sources: list[str], levels: list[tuple[int, str, int]]) -> None:

@@ -30,33 +30,48 @@ would scan every field (~0.23 s measured instead of ~0.08 s).
 When: a bucket is summarised once it is CLOSED - when its (gateway, source) has a snapshot in
 a later bucket. The bucket holding a (gateway, source)'s newest snapshot is OPEN: it has no
 rows (or stale ones) and readers compute it from the snapshots (at most 20 at 30 s polls;
-the open hour from its closed 10-minute rows plus those). So a write of one poll per gateway
-is just the upsert of the snapshots; the write that opens the next bucket also summarises the
-one it closes. Updating the summaries on every poll instead would touch ~2 x 43 rows per
-snapshot, each on its own page of these field-ordered tables: with one day of history for
-1,000 gateways that measured 2.3 s and 280 MB of WAL per tick.
+the open hour from its closed 10-minute rows plus those). Updating the summaries on every poll
+instead would touch ~2 x 43 rows per snapshot, each on its own page of these field-ordered
+tables: with one day of history for 1,000 gateways that measured 2.3 s and 280 MB of WAL per
+tick.
+
+Spread out: a bucket to (re)compute is not summarised in the write that closes it but queued
+in ``to_roll`` (same transaction: a crash loses nothing), and every write summarises the
+oldest queued buckets, a bounded number (:func:`roll_budget`), with their hours once closed.
+Summarising in the write that closes the buckets made the tick opening a 10-minute bucket for
+1,000 gateways cost ~1.6 s against ~0.09 s for the others; the queue spreads those 1,000
+buckets over the following ticks. Readers treat a queued bucket like the open one: for each
+(gateway, source), everything from its oldest queued bucket (or its open bucket, whichever is
+older) on is read from the snapshots, so a read is exact at all times.
 
 A write into a bucket that is already closed - a replay, a merge (MQTT round mode merging one
-field at a time), a late poll - RECOMPUTES that bucket from ``snapshots`` (and its hour, if
-closed) in the same transaction, so nothing is ever counted twice and a merged value replaces
-the old one. Every path (closing, recomputing, the back-fill) runs the same computation over
-the stored snapshots in time order (:func:`aggregate`; sums with ``math.fsum``, exact and
-independent of order), and an hour is always the same SQL over its six rows (:data:`ROLL_HOUR`):
-the rollups are a function of the stored snapshots alone, bit for bit, whatever the batch
-sizes and arrival order were.
+field at a time), a late poll - queues that bucket (and its hour, if closed) to be RECOMPUTED
+from ``snapshots``, so nothing is ever counted twice and a merged value replaces the old one.
+Every path (closing, recomputing, the back-fill) runs the same computation over the stored
+snapshots in time order (:func:`aggregate`; sums with ``math.fsum``, exact and independent of
+order), and an hour is always the same SQL over its six rows (:data:`ROLL_HOUR`): once the
+queue is empty, the rollups are a function of the stored snapshots alone, bit for bit,
+whatever the batch sizes, arrival order and queue budgets were.
 
 Derived fields: every definition of :data:`~heatpump_monitor.derived.DERIVED`, whatever its
 shape (difference, ratio, a counter's increase), is computed per snapshot by its ``compute``
 with the snapshot before it (:func:`aggregate`); a bucket's first snapshot gets the stored
 snapshot before the bucket. So a write also changes the derived value of the first snapshot
 after the written ones: when a definition needs the previous snapshot, the closed bucket
-holding that snapshot is recomputed too (:func:`roll_buckets`), and its hour with it.
+holding that snapshot is queued too (:func:`followers`), and its hour with it.
+
+The gateway list: ``gateways`` holds per (gateway, source) the brand, first and last time and
+the number of snapshots, kept in the write transaction (a rewrite of a stored time is not
+counted again), so the dashboard's list is one small table, not a scan of every snapshot
+(0.5-0.85 s for a year of one gateway).
 
 Cost (bench/bench_series.py, 2-core machine, batches of 1,000 gateways x 40 registers, a
-rollup with history): a tick inside a bucket ~0.1 s (the snapshot upsert plus 1,000
-newest-time look-ups); the tick that opens the next 10-minute bucket or hour ~1.6 s (1,000
-buckets, and hours, summarised); ~0.17 s per tick on average. A replayed tick into closed
-buckets ~1.5 s. A bulk load in one-day batches: ~0.1 ms per snapshot.
+rollup with history): ~0.1 s per tick for the snapshot upsert, the gateway list and 1,000
+newest-time look-ups, plus ~0.07 s in the 16 ticks after a bucket boundary that work off its
+1,000 queued buckets (62 per tick); median ~0.17 s, no tick over ~0.3 s, ~0.15-0.17 s per tick
+on average. Summarising them in the tick that closed them took ~1.1 s (~1.8 s with the
+hours) against ~0.1 s for the others. A replayed tick into closed buckets ~0.25-0.3 s (was
+~1.5 s). A bulk load in one-day batches: ~0.1 ms per snapshot.
 
 A store whose rollups are missing or of another layout (``PRAGMA user_version`` differs from
 :func:`rollup_version`, e.g. a store written before rollups existed, or after a change of
@@ -110,11 +125,31 @@ CREATE TABLE IF NOT EXISTS {name} (
 """
 ROLLUP_SCHEMA = "".join(_ROLLUP_TABLE.format(name=name) for _, name in ROLLUP_LEVELS)
 
+# Kept by the sink and rebuilt with the rollups (same PRAGMA user_version).
+_SUMMARY_SCHEMA = """
+CREATE TABLE to_roll (           -- closed buckets whose rollup rows are missing or stale
+    gateway   TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    bucket_ms INTEGER NOT NULL,  -- a 10-minute bucket
+    PRIMARY KEY (gateway, source, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE gateways (
+    gateway  TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    brand    TEXT NOT NULL,      -- max(brand) of the snapshots, as the scan it replaces
+    first_ms INTEGER NOT NULL,
+    last_ms  INTEGER NOT NULL,
+    n        INTEGER NOT NULL,   -- snapshots
+    PRIMARY KEY (gateway, source)
+) WITHOUT ROWID;
+"""
+_SUMMARY_TABLES = (*(name for _, name in ROLLUP_LEVELS), "to_roll", "gateways")
+
 def rollup_version() -> int:
     """``PRAGMA user_version`` of a store whose rollups match this code: layout, sizes and the
     derived definitions (read when called, so a definition registered at run time counts).
     Any other value (0 = never built) makes a sink rebuild them on open."""
-    return zlib.crc32(repr((3, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
+    return zlib.crc32(repr((4, ROLLUP_LEVELS, sorted(d.key for d in DERIVED.values()))).encode()) & 0x7FFF_FFFF
 
 
 # Writing a (gateway, source, time) again merges its fields, newest winning - as InfluxDB does
@@ -221,19 +256,13 @@ def uses_previous() -> bool:
     return any(d.uses_previous for d in DERIVED.values())
 
 
-def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key], *, follow: bool = True) -> set[_Key]:
+def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
     """(Re)compute the 10-minute rollup rows of each (gateway, source, bucket_ms) from its
     stored snapshots, in time order (caller's transaction). Stored fields are only ever added
-    or overwritten, so the recomputed fields cover every row the bucket had.
-
-    With a definition that needs the snapshot before, a bucket's first snapshot gets the one
-    before the bucket; and a change of a bucket's snapshots changes the derived value of the
-    first snapshot after them: with ``follow``, the closed bucket holding it is recomputed too.
-    Returns the buckets recomputed (whose hours the caller rolls)."""
-    keys = set(keys)
+    or overwritten, so the recomputed fields cover every row the bucket had. With a definition
+    that needs the snapshot before, a bucket's first snapshot gets the one before the bucket
+    (so a change of the snapshots before a bucket needs it recomputed: :func:`followers`)."""
     previous = uses_previous()
-    if previous and follow:
-        keys |= _followers(conn, keys)
     rows: list[tuple] = []
     for g, s, b in sorted(keys):
         stored = (_stored_values(data) for (data,) in conn.execute(_BUCKET_ROWS, (g, s, b, b)))
@@ -244,11 +273,11 @@ def roll_buckets(conn: sqlite3.Connection, keys: Iterable[_Key], *, follow: bool
         aggs = aggregate((v for v in stored if v is not None), before)
         rows.extend((g, s, f, b, *a) for f, a in aggs.items())
     conn.executemany(REPLACE_ROLLUP, rows)
-    return keys
 
 
-def _followers(conn: sqlite3.Connection, keys: set[_Key]) -> set[_Key]:
-    """The closed buckets holding the first snapshot after each of ``keys``' buckets."""
+def followers(conn: sqlite3.Connection, keys: Iterable[_Key]) -> set[_Key]:
+    """The closed buckets holding the first snapshot after each of ``keys``' buckets: its
+    derived values use the snapshot before it, so a change of ``keys`` changes them too."""
     out: set[_Key] = set()
     for g, s, b in keys:
         nxt = conn.execute(_AFTER, (g, s, b + ROLLUP_BUCKET_MS)).fetchone()[0]
@@ -256,6 +285,48 @@ def _followers(conn: sqlite3.Connection, keys: set[_Key]) -> set[_Key]:
         if nxt is not None and bucket_of(nxt) < bucket_of(newest):
             out.add((g, s, bucket_of(nxt)))
     return out
+
+
+ROLL_MIN = 32
+ROLL_SHARE = 16
+
+
+def roll_budget(rows: int, queued: int) -> int:
+    """How many queued buckets a write of ``rows`` snapshots summarises, with ``queued`` in the
+    queue: at least :data:`ROLL_MIN` (a small store never has a backlog); a 16th of the rows,
+    which keeps up with 30 s polls (one bucket closed per 20 snapshots of a gateway) with room
+    to spare; and a 16th of the queue, so that slower polls (every snapshot closing a bucket)
+    or a replay of many closed buckets drain as well: the queue never outgrows 16 writes' worth
+    of closed buckets."""
+    return max(ROLL_MIN, rows // ROLL_SHARE, -(-queued // ROLL_SHARE))
+
+
+_QUEUE = "INSERT OR IGNORE INTO to_roll VALUES (?,?,?)"
+_OLDEST_QUEUED = "SELECT gateway, source, bucket_ms FROM to_roll ORDER BY bucket_ms, gateway, source LIMIT ?"
+_DEQUEUE = "DELETE FROM to_roll WHERE gateway = ? AND source = ? AND bucket_ms = ?"
+#: the oldest queued bucket of a (gateway, source): readers take it and later from the snapshots
+OLDEST_QUEUED = "SELECT min(bucket_ms) FROM to_roll WHERE gateway = ? AND source = ?"
+
+
+def queue(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
+    """Queue closed buckets to be (re)computed (caller's transaction)."""
+    conn.executemany(_QUEUE, sorted(set(keys)))
+
+
+def roll_queued(conn: sqlite3.Connection, rows: int) -> int:
+    """Summarise the oldest queued buckets (:func:`roll_budget` of them) and the hours of those
+    that are closed. Caller's transaction. Returns the buckets summarised. Oldest first: a
+    reader takes everything from a source's oldest queued bucket on from the snapshots."""
+    queued = conn.execute("SELECT count(*) FROM to_roll").fetchone()[0]
+    if not queued:
+        return 0
+    keys = conn.execute(_OLDEST_QUEUED, (roll_budget(rows, queued),)).fetchall()
+    roll_buckets(conn, keys)  # the followers of changed buckets were queued with them
+    newest = {pair: conn.execute(NEWEST, pair).fetchone()[0] for pair in {(g, s) for g, s, _ in keys}}
+    # an hour with a bucket still queued is rolled again when that bucket's turn comes
+    roll_hours(conn, {h for h in map(_hour, keys) if h[2] < bucket_of(newest[h[:2]], ROLLUP_HOUR_MS)})
+    conn.executemany(_DEQUEUE, keys)
+    return len(keys)
 
 
 def roll_hours(conn: sqlite3.Connection, keys: Iterable[_Key]) -> None:
@@ -281,13 +352,45 @@ def backfill_rollup(conn: sqlite3.Connection) -> int:
         open10[(g, s)] = key[2]  # the last one seen: the newest
     keys = [k for k in keys if k[2] < open10[k[:2]]]
     for i in range(0, len(keys), 5000):
-        roll_buckets(conn, keys[i:i + 5000], follow=False)  # every closed bucket is in keys
+        roll_buckets(conn, keys[i:i + 5000])
     roll_hours(conn, {h for h in map(_hour, keys) if h[2] < bucket_of(open10[h[:2]], ROLLUP_HOUR_MS)})
     return n
 
 
+_EXISTS = "SELECT 1 FROM snapshots WHERE gateway = ? AND source = ? AND ts_ms = ?"
+_GATEWAY_UPSERT = ("INSERT INTO gateways VALUES (?,?,?,?,?,?) ON CONFLICT (gateway, source) DO UPDATE SET "
+                   "brand = max(brand, excluded.brand), first_ms = min(first_ms, excluded.first_ms), "
+                   "last_ms = max(last_ms, excluded.last_ms), n = n + excluded.n")
+
+
+def list_gateways(conn: sqlite3.Connection, rows: Iterable[tuple], newest: dict[tuple[str, str], int | None]) -> None:
+    """Count snapshot rows (gateway, source, ts_ms, brand, ...) into ``gateways``, BEFORE they
+    are upserted: a row merging into a stored time is not a new snapshot. ``newest`` is each
+    pair's newest stored time: a row after it is new without a look-up (nearly every row of a
+    normal write), one at or before it only if no stored row has its time."""
+    per: dict[tuple[str, str], list] = {}
+    seen: set[tuple[str, str, int]] = set()
+    for g, s, ts, brand, *_ in rows:
+        last = newest[(g, s)]
+        new = (g, s, ts) not in seen and (
+            last is None or ts > last or conn.execute(_EXISTS, (g, s, ts)).fetchone() is None)
+        seen.add((g, s, ts))
+        entry = per.get((g, s))
+        if entry is None:
+            per[(g, s)] = [brand, ts, ts, int(new)]
+        else:
+            entry[0], entry[1], entry[2] = max(entry[0], brand), min(entry[1], ts), max(entry[2], ts)
+            entry[3] += new
+    conn.executemany(_GATEWAY_UPSERT, [(*pair, *entry) for pair, entry in per.items()])
+
+
+GATEWAY_LIST = ("INSERT INTO gateways (gateway, source, brand, first_ms, last_ms, n) "
+                "SELECT gateway, source, max(brand), min(ts_ms), max(ts_ms), count(*) "
+                "FROM snapshots GROUP BY gateway, source")
+
+
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """(Re)build the rollups when missing or of another layout."""
+    """(Re)build the rollups, their queue and the gateway list when missing or of another layout."""
     if rollup_ready(conn):
         return
     t0 = time.monotonic()
@@ -297,18 +400,21 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.rollback()
             return
         old = conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('rollup', 'rollup_1h')").fetchone()[0]
-        for _, name in ROLLUP_LEVELS:
+        for name in _SUMMARY_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {name}")
         for _, name in ROLLUP_LEVELS:
             conn.execute(_ROLLUP_TABLE.format(name=name))
+        for statement in filter(str.strip, _SUMMARY_SCHEMA.split(";")):  # executescript would commit
+            conn.execute(statement)
         n = backfill_rollup(conn)
+        conn.execute(GATEWAY_LIST)
         conn.execute(f"PRAGMA user_version = {int(rollup_version())}")
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
     if n:
-        log.info("Embedded store %s: %s the chart rollups from %d snapshots in %.1f s", path,
+        log.info("Embedded store %s: %s the chart rollups and the gateway list from %d snapshots in %.1f s", path,
                  "rebuilt" if old else "created and back-filled", n, time.monotonic() - t0)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ...model import Snapshot
-from ..base import ROLLUP_HOUR_MS, SinkError
-from .schema import (NEWEST, UPSERT, _clean, _hour, _Key, bucket_of, connect, describe_path, roll_buckets,
-                     roll_hours)
+from ..base import SinkError
+from .schema import (NEWEST, UPSERT, _clean, _Key, bucket_of, connect, describe_path, followers, list_gateways,
+                     queue, roll_queued, uses_previous)
 
 
 class EmbeddedSink:
@@ -80,10 +80,12 @@ class EmbeddedSink:
 
     @staticmethod
     def _write_rows(db: sqlite3.Connection, rows: list[tuple]) -> None:
-        """Upsert the rows, then summarise what this batch closed or changed after closing."""
+        """Upsert the rows and count them into the gateway list, queue the buckets this batch
+        closed or changed after closing, then summarise the oldest queued ones (module doc)."""
         newest = db.cursor()
         before: dict[tuple[str, str], int | None] = {
             pair: newest.execute(NEWEST, pair).fetchone()[0] for pair in {(r[0], r[1]) for r in rows}}
+        list_gateways(db, rows, before)
         db.executemany(UPSERT, [r[:5] for r in rows])
         after: dict[tuple[str, str], int] = {}  # the newest time of each pair after the batch
         touched: set[_Key] = set()
@@ -92,12 +94,15 @@ class EmbeddedSink:
             old = after.get((g, s), before[(g, s)])
             after[(g, s)] = ts if old is None else max(old, ts)
         open10 = {pair: bucket_of(ts) for pair, ts in after.items()}
-        # touched buckets that are (or just became) closed, and the buckets this batch closed
-        closed = {k for k in touched if k[2] < open10[k[:2]]}
-        closed |= {(*pair, bucket_of(ts)) for pair, ts in before.items()
-                   if ts is not None and bucket_of(ts) < open10[pair]}
-        closed = roll_buckets(db, closed)  # with the buckets whose first snapshot's previous changed
-        roll_hours(db, {h for h in map(_hour, closed) if h[2] < bucket_of(after[h[:2]], ROLLUP_HOUR_MS)})
+        # touched buckets that are (or just became) closed, the first snapshot after each (its
+        # derived values use the one before), and the buckets this batch closed
+        changed = {k for k in touched if k[2] < open10[k[:2]]}
+        closed = changed | {(*pair, bucket_of(ts)) for pair, ts in before.items()
+                            if ts is not None and bucket_of(ts) < open10[pair]}
+        if changed and uses_previous():
+            closed |= followers(db, changed)
+        queue(db, closed)
+        roll_queued(db, len(rows))
 
     async def write(self, snapshots: Sequence[Snapshot]) -> None:
         await asyncio.to_thread(self.write_sync, snapshots)
