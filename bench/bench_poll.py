@@ -6,8 +6,9 @@ simulator (in another process) at 1, 100 and 1,000 gateways.
     .venv/bin/python bench/bench_poll.py collect [--runs 1:1,100:1,1000:5] [--duration 40]
 
 ``clients``: in this process, every option for the one GET of a poll (the JSON decode
-included), each polling every gateway ``--rounds`` times back to back (2,000 polls at least) (at most 512 requests in
-flight), after one round that opens the connections; CPU time of this process per poll.
+included), each polling every gateway ``--rounds`` times back to back (500 polls at least; at
+most 512 requests in flight), after one round that opens the connections; CPU time of this
+process per poll.
 Options: ``httpx-before`` (the client as it was: one httpx.AsyncClient per gateway, default
 5 s keep-alive expiry), ``httpx-tuned`` (the same with keep-alive expiry 1 h, HTTP/1.1 only, no
 environment), ``aiohttp`` (one ClientSession; only if importable, e.g. PYTHONPATH=<a pip
@@ -123,7 +124,7 @@ async def measure_client(name: str, addrs: list[str], rounds: int) -> float | No
 
     try:
         await asyncio.gather(*(one(a) for a in addrs))  # connections opened
-        rounds = max(rounds, 2000 // len(addrs))  # enough polls to measure at 1 gateway too
+        rounds = max(rounds, 500 // len(addrs))  # enough polls to measure at 1 gateway too
         cpu = time.process_time()
         for _ in range(rounds):
             await asyncio.gather(*(one(a) for a in addrs))
