@@ -259,3 +259,41 @@ def test_the_start_up_line_names_at_most_ten_gateways():
     assert some_names([str(i) for i in range(10)]) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
     line = some_names([f"127.0.0.1:{p}" for p in range(20000, 25000)])
     assert line.endswith("127.0.0.1:20009 and 4990 more") and len(line) < 200
+
+
+class SlowClient(FakeClient):
+    """Answers {"0007": 10} after ``delays[name]`` seconds; records how many polls overlap."""
+
+    def __init__(self, delays):
+        super().__init__({n: {"0007": 10} for n in delays})
+        self.delays = delays
+        self.in_flight = self.most_in_flight = 0
+
+    async def fetch_alldata(self, gw):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delays[gw.name])
+        finally:
+            self.in_flight -= 1
+        return await super().fetch_alldata(gw)
+
+
+def test_a_poll_unanswered_when_the_tick_budget_ends_is_a_failed_poll_and_the_others_are_kept(caplog):
+    c = make({"fast": {}, "hung": {}})
+    c.client = SlowClient({"fast": 0.0, "hung": 30.0})
+    with caplog.at_level(logging.INFO):
+        snaps = asyncio.run(c.poll_all(TICK, budget_s=0.2))
+    assert [s.gateway for s in snaps] == ["fast"]
+    assert c.stats.polls_ok == 1 and c.stats.failures["timeout"] == 1
+    assert "no answer from http://hung before the next tick was due (timeout) (gateway hung)" in caplog.text
+
+
+def test_requests_in_flight_are_bounded(monkeypatch):
+    from heatpump_monitor.pipeline import collector
+    monkeypatch.setattr(collector, "MAX_IN_FLIGHT", 3)
+    names = [f"gw{i}" for i in range(10)]
+    c = make({n: {} for n in names})
+    c.client = SlowClient({n: 0.01 for n in names})
+    assert len(poll_all(c)) == 10
+    assert c.client.most_in_flight == 3

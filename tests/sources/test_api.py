@@ -1,69 +1,143 @@
 """API source: every way a gateway answer can be wrong becomes one FetchError naming the cause."""
 
 import asyncio
+import json
+from typing import Awaitable, Callable
 
-import httpx
 import pytest
 
 from heatpump_monitor.sources.api import MAX_BODY_BYTES, ApiClient, FetchError, parse_alldata
 from heatpump_monitor.sources.gateway import parse_gateway
 
-GW = parse_gateway("192.0.2.1:8080")
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def fetch(handler, path="alldata"):
-    async def go():
-        client = ApiClient(2.0, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+def answer(status: str = "200 OK", body: bytes = b"", content_type: str = "application/json",
+           extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
+            .encode() + body)
+
+
+def json_answer(doc: object) -> bytes:
+    return answer(body=json.dumps(doc).encode())
+
+
+def replying(raw: bytes) -> Handler:
+    """A server that answers every request on a connection with ``raw``."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            return await (client.fetch_alldata(GW) if path == "alldata" else client.fetch_h1ver(GW))
-        finally:
-            await client.aclose()
-    return asyncio.run(go())
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(raw)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+    return handle
+
+
+async def serving(handle: Handler, go: Callable[[ApiClient, object], Awaitable[object]], timeout_s: float = 2.0) -> object:
+    """Run ``go(client, gateway)`` against a real server on loopback running ``handle``."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    client = ApiClient(timeout_s)
+    try:
+        return await go(client, parse_gateway(f"127.0.0.1:{server.sockets[0].getsockname()[1]}"))
+    finally:
+        await client.aclose()
+        server.close()
+
+
+def fetch(handle: Handler | bytes, path: str = "alldata", timeout_s: float = 2.0) -> object:
+    h = replying(handle) if isinstance(handle, bytes) else handle
+    return asyncio.run(serving(h, lambda c, gw: c.fetch_alldata(gw) if path == "alldata" else c.fetch_h1ver(gw),
+                               timeout_s))
 
 
 def test_good_answer():
-    assert fetch(lambda r: httpx.Response(200, json={"0001": 275, "1a01": 1})) == {"0001": 275, "1a01": 1}
+    assert fetch(json_answer({"0001": 275, "1a01": 1})) == {"0001": 275, "1a01": 1}
 
 
-@pytest.mark.parametrize("response,cause", [
-    (httpx.Response(500, text="oops"), "HTTP 500 Internal Server Error from http://192.0.2.1:8080/api/alldata"),
-    (httpx.Response(404), "HTTP 404"),
-    (httpx.Response(200, html="<html><body>Error</body></html>"), "not valid JSON (text/html: '<html><body>Error</body></html>')"),
-    (httpx.Response(200, text='{"0001": 27'), "not valid JSON"),
-    (httpx.Response(200, json=[1, 2]), "JSON is list, expected an object"),
-    (httpx.Response(200, json="x"), "JSON is str"),
-    (httpx.Response(200, text="null"), "JSON is null"),
-    (httpx.Response(200, content=b"\xff\xfe\x00"), "not valid JSON"),
+@pytest.mark.parametrize("raw,cause", [
+    (answer("500 Oops", b"oops", "text/plain"), "HTTP 500 Internal Server Error from http://127.0.0.1:"),
+    (answer("404 Not Found"), "HTTP 404"),
+    (answer(body=b"<html><body>Error</body></html>", content_type="text/html; charset=utf-8"),
+     "not valid JSON (text/html: '<html><body>Error</body></html>')"),
+    (answer(body=b'{"0001": 27'), "not valid JSON"),
+    (json_answer([1, 2]), "JSON is list, expected an object"),
+    (json_answer("x"), "JSON is str"),
+    (answer(body=b"null"), "JSON is null"),
+    (answer(body=b"\xff\xfe\x00"), "not valid JSON"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "failed: not an HTTP answer ('SSH-2.0-OpenSSH_9.2')"),
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n{}", "failed: server closed the connection in the middle"),
+    (b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n{}", "failed: invalid Content-Length '-1'"),
+    (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "failed: malformed chunked answer"),
 ])
-def test_bad_answers_name_the_cause(response, cause):
+def test_bad_answers_name_the_cause(raw, cause):
+    handle = replying(raw)
+
+    async def once(reader, writer):  # one answer, then the end of the connection
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(raw)
+        await writer.drain()
+        writer.close()
     with pytest.raises(FetchError) as e:
-        fetch(lambda r: response)
+        fetch(once if b"content-length: 12" in raw or b"SSH" in raw else handle)
     assert cause in str(e.value)
 
 
-def test_oversized_answer_is_cut_off():
+def test_chunked_and_read_to_close_answers():
+    body = b'{"0001": 275, "1a01": 1}'
+    chunked = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\n" + body[:5] + b"\r\n" + f"{len(body) - 5:x}".encode() + b"\r\n" + body[5:]
+               + b"\r\n0\r\nx-trailer: 1\r\n\r\n")
+    assert fetch(chunked) == {"0001": 275, "1a01": 1}
+
+    async def http10(reader, writer):  # no length: the body ends with the connection
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+    assert fetch(http10) == {"0001": 275, "1a01": 1}
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "to-close"])
+def test_oversized_answer_is_cut_off(framing):
     body = b'{"0001":' + b" " * (MAX_BODY_BYTES + 10) + b"1}"
+    if framing == "content-length":
+        raw = answer(body=body)
+    elif framing == "chunked":
+        raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(
+            f"{len(body[i:i + 65536]):x}\r\n".encode() + body[i:i + 65536] + b"\r\n"
+            for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
+    else:
+        raw = b"HTTP/1.0 200 OK\r\n\r\n" + body
     with pytest.raises(FetchError) as e:
-        fetch(lambda r: httpx.Response(200, content=body))
-    assert "larger than 1000 KB" in str(e.value)
+        fetch(raw)
+    assert "larger than 1000 KB" in str(e.value) and e.value.kind == "too_large"
 
 
 def test_timeout_and_refused():
-    def timeout(request):
-        raise httpx.ReadTimeout("timed out", request=request)
+    async def silent(reader, writer):
+        await asyncio.sleep(10)
 
-    def refused(request):  # as httpx raises it: the socket error chained under its own
+    with pytest.raises(FetchError) as e:
+        fetch(silent, timeout_s=0.3)
+    assert "within 0.3 s (timeout)" in str(e.value) and e.value.kind == "timeout"
+
+    async def refused():
+        server = await asyncio.start_server(replying(b""), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        client = ApiClient(2.0)
         try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except ConnectionRefusedError as exc:
-            raise httpx.ConnectError("All connection attempts failed", request=request) from exc
-
+            await client.fetch_alldata(parse_gateway(f"127.0.0.1:{port}"))
+        finally:
+            await client.aclose()
     with pytest.raises(FetchError) as e:
-        fetch(timeout)
-    assert "within 2 s (timeout)" in str(e.value)
-    with pytest.raises(FetchError) as e:
-        fetch(refused)
-    assert str(e.value) == "cannot connect to http://192.0.2.1:8080/api/alldata: connection refused"
+        asyncio.run(refused())
+    assert str(e.value).startswith("cannot connect to http://127.0.0.1:")
+    assert str(e.value).endswith("/api/alldata: connection refused") and e.value.kind == "connect"
 
 
 @pytest.mark.parametrize("doc,code", [
@@ -71,12 +145,12 @@ def test_timeout_and_refused():
     ({"H1ver": "0012"}, "0012"),
 ])
 def test_h1ver(doc, code):
-    assert fetch(lambda r: httpx.Response(200, json=doc), path="status") == code
+    assert fetch(json_answer(doc), path="status") == code
 
 
 def test_h1ver_missing():
     with pytest.raises(FetchError) as e:
-        fetch(lambda r: httpx.Response(200, json={"status": {}}), path="status")
+        fetch(json_answer({"status": {}}), path="status")
     assert "no status.H1ver" in str(e.value)
 
 
@@ -88,27 +162,24 @@ def test_whole_request_bounded_by_timeout_even_when_each_step_is_fast():
     """A slow-drip answer (each chunk in time, the whole far too late) is cut at the timeout."""
     served = []
 
-    class Drip(httpx.AsyncByteStream):
-        async def __aiter__(self):
-            yield b'{"0001":'
+    async def drip(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 60\r\n\r\n")
+        writer.write(b'{"0001":')
+        try:
             for _ in range(50):
                 await asyncio.sleep(0.1)
+                writer.write(b" ")
+                await writer.drain()
                 served.append(1)
-                yield b" "
-            yield b"1}"
+            writer.write(b"1}")
+            await writer.drain()
+        except ConnectionError:
+            pass
 
-    async def go():
-        client = ApiClient(0.5, client=httpx.AsyncClient(
-            transport=httpx.MockTransport(lambda r: httpx.Response(200, stream=Drip()))))
-        try:
-            with pytest.raises(FetchError) as e:
-                await client.fetch_alldata(GW)
-            return e.value
-        finally:
-            await client.aclose()
-
-    err = asyncio.run(go())
-    assert "within 0.5 s (timeout)" in str(err)
+    with pytest.raises(FetchError) as e:
+        fetch(drip, timeout_s=0.5)
+    assert "within 0.5 s (timeout)" in str(e.value)
     assert len(served) < 50  # cut off mid-drip, not read to the end
 
 
@@ -116,7 +187,7 @@ def test_whole_request_bounded_by_timeout_even_when_each_step_is_fast():
 def test_deeply_nested_answer_is_invalid_json_not_a_crash():
     body = b"[" * 200_000  # under the 1 MB cap; json.loads raises RecursionError on it
     with pytest.raises(FetchError) as e:
-        fetch(lambda r: httpx.Response(200, content=body, headers={"content-type": "application/json"}))
+        fetch(answer(body=body))
     assert str(e.value) == "response is not valid JSON (nested too deeply)" and e.value.kind == "invalid_json"
     with pytest.raises(FetchError):
         parse_alldata(b'{"a":' * 100_000)
@@ -188,3 +259,48 @@ def test_a_connection_closed_twice_is_a_failed_poll():
     with pytest.raises(FetchError) as e:
         asyncio.run(go())
     assert "request to http://127.0.0.1:" in str(e.value) and "failed" in str(e.value)
+
+
+class Counting:
+    """A real HTTP/1.1 server on loopback counting connections and requests."""
+
+    def __init__(self, extra: str = "") -> None:
+        self.connections = 0
+        self.requests = 0
+        self.raw = answer(body=b'{"0001": 275}', extra=extra)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                writer.write(self.raw)
+                await writer.drain()
+                if b"connection: close" in self.raw:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+def polls(srv: Counting, n: int, pause_s: float = 0.0) -> list:
+    async def go(client, gw):
+        answers = []
+        for _ in range(n):
+            answers.append(await client.fetch_alldata(gw))
+            await asyncio.sleep(pause_s)
+        return answers
+    return asyncio.run(serving(srv.handle, go))
+
+
+def test_the_connection_is_kept_from_one_poll_to_the_next():
+    srv = Counting()
+    assert polls(srv, 3, pause_s=0.05) == [{"0001": 275}] * 3
+    assert srv.connections == 1 and srv.requests == 3
+
+
+def test_a_gateway_that_closes_after_each_answer_gets_a_new_connection_each_poll():
+    srv = Counting(extra="connection: close\r\n")
+    assert polls(srv, 3, pause_s=0.05) == [{"0001": 275}] * 3
+    assert srv.connections == 3 and srv.requests == 3  # no request sent on a closed connection

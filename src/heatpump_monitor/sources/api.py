@@ -1,4 +1,4 @@
-"""API source: one ``GET /api/alldata`` per gateway per tick (httpx, async).
+"""API source: one ``GET /api/alldata`` per gateway per tick (asyncio, see :mod:`.http`).
 
 Every failure becomes a :class:`FetchError` whose text names the cause; the caller logs
 "Failed to fetch data from API: <cause>" and skips the poll.
@@ -11,10 +11,9 @@ import json
 import ssl
 from typing import Any
 
-import httpx
-
 from ..errors import socket_cause
 from .gateway import GatewayAddress
+from .http import AnswerTooLarge, ConnectFailed, HttpError, Origin
 
 #: A real answer is a few KB; anything bigger is not a gateway answer and is cut off.
 MAX_BODY_BYTES = 1_000_000
@@ -23,10 +22,6 @@ MAX_BODY_BYTES = 1_000_000
 #: Short, fixed failure kinds (the ``cause`` label of the collector's poll metrics).
 FAILURE_KINDS = ("timeout", "connect", "http_status", "too_large", "invalid_json", "not_object",
                  "request", "no_brand", "internal")
-
-
-class _ClosedBeforeAnswer(Exception):
-    """The connection ended before any answer arrived (see ApiClient._get_json)."""
 
 
 class FetchError(Exception):
@@ -58,71 +53,42 @@ def parse_alldata(body: bytes, content_type: str = "") -> dict[str, Any]:
 
 
 class ApiClient:
-    """Fetches from H66 gateways. Each gateway gets its own small connection pool (kept alive
-    between polls): httpcore scans its whole pool on every request, so one shared pool for
-    1,000 gateways would make each tick quadratic. The pools share one TLS context."""
+    """Fetches from H66 gateways: one :class:`~.http.Origin` per gateway, whose connection is
+    kept open from one poll to the next for as long as the gateway keeps it (no expiry of
+    our own: an expiry shorter than the interval would mean a new TCP connection every poll).
+    The origins share one TLS context."""
 
-    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._shared = client  # tests: one given client serves every gateway
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._origins: dict[str, Origin] = {}
         self._tls: ssl.SSLContext | None = None
 
-    def _client_for(self, base_url: str) -> httpx.AsyncClient:
-        if self._shared is not None:
-            return self._shared
-        client = self._clients.get(base_url)
-        if client is None:
-            if self._tls is None:
+    def _origin_for(self, base_url: str) -> Origin:
+        origin = self._origins.get(base_url)
+        if origin is None:
+            if base_url.startswith("https:") and self._tls is None:
                 self._tls = ssl.create_default_context()
-            client = self._clients[base_url] = httpx.AsyncClient(
-                timeout=self.timeout_s, verify=self._tls, trust_env=False,
-                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1))
-        return client
+            origin = self._origins[base_url] = Origin(base_url, self._tls)
+        return origin
 
     async def get_json(self, gw: GatewayAddress, path: str) -> dict[str, Any]:
-        """GET a JSON object. ``timeout_s`` bounds the whole request (httpx's own timeouts are
-        per connect/read step, so a slow drip or a busy machine could otherwise exceed it)."""
+        """GET a JSON object. ``timeout_s`` bounds the whole request from the moment it is
+        sent (connecting included), so a slow drip or a busy machine cannot exceed it."""
         url = gw.base_url + path
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await self._get_json(self._client_for(gw.base_url), url)
+                answer = await self._origin_for(gw.base_url).get(path, MAX_BODY_BYTES)
         except TimeoutError:
             raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)", "timeout") from None
-
-    async def _get_json(self, client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-        try:
-            return await self._get_json_once(client, url)
-        except _ClosedBeforeAnswer:
-            # a kept-alive connection the gateway closed just as it was reused (its idle timeout
-            # raced our next poll): once more, on a new connection, within the same deadline
-            return await self._get_json_once(client, url, retry=False)
-
-    async def _get_json_once(self, client: httpx.AsyncClient, url: str, retry: bool = True) -> dict[str, Any]:
-        answered = False
-        try:
-            async with client.stream("GET", url, timeout=self.timeout_s) as resp:
-                answered = True
-                if resp.status_code != 200:
-                    raise FetchError(f"HTTP {resp.status_code} {resp.reason_phrase} from {url}", "http_status")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise FetchError(f"response from {url} larger than {MAX_BODY_BYTES // 1000} KB, cut off", "too_large")
-                    chunks.append(chunk)
-                return parse_alldata(b"".join(chunks), resp.headers.get("content-type", ""))
-        except httpx.TimeoutException:
-            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s (timeout)", "timeout") from None
-        except httpx.ConnectError as exc:
+        except ConnectFailed as exc:
             raise FetchError(f"cannot connect to {url}: {_cause(exc)}", "connect") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            if retry and not answered:
-                raise _ClosedBeforeAnswer() from exc
+        except AnswerTooLarge:
+            raise FetchError(f"response from {url} larger than {MAX_BODY_BYTES // 1000} KB, cut off", "too_large") from None
+        except HttpError as exc:
             raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"request to {url} failed: {_cause(exc)}") from None
+        if answer.status != 200:
+            raise FetchError(f"HTTP {answer.status} {answer.reason} from {url}", "http_status")
+        return parse_alldata(answer.body, answer.content_type)
 
     async def fetch_alldata(self, gw: GatewayAddress) -> dict[str, Any]:
         return await self.get_json(gw, "/api/alldata")
@@ -137,9 +103,9 @@ class ApiClient:
         return str(code).strip()
 
     async def aclose(self) -> None:
-        clients = list(self._clients.values()) + ([self._shared] if self._shared else [])
-        self._clients.clear()
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        for origin in self._origins.values():
+            origin.close()
+        self._origins.clear()
 
 
 def _cause(exc: Exception) -> str:
