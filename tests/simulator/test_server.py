@@ -412,3 +412,30 @@ def test_cli_runs_gateways_until_sigterm():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_the_simulator_answers_without_delayed_acks():
+    """Its listening sockets say TCP, so asyncio sets TCP_NODELAY on every accepted connection
+    (with protocol 0 it does not, and each answer after the first waits for a delayed ACK)."""
+    import socket as _socket
+
+    from heatpump_monitor.simulator.server import _listen
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=_listen("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        _, w = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(seen, 5)
+        finally:
+            w.close()
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) == 1

@@ -314,6 +314,26 @@ def make_gateways(
 # ---------------------------------------------------------------- running servers
 
 
+#: how long the simulator keeps an idle connection open
+KEEP_ALIVE_S = 75
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket. Made with IPPROTO_TCP (``socket.create_server`` leaves the
+    protocol 0): asyncio only sets TCP_NODELAY on accepted sockets whose protocol says TCP,
+    and without it every answer after a connection's first waits ~40 ms for a delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the runner (several share one loop)."""
 
@@ -344,8 +364,7 @@ class _Cluster:
         sockets: list[socket.socket] = []
         try:
             for port in self.ports:  # bind first: a busy port fails here, cleanly
-                family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-                sockets.append(socket.create_server((self.host, port), family=family))
+                sockets.append(_listen(self.host, port))
         except OSError:
             for s in sockets:
                 s.close()
@@ -369,7 +388,10 @@ class _Cluster:
         # housekeeping loop, which for 1,000 gateways would eat a core by itself.
         config = uvicorn.Config(
             by_port, log_level="warning", access_log=False, log_config=None,
-            lifespan="off", timeout_graceful_shutdown=2, server_header=False, date_header=False)
+            lifespan="off", timeout_graceful_shutdown=2, server_header=False, date_header=False,
+            # keep idle connections longer than any poll interval (uvicorn's default is 5 s), so a
+            # collector's kept connections are measured, not reconnects forced by the simulator
+            timeout_keep_alive=KEEP_ALIVE_S)
         server = _Server(config)
         self.servers.append(server)
         self.tasks.append(asyncio.create_task(server.serve(sockets=sockets)))
