@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+# httpx imports its own command-line tool (click, rich, pygments: ~6 MB of the collector's
+# memory) whenever they are installed; no command here uses it. None in sys.modules makes that
+# import fail, which httpx handles (it is how httpx behaves without its [cli] extra).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+from . import __version__  # noqa: E402  (after the line above: it must precede any import of httpx)
 from .config import ConfigError, env_secrets, load_collector_config, log_settings
 from .logs import setup_logging
 from .providers import BRANDS, Provider, default_register, load_provider, normalize_index
-from .sources.api import FetchError, parse_alldata
 
 log = logging.getLogger("heatpump_monitor")
 
@@ -93,6 +97,8 @@ def _brand_arg(args: argparse.Namespace) -> bool:
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a saved /api/alldata answer: a table (or --json) of index, name, raw, value, unit;
     --explain INDEX tells each step of one register."""
+    from .sources.api import FetchError, parse_alldata
+
     if not _brand_arg(args):
         return 2
     provider = _effective_provider(args)
@@ -306,7 +312,9 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; given ``command``, the simulator's options (which import its web
+    server) only when it is that one, so that e.g. ``collect`` loads nothing it does not use."""
     from .verify import EXIT_CODES, interval_arg
     from .verify import add_arguments as add_verify_arguments
 
@@ -336,9 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("simulate", help="run simulated H66 gateways over HTTP")
-    from .simulator.cli import add_arguments
+    if command in (None, "simulate"):
+        from .simulator.cli import add_arguments
 
-    add_arguments(p)
+        add_arguments(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("decode", help="decode a saved /api/alldata JSON file and print a table")
@@ -382,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(next((w for w in words if not w.startswith("-")), "")).parse_args(argv)
     try:
         rc = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit

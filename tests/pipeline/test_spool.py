@@ -39,6 +39,20 @@ def test_entries_come_out_oldest_first_and_ack_removes_them(tmp_path):
     assert sp.depth == 0 and sp.bytes == 0 and sp.head(10) == []
 
 
+def test_only_the_append_waits_for_the_disk(tmp_path):
+    """One fsync'd commit per tick: the removal after the store's acknowledgement is committed
+    without one (synchronous=NORMAL), and every append after it is fsync'd again (FULL)."""
+    sp = DiskSpool(tmp_path / "s.sqlite3", 10_000_000)
+    levels = []
+    sp._db.set_trace_callback(lambda sql: levels.append(sp._db.execute("PRAGMA synchronous").fetchone()[0])
+                              if sql.startswith(("INSERT", "DELETE")) else None)
+    for t in (1000, 2000):
+        sp.append([snap(t)])
+        sp.ack(sp.head(1))
+    FULL, NORMAL = 2, 1
+    assert levels == [FULL, NORMAL, FULL, NORMAL]
+
+
 def test_survives_reopen_with_counts(tmp_path):
     path = tmp_path / "s.sqlite3"
     sp = DiskSpool(path, 10_000_000)

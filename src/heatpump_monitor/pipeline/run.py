@@ -11,17 +11,14 @@ from .. import __version__
 from ..config import CollectorConfig
 from ..model import iso_ms
 from ..stores import SinkError, make_sink
-from ..sources.api import ApiClient
-from ..providers.overrides import Providers
 from ..signals import on_stop_signals
-from .collector import ApiCollector, FatalError
 from .contract import Collector
-from .mqtt_collector import MqttCollector
 from .spool import DiskSpool, MemorySpool, Spool, SpoolError
 from .writer import Writer
 
 if TYPE_CHECKING:
     from ..health.server import HealthServer
+    from ..sources.api import ApiClient
 
 log = logging.getLogger("heatpump_monitor")
 
@@ -68,12 +65,20 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     writer = Writer(sink, spool)
     client: ApiClient | None = None
     collector: Collector
+    # each source's modules only when it runs: the API collector never loads the MQTT client,
+    # the MQTT collector never loads the HTTP one
     if cfg.mqtt is None:
+        from ..sources.api import ApiClient
+        from .collector import ApiCollector
+
         client = ApiClient(cfg.http_timeout_s)
         collector = ApiCollector(list(cfg.gateways), cfg.brand, cfg.interval_s, writer, client,
                                  store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file,
                                  registers=cfg.registers)
     else:
+        from ..providers.overrides import Providers
+        from .mqtt_collector import MqttCollector
+
         collector = MqttCollector(cfg.mqtt, Providers(cfg.registers).get(cfg.brand), cfg.interval_s, writer,
                                   store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
     health_server = _start_health_server(cfg, collector, writer, sink_error)
@@ -84,6 +89,8 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
     try:
         await asyncio.wait({collect_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if collect_task.done() and not collect_task.cancelled() and collect_task.exception():
+            from .collector import FatalError  # only here: the MQTT collector needs nothing else of it
+
             error = collect_task.exception()
             if isinstance(error, FatalError):
                 log.error("%s", error)

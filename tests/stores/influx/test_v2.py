@@ -1,4 +1,4 @@
-"""InfluxV2Sink (influxdb-client) against a real VictoriaMetrics 1.79 started by tests/servers.py,
+"""InfluxV2Sink (httpx) against a real VictoriaMetrics 1.79 started by tests/servers.py,
 read back through /api/v1/export; and its error mapping against a tiny stand-in HTTP server
 that answers like InfluxDB 2.x does (401 / 403 / 404 / 400 "writing requires points" / 5xx).
 The token never appears in a message or a log line."""
@@ -225,7 +225,7 @@ def test_other_status_short_body_and_no_retry():
         msg = write_error(fake)
     assert msg.startswith("InfluxDB write failed: HTTP 503 service unavailable: xxx")
     assert len(msg) < 300
-    assert len(fake.requests) == 1  # the library did not retry (we retry ourselves)
+    assert len(fake.requests) == 1  # no retry here (the writer retries)
 
 
 def test_check_treats_writing_requires_points_as_ok():

@@ -1,5 +1,5 @@
-"""InfluxDB 1.x and 2.x: writers for each (:mod:`.v1` over HTTP, :mod:`.v2` with the official
-client), sharing the line protocol (:mod:`.lineproto`) and one InfluxQL reader (:mod:`.reader`,
+"""InfluxDB 1.x and 2.x: writers for each (:mod:`.v1` and :mod:`.v2`, plain requests with
+httpx, :mod:`.http`), sharing the line protocol (:mod:`.lineproto`) and one InfluxQL reader (:mod:`.reader`,
 through the v1-compatible query API that both versions serve)."""
 
 from __future__ import annotations

@@ -22,18 +22,13 @@ from typing import Any, Sequence
 
 import httpx
 
-from ...errors import display_url, short_body, socket_cause
+from ...errors import display_url, short_body
 from ...masking import Secrets
 from ...model import Snapshot
 from ..base import REJECTED_STATUSES, SinkError
 from .describe import database_text
+from .http import request
 from .lineproto import to_lines
-
-
-def _transport_cause(exc: httpx.TransportError, timeout_s: float) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {timeout_s:g}s"
-    return socket_cause(exc) or short_body(str(exc)) or type(exc).__name__
 
 
 class InfluxV1Sink:
@@ -101,12 +96,8 @@ class InfluxV1Sink:
             self._raise_for(resp, action="write")
 
     async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            return await self._client.request(method, path, **kw)
-        except httpx.TransportError as exc:
-            raise SinkError(
-                f"InfluxDB at {self.url} unreachable: {self._scrub(_transport_cause(exc, self.timeout_s))}"
-            ) from None
+        return await request(self._client, method, path, url=self.url, timeout_s=self.timeout_s,
+                             scrub=self._scrub, **kw)
 
     def _raise_for(self, resp: httpx.Response, *, action: str) -> None:
         code = resp.status_code

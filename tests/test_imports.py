@@ -1,0 +1,41 @@
+"""The collector loads only what its source and store use (issue 12: memory of `collect`).
+Each check runs in a fresh interpreter: this one has imported everything already."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import json, sys
+from heatpump_monitor.cli import build_parser, main
+build_parser("collect").parse_args(["collect"])
+import heatpump_monitor.pipeline.run
+from heatpump_monitor.config import StoreConfig
+from heatpump_monitor.stores.registry import make_sink
+from pydantic import SecretStr
+store = json.loads(sys.argv[1])
+make_sink(StoreConfig(**{k: SecretStr(v) if k == "token" else v for k, v in store.items()}))
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+HEAVY = {"aiomqtt", "paho", "uvicorn", "starlette", "fastapi", "plotly", "prometheus_client",
+         "influxdb_client", "urllib3", "rich", "pygments", "click"}
+
+
+def loaded(store: dict) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(store)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("store", [
+    {"kind": "embedded", "path": "/nonexistent/x.sqlite3"},
+    {"kind": "influxdb1", "url": "http://127.0.0.1:1", "database": "db"},
+    {"kind": "influxdb2", "url": "http://127.0.0.1:1", "token": "t", "org": "o", "bucket": "b"},
+])
+def test_the_api_collector_loads_no_mqtt_web_or_client_library(store):
+    assert loaded(store) & HEAVY == set()
