@@ -60,7 +60,7 @@ def setup_logging(level: str = "INFO", secrets: Secrets | Iterable[str] = (), fm
     root.addHandler(handler)
     root.setLevel(level)
     # libraries: only their warnings; their request lines would drown ours
-    for name in ("httpx", "httpcore", "influxdb_client", "urllib3", "uvicorn.access"):
+    for name in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
