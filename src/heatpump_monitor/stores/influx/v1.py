@@ -29,6 +29,7 @@ from ..base import REJECTED_STATUSES, SinkError
 from .describe import database_text
 from .http import request
 from .lineproto import to_lines
+from .reader import quote_ident
 
 
 class InfluxV1Sink:
@@ -123,9 +124,12 @@ class InfluxV1Sink:
                         rejected=action == "write" and code in REJECTED_STATUSES)
 
     def _create_database(self) -> str:
-        """The fix for a missing database, as a command to copy (InfluxQL quotes the name)."""
-        name = self.database.replace("\\", "\\\\").replace('"', '\\"')
-        statement = 'CREATE DATABASE "' + name + '"'
+        """The fix for a missing database, as a command to copy; "" for a name InfluxQL cannot
+        write (the reader's identifier quoting, so the hint quotes as the queries do)."""
+        try:
+            statement = f"CREATE DATABASE {quote_ident(self.database)}"
+        except ValueError:
+            return ""
         return f"create it: influx -execute {shlex.quote(statement)}"
 
     def _short(self, text: str) -> str:
