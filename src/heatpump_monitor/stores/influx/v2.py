@@ -79,35 +79,29 @@ class InfluxV2Sink:
         status, text = resp.status_code, resp.text
         if is_check and status == 400 and _EMPTY_WRITE_OK in text.lower():
             return
-        raise SinkError(self._scrub(self._http_message(status, text)),
-                        rejected=not is_check and status in REJECTED_STATUSES, fix=self._fix(status, text))
+        message, fix = self._refusal(status, text)
+        raise SinkError(self._scrub(message), rejected=not is_check and status in REJECTED_STATUSES, fix=fix)
 
-    def _http_message(self, status: int, body: str) -> str:
+    def _refusal(self, status: int, body: str) -> tuple[str, str]:
+        """The message for a refused request, and the fix when there is one to copy (a missing
+        bucket's ``influx bucket create``; "" otherwise)."""
         msg = short_body(body)
         low = msg.lower()
         if status in (401, 403):
             text = f"InfluxDB rejected the token (HTTP {status}): check INFLUXDB_TOKEN"
             if status == 403:
                 text += f" (it may lack write permission on bucket '{self.bucket}')"
-            return text
+            return text, ""
         if status == 404:
             if "organization" in low or "org " in low:
-                return f"organization '{self.org}' not found (HTTP 404): check INFLUXDB_ORG"
+                return f"organization '{self.org}' not found (HTTP 404): check INFLUXDB_ORG", ""
             if "bucket" in low:
-                return f"bucket '{self.bucket}' not found in org '{self.org}' (HTTP 404)"
-            return (
-                f"InfluxDB at {self.url} has no /api/v2/write endpoint (HTTP 404 {msg}):"
-                " is it InfluxDB 2.x?"
-            )
-        return f"InfluxDB write failed: HTTP {status} {msg}".rstrip()
-
-    def _fix(self, status: int, body: str) -> str:
-        """The command that creates a missing bucket; "" for any other cause."""
-        low = short_body(body).lower()
-        if status != 404 or "bucket" not in low or "organization" in low or "org " in low:
-            return ""
-        return (f"create it: influx bucket create --name {shlex.quote(self.bucket)} "
-                f"--org {shlex.quote(self.org)}")
+                return (f"bucket '{self.bucket}' not found in org '{self.org}' (HTTP 404)",
+                        f"create it: influx bucket create --name {shlex.quote(self.bucket)} "
+                        f"--org {shlex.quote(self.org)}")
+            return (f"InfluxDB at {self.url} has no /api/v2/write endpoint (HTTP 404 {msg}):"
+                    " is it InfluxDB 2.x?", "")
+        return f"InfluxDB write failed: HTTP {status} {msg}".rstrip(), ""
 
     def _scrub(self, text: str) -> str:
         return self._secrets.mask(text)
