@@ -10,7 +10,7 @@ from ..derived import DERIVED, derive_all
 from ..model import Snapshot, iso_ms
 from ..stores.base import bucket_plan
 from .alarms import alarm_since, alarm_state
-from .catalog import DERIVED_KIND, field_catalog, load_or_none
+from .catalog import derived_entry, field_catalog, load_or_none
 from .errors import ApiError
 from .models import AlarmOut, GatewayOut, GatewaysOut, LatestOut, Number, SeriesItemOut, SeriesOut
 from .params import parse_fields, parse_source
@@ -126,7 +126,7 @@ def series(store: Store, gateway: str, fields_param: str, start_ms: int, end_ms:
             t, mean, lo, hi = ([a[i] for i in keep] for a in (t, mean, lo, hi))
         diffs = sorted(b - a for a, b in zip(t, t[1:]) if b > a)
         median = diffs[len(diffs) // 2] if diffs else bucket_ms
-        meta = catalog.get(f) or _derived_meta(f)
+        meta = catalog.get(f) or (derived_entry(DERIVED[f]) if f in DERIVED else {})  # derived: inputs missing
         out.append(SeriesItemOut(
             field=f,
             unit=meta.get("unit", ""),
@@ -148,12 +148,6 @@ def series(store: Store, gateway: str, fields_param: str, start_ms: int, end_ms:
         interval_ms=interval,
         series=out,
     )
-
-
-def _derived_meta(name: str) -> dict[str, str]:
-    """A derived value's unit and kind where the brand's catalogue lacks it (inputs missing)."""
-    definition = DERIVED.get(name)
-    return {"unit": definition.unit, "kind": DERIVED_KIND} if definition else {}
 
 
 def auto_stale_after_s(entry: GatewayEntry) -> float:

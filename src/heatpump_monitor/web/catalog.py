@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from ..derived import DERIVED
+from ..derived import DERIVED, Derived
 from ..providers import Provider, ProviderError
 from ..providers.overrides import effective_provider
 
@@ -40,6 +40,11 @@ def field_catalog(brand: str) -> dict[str, dict[str, Any]]:
     names = {reg.name for reg in provider.registers.values()}
     for name, definition in DERIVED.items():
         if set(definition.inputs) <= names:
-            out[name] = {"unit": definition.unit, "kind": DERIVED_KIND, "description": definition.description,
-                         "formula": definition.formula}
+            out[name] = derived_entry(definition)
     return out
+
+
+def derived_entry(definition: Derived) -> dict[str, Any]:
+    """A derived value's catalogue entry, from its definition."""
+    return {"unit": definition.unit, "kind": DERIVED_KIND, "description": definition.description,
+            "formula": definition.formula}
