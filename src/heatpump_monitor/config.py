@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -52,10 +52,13 @@ MAX_GATEWAY_NAME = 100
 _WHOLE = re.compile(r"\s*([0-9]{1,12})\s*")
 _DECIMAL = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*")
 
-StoreKind = Literal["embedded", "influxdb2", "influxdb1"]
-STORE_KINDS: tuple[StoreKind, ...] = ("embedded", "influxdb1", "influxdb2")
+# The choices of the settings that have them: each Literal is both the field's type and what
+# its validator accepts (_choice), so the two cannot drift apart.
+StoreKind = Literal["embedded", "influxdb1", "influxdb2"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["text", "json"]
+TimestampMode = Literal["snapshot", "round"]
+PayloadScale = Literal["auto", "raw", "scaled"]
 
 
 def _whole_between(v: object, var: str, lo: int, hi: int | None, accepted: str) -> int:
@@ -74,10 +77,11 @@ def parse_interval(v: object, var: str = "COLLECTION_INTERVAL") -> int:
     return _whole_between(v, var, 1, MAX_INTERVAL, f"a whole number of seconds from 1 to {MAX_INTERVAL}")
 
 
-def _choice(v: object, var: str, choices: tuple[str, ...], accepted: str, upper: bool = False) -> str:
+def _choice(v: object, var: str, choices: Any, accepted: str, upper: bool = False) -> str:
+    """``v`` as one of the ``choices`` Literal's values (case-insensitive); else the variable's error."""
     text = str(v).strip()
     text = text.upper() if upper else text.lower()
-    if text not in choices:
+    if text not in get_args(choices):
         raise _bad(var, v, accepted)
     return text
 
@@ -131,10 +135,10 @@ class Settings(BaseModel):
     h66_mac: str = ""
     mqtt_max_gateways: int = 10
     gateway_name: str = ""
-    mqtt_timestamp_mode: Literal["snapshot", "round"] = "snapshot"
+    mqtt_timestamp_mode: TimestampMode = "snapshot"
     mqtt_getall_interval: int = 600
     mqtt_silent_limit: int = 300
-    mqtt_payload_scale: Literal["auto", "raw", "scaled"] = "auto"
+    mqtt_payload_scale: PayloadScale = "auto"
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the
     # variable, so that each bad value gives the one-line message naming it.
@@ -162,7 +166,7 @@ class Settings(BaseModel):
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, v: str) -> str:
-        return _choice(v, "LOG_FORMAT", ("text", "json"), "text or json")
+        return _choice(v, "LOG_FORMAT", LogFormat, "text or json")
 
     @field_validator("store_unknown_registers", "mqtt_tls", mode="before")
     @classmethod
@@ -199,12 +203,12 @@ class Settings(BaseModel):
     @field_validator("mqtt_timestamp_mode", mode="before")
     @classmethod
     def _mode(cls, v: str) -> str:
-        return _choice(v, "MQTT_TIMESTAMP_MODE", ("snapshot", "round"), "snapshot or round")
+        return _choice(v, "MQTT_TIMESTAMP_MODE", TimestampMode, "snapshot or round")
 
     @field_validator("mqtt_payload_scale", mode="before")
     @classmethod
     def _payload_scale(cls, v: str) -> str:
-        return _choice(v, "MQTT_PAYLOAD_SCALE", ("auto", "raw", "scaled"),
+        return _choice(v, "MQTT_PAYLOAD_SCALE", PayloadScale,
                        "auto, raw (540 is 54.0 C, like /api/alldata) or scaled (54 is 54 C)")
 
     @field_validator("mqtt_getall_interval", "mqtt_silent_limit", mode="before")
@@ -230,7 +234,7 @@ class Settings(BaseModel):
     def _store(cls, v: str) -> str | None:
         if not v.strip():
             return None
-        return _choice(v, "STORE", STORE_KINDS, "embedded, influxdb1 or influxdb2 "
+        return _choice(v, "STORE", StoreKind, "embedded, influxdb1 or influxdb2 "
                        "(unset: chosen by INFLUXDB_DATABASE, INFLUXDB_TOKEN)")
 
     @field_validator("write_buffer_max", mode="before")
@@ -249,7 +253,7 @@ class Settings(BaseModel):
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, v: str) -> str:
-        return _choice(v, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR",
+        return _choice(v, "LOG_LEVEL", LogLevel, "DEBUG, INFO, WARNING or ERROR",
                        upper=True)
 
     @field_validator("metrics_host", "dashboard_host", mode="before")
@@ -294,10 +298,10 @@ class MqttSettings:
     ca_file: str
     mac: str  # H66_MAC: one MAC or a comma list (normalised); empty: any gateway (+/HP/+), discovered
     gateway_name: str
-    timestamp_mode: Literal["snapshot", "round"]
+    timestamp_mode: TimestampMode
     getall_interval_s: int
     silent_limit_s: int
-    payload_scale: Literal["auto", "raw", "scaled"] = "auto"
+    payload_scale: PayloadScale = "auto"
     max_gateways: int = 10  # MQTT_MAX_GATEWAYS: gateways discovered at most (when no MAC is configured)
 
     @property
