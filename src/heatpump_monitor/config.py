@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -139,6 +140,18 @@ class Settings(BaseModel):
     mqtt_getall_interval: int = 600
     mqtt_silent_limit: int = 300
     mqtt_payload_scale: PayloadScale = "auto"
+    # summaries (analytics/): see AnalyticsConfig
+    tz: str = ""
+    cop_flow_factor: float = 2.7
+    price_per_kwh: float = 2.0
+    currency: str = "SEK"
+    price_file: str = ""
+    compressor_kw: float = 2.0
+    add_heat_kw: float = 9.0
+    short_cycle_starts: int = 6
+    short_cycle_median_minutes: float = 15.0
+    short_cycle_hours: int = 3
+    hot_water_min_cycle_minutes: float = 2.0
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the
     # variable, so that each bad value gives the one-line message naming it.
@@ -215,6 +228,39 @@ class Settings(BaseModel):
     @classmethod
     def _seconds(cls, v: str, info: ValidationInfo) -> int:
         return _whole_between(v, str(info.field_name).upper(), 1, None, "a whole number of seconds >= 1")
+
+    @field_validator("cop_flow_factor", "price_per_kwh", "compressor_kw", "add_heat_kw",
+                     "short_cycle_median_minutes", "hot_water_min_cycle_minutes", mode="before")
+    @classmethod
+    def _amount(cls, v: str, info: ValidationInfo) -> float:
+        m = _DECIMAL.fullmatch(str(v))
+        x = float(m.group(1)) if m else -1.0
+        if not 0 <= x <= 1_000_000:
+            raise _bad(str(info.field_name).upper(), v, "a number >= 0, e.g. 2.5")
+        return x
+
+    @field_validator("short_cycle_starts", "short_cycle_hours", mode="before")
+    @classmethod
+    def _count(cls, v: str, info: ValidationInfo) -> int:
+        return _whole_between(v, str(info.field_name).upper(), 1, 1000, "a whole number from 1 to 1000")
+
+    @field_validator("tz", mode="before")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        name = v.strip().removeprefix(":")
+        if name:
+            try:
+                ZoneInfo(name)
+            except (ValueError, OSError, ZoneInfoNotFoundError):
+                raise _bad("TZ", v, "a time zone name such as Europe/Stockholm or UTC") from None
+        return name
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{1,8}|\S{1,3}", v.strip()):
+            raise _bad("CURRENCY", v, "a currency code such as SEK, EUR or NOK")
+        return v.strip().upper() if v.strip().isascii() else v.strip()
 
     @field_validator("collection_interval", mode="before")
     @classmethod
@@ -580,6 +626,49 @@ def load_dashboard_config(env: Mapping[str, str] | None = None, store_path: str 
         raise ConfigError("DASHBOARD_USERNAME and DASHBOARD_PASSWORD must be set together (or neither)")
     return DashboardConfig(host=s.dashboard_host, port=s.dashboard_port,
                            auth=(user, password) if user else None, store=store_config(s, store_path))
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """How summaries are computed (``heatpump_monitor.analytics``); every figure that uses an
+    assumption says so (``estimated``)."""
+
+    tz: ZoneInfo  # local days and hours for people (TZ; default the system's zone)
+    flow_factor_kw_per_k: float = 2.7  # COP_FLOW_FACTOR: heat kW per K of forward - return
+    price_per_kwh: float = 2.0  # PRICE_PER_KWH, used where PRICE_FILE has no price
+    currency: str = "SEK"
+    price_file: str = ""  # PRICE_FILE: CSV of prices by time (spot-price exports)
+    compressor_kw: float = 2.0  # COMPRESSOR_KW: electric power assumed without a meter
+    add_heat_kw: float = 9.0  # ADD_HEAT_KW: the add-on heater's full power (percent registers)
+    short_cycle_starts: int = 6  # starts in one hour that make the hour "busy"
+    short_cycle_median_minutes: float = 15.0  # ...and a day's median cycle at most this long
+    short_cycle_hours: int = 3  # ...in at least this many hours of the day: short-cycling
+    hot_water_min_cycle_minutes: float = 2.0  # shorter hot-water runs are noise, not cycles
+
+
+def system_zone(env: Mapping[str, str] | None = None) -> ZoneInfo:
+    """The zone summaries use: TZ if set, else the system's (/etc/localtime), else UTC."""
+    name = _settings(env).tz
+    if name:
+        return ZoneInfo(name)
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        key = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+        return ZoneInfo(key) if key else ZoneInfo("UTC")
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")
+
+
+def load_analytics_config(env: Mapping[str, str] | None = None) -> AnalyticsConfig:
+    s = _settings(env)
+    if s.price_file and not Path(s.price_file).is_file():
+        raise ConfigError(f"Invalid PRICE_FILE={s.price_file!r}: no such file (a CSV of time,price rows)")
+    return AnalyticsConfig(
+        tz=system_zone(env), flow_factor_kw_per_k=s.cop_flow_factor, price_per_kwh=s.price_per_kwh,
+        currency=s.currency, price_file=s.price_file, compressor_kw=s.compressor_kw,
+        add_heat_kw=s.add_heat_kw, short_cycle_starts=s.short_cycle_starts,
+        short_cycle_median_minutes=s.short_cycle_median_minutes, short_cycle_hours=s.short_cycle_hours,
+        hot_water_min_cycle_minutes=s.hot_water_min_cycle_minutes)
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,10 @@ DERIVED: dict[str, Derived] = catalogue(
     difference("delta_t_radiator", "radiator_forward", "radiator_return", "K", "Radiator forward - return"),
     # the drop over the evaporator on the brine side: the heat taken from the ground
     difference("delta_t_brine", "brine_in_evaporator", "brine_out_condenser", "K", "Brine in - brine out"),
+    # the drop over the condenser's own circuit: with the flow factor, the heat the compressor
+    # makes (also while making hot water, when the radiator circuit is bypassed)
+    difference("delta_t_heat_carrier", "heat_carrier_forward", "heat_carrier_return", "K",
+               "Heat carrier forward - return"),
 )
 
 

@@ -229,6 +229,9 @@ class Provider:
     notes: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)  # key -> citation (file's and H1's)
     file: str = ""  # the data file, e.g. "ivt.yaml"
+    #: which register plays which role in the summaries (the file's ``analytics:``), checked
+    #: to name registers of this brand; read by :mod:`heatpump_monitor.analytics.profile`
+    analytics: Mapping[str, Any] = field(default_factory=dict)
 
     def register(self, index: str) -> Register | None:
         idx = normalize_index(index)
@@ -407,6 +410,12 @@ def provider_from_dict(doc: Mapping[str, Any], file: str = "") -> Provider:
         alarm_register = normalize_index(str(alarm_register))
         if alarm_register not in regs:
             raise ProviderError(f"{brand}: alarm_register {doc.get('alarm_register')} not defined")
+    analytics = dict(doc.get("analytics") or {})
+    for role, value in analytics.items():
+        named = value if isinstance(value, list) else list(value) if isinstance(value, dict) else [value]
+        missing = [n for n in named if role != "source" and n not in names]
+        if missing:
+            raise ProviderError(f"{brand}: analytics {role} names unknown register(s) {', '.join(map(str, missing))}")
     return Provider(
         brand=brand,
         title=doc.get("title", brand),
@@ -417,6 +426,7 @@ def provider_from_dict(doc: Mapping[str, Any], file: str = "") -> Provider:
         notes=doc.get("notes", ""),
         sources=sources,
         file=file,
+        analytics=analytics,
     )
 
 

@@ -133,8 +133,10 @@ class Reader(Protocol):
         """The newest snapshot of ``gateway`` (of ``source`` if given), or None."""
 
     def snapshots(self, gateway: str, start_ms: int, end_ms: int,
-                  source: str | None = None) -> Iterator[Snapshot]:
-        """Every snapshot with start_ms <= time < end_ms, in time order."""
+                  source: str | None = None, fields: Sequence[str] | None = None) -> Iterator[Snapshot]:
+        """Every snapshot with start_ms <= time < end_ms, in time order. With ``fields``, only
+        those values are read (the summaries read a dozen of a snapshot's ~60; a snapshot
+        holding none of them may be left out)."""
 
     def series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int,
                max_points: int = 1500, source: str | None = None) -> list[Series]:

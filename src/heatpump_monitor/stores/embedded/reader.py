@@ -126,17 +126,27 @@ class EmbeddedReader:
         return _snap(max(rows, key=lambda r: r[3])) if rows else None
 
     def snapshots(self, gateway: str, start_ms: int, end_ms: int,
-                  source: str | None = None) -> Iterator[Snapshot]:
-        """Every snapshot with start_ms <= time < end_ms, in time order."""
-        q = ("SELECT gateway, brand, source, ts_ms, data FROM snapshots "
-             "WHERE gateway=? AND ts_ms>=? AND ts_ms<?")
-        args: list[object] = [gateway, start_ms, end_ms]
+                  source: str | None = None, fields: Sequence[str] | None = None) -> Iterator[Snapshot]:
+        """Every snapshot with start_ms <= time < end_ms, in time order; with ``fields``, only
+        those values (json_extract in SQLite: a fifth of the time of decoding whole rows)."""
+        args: list[object] = []
+        data = "data"
+        if fields is not None:
+            # one JSON array of the asked values, in the order asked (null where absent)
+            data = "json_array(" + ", ".join(f"json_extract(data, ?{i + 1})" for i in range(len(fields))) + ")" \
+                if fields else "'[]'"
+            args += [f'$."{f}"' for f in fields]
+        n = len(args)
+        q = (f"SELECT gateway, brand, source, ts_ms, {data} FROM snapshots "
+             f"WHERE gateway=?{n + 1} AND ts_ms>=?{n + 2} AND ts_ms<?{n + 3}")
+        args += [gateway, start_ms, end_ms]
         if source:
-            q += " AND source=?"
+            q += f" AND source=?{n + 4}"
             args.append(source)
+        names = list(fields) if fields is not None else None
         with _interrupted(self):  # a generator: the decorator would only cover its creation
             for row in self._db().execute(q + " ORDER BY ts_ms", args):
-                yield _snap(row)
+                yield _snap(row) if names is None else _picked(row, names)
 
     @_bounded
     def series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int,
@@ -379,6 +389,12 @@ class _Acc:
             v[1] = min(v[1], lo)
             v[2] = max(v[2], hi)
             v[3] += total
+
+
+def _picked(row: tuple, names: list[str]) -> Snapshot:
+    gateway, brand, source, ts_ms, data = row
+    values = {k: v for k, v in zip(names, json.loads(data)) if v is not None}
+    return Snapshot(gateway=gateway, brand=brand, source=source, time_ms=ts_ms, values=values)
 
 
 def _snap(row: tuple) -> Snapshot:

@@ -203,7 +203,7 @@ class InfluxReader:
         return max(snaps, key=lambda s: s.time_ms) if snaps else None
 
     def snapshots(self, gateway: str, start_ms: int, end_ms: int,
-                  source: str | None = None) -> Iterator[Snapshot]:
+                  source: str | None = None, fields: Sequence[str] | None = None) -> Iterator[Snapshot]:
         """Every snapshot with start_ms <= time < end_ms, in time order (then source).
 
         Asked for in time slices of at most ``slice_ms`` (halved while the server truncates
@@ -212,10 +212,16 @@ class InfluxReader:
         """
         where = self._where(gateway, source)
         m = quote_ident(self.measurement)
+        if fields is not None and not fields:
+            return
+        try:
+            what = "*" if fields is None else ", ".join(quote_ident(f) for f in fields)
+        except ValueError as exc:
+            raise ReaderError(f"cannot query InfluxDB for {exc}") from None
         t, end, step = int(start_ms), int(end_ms), self.slice_ms
         while t < end:
             upper = min(end, t + step)
-            q = f"SELECT * FROM {m} WHERE {where} AND time >= {t}ms AND time < {upper}ms GROUP BY *"
+            q = f"SELECT {what} FROM {m} WHERE {where} AND time >= {t}ms AND time < {upper}ms GROUP BY *"
             series = self._partial_series(q)
             if series is None:  # truncated by max-row-limit: smaller slice
                 if step <= MIN_SLICE_MS:
