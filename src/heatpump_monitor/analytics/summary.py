@@ -49,7 +49,7 @@ FIELDS = (
 )
 
 
-def _r(x: float | None, nd: int = 2) -> float | None:
+def _r(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(x, nd)
 
 
@@ -68,7 +68,7 @@ def summarize(units: Sequence[Unit], start: datetime, end: datetime, profile: Pr
               prices: Prices, config: AnalyticsConfig) -> Period:
     """One period's figures from its hour units (None where unknown)."""
     known = sum(u.known_s for u in units)
-    span_h = (end - start).total_seconds() / 3600.0
+    span_h = (end.timestamp() - start.timestamp()) / 3600.0  # real hours: 23 or 25 on DST days
     known_h = known / 3600.0
     n = sum(u.n for u in units)
     has = known > 0
