@@ -387,6 +387,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .pipeline import spool_cli  # `spool list|replay|discard`: the polls the store refused
 
     spool_cli.add_parser(sub)
+    from .analytics import cli as summary_cli  # `summary`: runtime, starts, energy, COP, cost per day
+
+    summary_cli.add_parser(sub)
     return parser
 
 
