@@ -128,13 +128,11 @@ class EmbeddedReader:
     def snapshots(self, gateway: str, start_ms: int, end_ms: int,
                   source: str | None = None, fields: Sequence[str] | None = None) -> Iterator[Snapshot]:
         """Every snapshot with start_ms <= time < end_ms, in time order; with ``fields``, only
-        those values (json_extract in SQLite: a fifth of the time of decoding whole rows)."""
+        those values (one json_extract column each: about half the time of decoding rows)."""
         args: list[object] = []
         data = "data"
         if fields is not None:
-            # one JSON array of the asked values, in the order asked (null where absent)
-            data = "json_array(" + ", ".join(f"json_extract(data, ?{i + 1})" for i in range(len(fields))) + ")" \
-                if fields else "'[]'"
+            data = ", ".join(f"json_extract(data, ?{i + 1})" for i in range(len(fields))) or "NULL"
             args += [f'$."{f}"' for f in fields]
         n = len(args)
         q = (f"SELECT gateway, brand, source, ts_ms, {data} FROM snapshots "
@@ -146,7 +144,11 @@ class EmbeddedReader:
         names = list(fields) if fields is not None else None
         with _interrupted(self):  # a generator: the decorator would only cover its creation
             for row in self._db().execute(q + " ORDER BY ts_ms", args):
-                yield _snap(row) if names is None else _picked(row, names)
+                if names is None:
+                    yield _snap(row)
+                else:
+                    values = {k: v for k, v in zip(names, row[4:]) if v is not None}
+                    yield Snapshot(gateway=row[0], brand=row[1], source=row[2], time_ms=row[3], values=values)
 
     @_bounded
     def series(self, gateway: str, fields: Sequence[str], start_ms: int, end_ms: int,
@@ -389,12 +391,6 @@ class _Acc:
             v[1] = min(v[1], lo)
             v[2] = max(v[2], hi)
             v[3] += total
-
-
-def _picked(row: tuple, names: list[str]) -> Snapshot:
-    gateway, brand, source, ts_ms, data = row
-    values = {k: v for k, v in zip(names, json.loads(data)) if v is not None}
-    return Snapshot(gateway=gateway, brand=brand, source=source, time_ms=ts_ms, values=values)
 
 
 def _snap(row: tuple) -> Snapshot:
