@@ -39,6 +39,7 @@ Every read-only 32-bit register is a counter starting above 65535.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 import zlib
@@ -138,6 +139,7 @@ def _key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
+@functools.lru_cache(maxsize=65536)
 def _hash_unit(seed: int, key: int, i: int) -> float:
     """A reproducible pseudo-random number in [-1, 1] (splitmix64 of seed, key, i)."""
     x = (seed * 0x9E3779B97F4A7C15 + key * 0xBF58476D1CE4E5B9 + i * 0x94D049BB133111EB) & _MASK64
@@ -495,7 +497,13 @@ class PumpModel:
         # the condenser circuit, so it shows the tank's charge too
         self._condenser_on_radiator = "heat_carrier_forward" not in self._by_name
         self._alarm_codes = sorted(c for c in self.provider.alarms if c > 0) or [1]
-        self._plan = [(idx, reg, self._plan_for(reg)) for idx, reg in self.provider.registers.items()]
+        self._plan: list[tuple[str, Register, _Rule, int | None, tuple[int, int], float]] = []
+        for idx, reg in self.provider.registers.items():
+            fixed = None
+            if absent_sensors and _is_optional_sensor(reg):
+                absent = _absent_raw(reg)
+                fixed = None if absent is None else as_firmware(reg, absent, firmware)
+            self._plan.append((idx, reg, self._plan_for(reg), fixed, self._bounds[idx], reg.factor))
         self._cache: tuple[float, dict[str, int], int] | None = None  # (t, raw, overrides version)
         self._version = 0
         #: (from simulated time, settings) in time order: a write changes the physics from then on
@@ -519,16 +527,17 @@ class PumpModel:
             return dict(self._cache[1])
         state = self._state(t)
         raw: dict[str, int] = {}
-        for idx, reg, rule in self._plan:
-            if idx in self.overrides:
-                raw[idx] = as_firmware(reg, self.overrides[idx], self.firmware)
-                continue
-            if self.absent_sensors and _is_optional_sensor(reg):
-                absent = _absent_raw(reg)
-                if absent is not None:
-                    raw[idx] = as_firmware(reg, absent, self.firmware)
-                    continue
-            raw[idx] = encode_value(reg, rule(self, reg, state), self._bounds[idx], self.firmware)
+        overrides, old = self.overrides, self.firmware == "old"
+        # the hot loop of a week of history: encode_value inlined, constant registers once
+        for idx, reg, rule, fixed, (lo, hi), factor in self._plan:
+            if idx in overrides:
+                raw[idx] = as_firmware(reg, overrides[idx], self.firmware)
+            elif fixed is not None:
+                raw[idx] = fixed
+            else:
+                v = int(round(rule(self, reg, state) * factor))
+                v = lo if v < lo else hi if v > hi else v
+                raw[idx] = v & 0xFFFF if old else v
         self._cache = (t, raw, self._version)
         return dict(raw)
 
@@ -722,7 +731,7 @@ class PumpModel:
         if not self.alarms:
             return 0
         day = math.floor(t / DAY)
-        if _hash_unit(self.seed, 60, day) < 0.6:
+        if _hash_unit(self.seed, 60, day) < 0.6:  # cached: called every step
             return 0
         start = day * DAY + (0.05 + 0.85 * (_hash_unit(self.seed, 61, day) + 1) / 2) * DAY
         length = (10 + 30 * (_hash_unit(self.seed, 62, day) + 1) / 2) * 60
