@@ -795,7 +795,7 @@ class PumpModel:
         # heat flows over this step
         a = 1.0 - math.exp(-dt / 120.0)
         p.comp_act += ((1.0 if p.on else 0.0) - p.comp_act) * a
-        p.hw_act += ((1.0 if p.hot_water else 0.0) - p.hw_act) * (1.0 - math.exp(-dt / 60.0))
+        p.hw_act += ((1.0 if p.hot_water else 0.0) - p.hw_act) * (1.0 - math.exp(-dt / 90.0))
         p.drawdown += (p.comp_act - p.drawdown) * (1.0 - math.exp(-dt / (8 * HOUR)))
         ground = 4.0 + 1.0 * math.sin(2 * math.pi * ((t / DAY) % 365.25 - 200.0) / 365.25) \
             + 0.3 * _noise(self.seed, 50, t, 6 * HOUR)
@@ -880,13 +880,17 @@ class PumpModel:
         bottom, top = max(0.0, lo / reg.factor), hi / reg.factor
         span = ((hi + 1) / reg.factor if hi == RAW_DOMAIN[reg.size][1] else top) - bottom
         grown = getattr(s.phys, field) if field else (s.t - s.origin) / HOUR * rate
-        value = (max(0.0, (s.origin - self._installed) / HOUR * rate) + grown) * scale
+        base = max(0.0, (s.origin - self._installed) / HOUR * rate) * scale
         if reg.wide:
-            value += WIDE_COUNTER_START / reg.factor
-        elif self.history and reg.kind == "energy" and field and span > 0:
-            # with history (the demo) start a quarter kWh per hour of it below the top: the
-            # week shows the wrap the analytics must add back
-            value = bottom + span - 0.25 * self.history / HOUR + grown * scale
+            base += WIDE_COUNTER_START / reg.factor
+        # the width the gateway sends: 16 bits on old firmware, else the register's own
+        width = 65536 / reg.factor if reg.wide and self.firmware == "old" else None if reg.wide else span
+        if self.history and reg.kind == "energy" and field and width:
+            # with history (the demo) start below a wrap by what the warm-up may use (4 kW)
+            # and a quarter kWh per hour of history: the week shows the wrap the analytics
+            # must add back
+            base = base - base % width + width - (4.0 * WARMUP_S + 0.25 * self.history) / HOUR
+        value = base + grown * scale
         if value > top and span > 0:
             value = bottom + (value - bottom) % span
         return value
