@@ -198,6 +198,12 @@ ADD_STEP_UP_S = 15 * 60.0
 ADD_STEP_DOWN_S = 5 * 60.0
 
 
+# first-order lags per step: the compressor's ramp (2 min), the valve's (1.5 min), the borehole's (8 h)
+_LAG_COMPRESSOR = 1.0 - math.exp(-STEP_S / 120.0)
+_LAG_VALVE = 1.0 - math.exp(-STEP_S / 90.0)
+_LAG_BOREHOLE = 1.0 - math.exp(-STEP_S / (8 * HOUR))
+
+
 @dataclass(frozen=True, slots=True)
 class _Settings:
     """The settings the physics reads, as written at some instant (see ``set_register``)."""
@@ -506,6 +512,9 @@ class PumpModel:
             self._plan.append((idx, reg, self._plan_for(reg), fixed, self._bounds[idx], reg.factor))
         self._cache: tuple[float, dict[str, int], int] | None = None  # (t, raw, overrides version)
         self._version = 0
+        self._constants: dict[str, float] = {}
+        self._constants_version = 0
+        self._counter_bases: dict[tuple[str, float], tuple[float, float, float, float]] = {}
         #: (from simulated time, settings) in time order: a write changes the physics from then on
         self._epochs: list[tuple[float, _Settings]] = [(-math.inf, self._current_settings())]
         origin = math.floor((self.start - self.history - WARMUP_S) / STEP_S) * STEP_S
@@ -793,10 +802,9 @@ class PumpModel:
             p.step = 0  # the heater backs the compressor up; it does not replace a stopped one
 
         # heat flows over this step
-        a = 1.0 - math.exp(-dt / 120.0)
-        p.comp_act += ((1.0 if p.on else 0.0) - p.comp_act) * a
-        p.hw_act += ((1.0 if p.hot_water else 0.0) - p.hw_act) * (1.0 - math.exp(-dt / 90.0))
-        p.drawdown += (p.comp_act - p.drawdown) * (1.0 - math.exp(-dt / (8 * HOUR)))
+        p.comp_act += ((1.0 if p.on else 0.0) - p.comp_act) * _LAG_COMPRESSOR
+        p.hw_act += ((1.0 if p.hot_water else 0.0) - p.hw_act) * _LAG_VALVE
+        p.drawdown += (p.comp_act - p.drawdown) * _LAG_BOREHOLE
         ground = 4.0 + 1.0 * math.sin(2 * math.pi * ((t / DAY) % 365.25 - 200.0) / 365.25) \
             + 0.3 * _noise(self.seed, 50, t, 6 * HOUR)
         brine_in = ground - 1.8 * p.drawdown
@@ -876,11 +884,24 @@ class PumpModel:
         the physics counted since (``field``; else ``rate`` per hour), times ``scale``; a 32-bit
         one from :data:`WIDE_COUNTER_START`. It wraps at the top of its raw range as the pump's
         does (16 bits: 65535 -> 0), or at its plausible maximum."""
+        key = (reg.index, s.origin)
+        known = self._counter_bases.get(key)
+        if known is None:
+            known = self._counter_bases[key] = self._counter_base(reg, s.origin, field, rate, scale)
+        base, bottom, top, span = known
+        grown = getattr(s.phys, field) if field else (s.t - s.origin) / HOUR * rate
+        value = base + grown * scale
+        if value > top and span > 0:
+            value = bottom + (value - bottom) % span
+        return value
+
+    def _counter_base(self, reg: Register, origin: float, field: str | None, rate: float,
+                      scale: float) -> tuple[float, float, float, float]:
+        """(value at ``origin``, bottom, top, wrap span) of a counter: fixed per run."""
         lo, hi = self._bounds[reg.index]
         bottom, top = max(0.0, lo / reg.factor), hi / reg.factor
         span = ((hi + 1) / reg.factor if hi == RAW_DOMAIN[reg.size][1] else top) - bottom
-        grown = getattr(s.phys, field) if field else (s.t - s.origin) / HOUR * rate
-        base = max(0.0, (s.origin - self._installed) / HOUR * rate) * scale
+        base = max(0.0, (origin - self._installed) / HOUR * rate) * scale
         if reg.wide:
             base += WIDE_COUNTER_START / reg.factor
         # the width the gateway sends: 16 bits on old firmware, else the register's own
@@ -890,10 +911,7 @@ class PumpModel:
             # and a quarter kWh per hour of history: the week shows the wrap the analytics
             # must add back
             base = base - base % width + width - (4.0 * WARMUP_S + 0.25 * self.history) / HOUR
-        value = base + grown * scale
-        if value > top and span > 0:
-            value = bottom + (value - bottom) % span
-        return value
+        return base, bottom, top, span
 
     def _plan_for(self, reg: Register) -> _Rule:
         """How the value of ``reg`` is made: chosen once per register from its name and kind."""
@@ -914,8 +932,19 @@ class PumpModel:
         for key in (name, base):
             if key in _TYPICAL:
                 typical = _TYPICAL[key]
-                return lambda m, r, s: m._setting(r.name, typical)
+                return lambda m, r, s: m._constant(r, lambda: m._setting(r.name, typical))
+        if reg.mapping:
+            return lambda m, r, s: m._constant(r, lambda: m._by_kind(r, s))
         return lambda m, r, s: m._by_kind(r, s)
+
+    def _constant(self, reg: Register, make: Callable[[], float]) -> float:
+        """A value that changes only with a write (settings, modes): made once per write."""
+        if self._constants_version != self._version:
+            self._constants, self._constants_version = {}, self._version
+        value = self._constants.get(reg.index)
+        if value is None:
+            value = self._constants[reg.index] = make()
+        return value
 
     def _by_kind(self, reg: Register, s: _State) -> float:
         """A sensible value for a register the model knows nothing specific about."""
