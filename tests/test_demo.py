@@ -57,3 +57,31 @@ def test_demo_rejects_a_bad_history(tmp_path):
                        cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "invalid duration 'soon'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_dashboard_config_error_is_one_line_not_a_traceback(tmp_path, monkeypatch, caplog):
+    """A setting the dashboard refuses (say a bad analytics variable) stops the demo with the
+    setting's own line and exit code 1."""
+    import argparse
+    import asyncio
+    import contextlib
+
+    from heatpump_monitor import demo
+    from heatpump_monitor.config import ConfigError
+    import importlib
+
+    serve = importlib.import_module("heatpump_monitor.web.serve")  # the module, not web.serve()
+
+    @contextlib.asynccontextmanager
+    async def refusing(*args, **kwargs):
+        raise ConfigError("Invalid PRICE_FILE='/nowhere': no such file")
+        yield ""  # pragma: no cover
+
+    monkeypatch.setattr(serve, "running_dashboard", refusing)
+    args = argparse.Namespace(brand="nibe", gateways=0, port=0, time_scale=1.0, history=3600, interval=30,
+                              store=str(tmp_path / "demo.sqlite3"), dashboard_port=0, duration=1)
+    with caplog.at_level("ERROR"):
+        rc = asyncio.run(demo.run_demo(args))
+    assert rc == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "Cannot start the dashboard: Invalid PRICE_FILE='/nowhere': no such file"]

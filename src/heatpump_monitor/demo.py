@@ -43,8 +43,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         urls = await stack.enter_async_context(running_gateways(gateways))
         try:
             dashboard = await _dashboard(stack, store, args.dashboard_port)
-        except ConfigError as exc:
-            log.error("Cannot start the dashboard: %s", exc)
+        except ConfigError as exc:  # e.g. a bad dashboard or analytics variable: its own words
+            for line in exc.lines:
+                log.error("Cannot start the dashboard: %s", line)
             return 1
         env = {
             "H66_IP": ",".join(u.removeprefix("http://") for u in urls),
