@@ -1,5 +1,7 @@
 """``heatpump-monitor demo``: simulated gateways + the API collector + the embedded store,
-in one process, with nothing installed but this package."""
+in one process, with nothing installed but this package. First a week (``--history``) of
+simulated snapshots goes into the store through the collector's path, so the dashboard opens
+on full charts; then live collection continues from the same simulation."""
 
 from __future__ import annotations
 
