@@ -438,7 +438,8 @@ def test_more_starts_in_mild_weather():
 def test_hot_water_charges_raise_the_tank(brand):
     m = model(brand, outdoor_mean=0.0)
     samples = [v for _, v in day(m, step=30)]
-    charges = [i for i, (a, b) in enumerate(zip(samples, samples[1:])) if a["switch_valve"] == 0 and b["switch_valve"] == 1]
+    charges = [i for i, (a, b) in enumerate(zip(samples, samples[1:]))
+               if a["switch_valve"] == 0 and b["switch_valve"] == 1]
     assert 2 <= len(charges) <= 6, len(charges)
     for i in charges:
         end = next((j for j in range(i + 1, len(samples)) if samples[j]["switch_valve"] == 0), None)
