@@ -533,3 +533,19 @@ def test_history_continues_into_live_reads(brand):
     assert abs(live["hot_water_top"] - last["hot_water_top"]) < 1.0
     first = m.values(JAN_15_0500 - DAY)
     assert 19.0 < first["indoor_temp"] < 23.0
+
+
+def test_concurrent_reads_agree():
+    """The HTTP server, the MQTT publisher and a test read one model from their own threads;
+    a read steps the simulation, so they take turns: all see the same answer."""
+    import threading
+
+    m = model("nibe")
+    want = model("nibe").raw_alldata()
+    got: list[dict[str, int]] = []
+    threads = [threading.Thread(target=lambda: got.append(m.raw_alldata())) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(got) == 6 and all(g == want for g in got)

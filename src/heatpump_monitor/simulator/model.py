@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -510,6 +511,7 @@ class PumpModel:
                 absent = _absent_raw(reg)
                 fixed = None if absent is None else as_firmware(reg, absent, firmware)
             self._plan.append((idx, reg, self._plan_for(reg), fixed, self._bounds[idx], reg.factor))
+        self._lock = threading.RLock()
         self._cache: tuple[float, dict[str, int], int] | None = None  # (t, raw, overrides version)
         self._version = 0
         self._constants: dict[str, float] = {}
@@ -532,6 +534,12 @@ class PumpModel:
         """What ``GET /api/alldata`` answers: upper-case index -> raw integer, in the form of
         the model's ``firmware`` (current: signed, counters above 65535; old: 0..65535)."""
         t = self.sim_time() if t is None else t
+        # one gateway's model is read by the HTTP server, the MQTT publisher and tests, each in
+        # its own thread, and a read steps the simulation: one at a time
+        with self._lock:
+            return self._raw_alldata(t)
+
+    def _raw_alldata(self, t: float) -> dict[str, int]:
         if self._cache and self._cache[0] == t and self._cache[2] == self._version:
             return dict(self._cache[1])
         state = self._state(t)
@@ -581,13 +589,15 @@ class PumpModel:
         if (reg.min is not None and value < reg.min) or (reg.max is not None and value > reg.max):
             raise RegisterRefused(
                 f"{value:g} outside {reg.name}'s range {reg.min}..{reg.max}", 400)
-        self.overrides[reg.index] = raw
-        self._settings_changed()
+        with self._lock:
+            self.overrides[reg.index] = raw
+            self._settings_changed()
         return raw
 
     def clear_overrides(self) -> None:
-        self.overrides.clear()
-        self._settings_changed()
+        with self._lock:
+            self.overrides.clear()
+            self._settings_changed()
 
     def outdoor(self, t: float) -> float:
         """Outdoor temperature at simulated epoch ``t``."""
