@@ -177,6 +177,7 @@ def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
 def test_demo_prints_the_verify_and_serve_commands_that_read_its_store(tmp_path):
     """The README's way: run the demo, then the verify command it prints (here after it stopped)."""
     demo = subprocess.run([sys.executable, "-m", "heatpump_monitor", "demo", "--duration", "3", "--interval", "1",
+                           "--history", "0",
                            "--dashboard-port", "0"], cwd=tmp_path, env=_clean_env(),
                           capture_output=True, text=True, timeout=120)
     assert demo.returncode == 0, demo.stderr

@@ -54,6 +54,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(args))
 
 
+def _history_arg(text: str) -> int:
+    """demo --history: a duration (7d, 12h), or 0 for none."""
+    from .verify import parse_duration
+
+    return 0 if text.strip() == "0" else parse_duration(text)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulator.cli import main as sim_main
 
@@ -332,9 +339,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--brand", default="thermia", help="thermia, ivt, nibe or a comma list (default thermia)")
     p.add_argument("--gateways", type=int, default=0,
                    help="number of simulated gateways, brands cycling (default: one per brand)")
-    p.add_argument("--interval", type=interval_arg, default=5, help="poll interval in seconds (default 5)")
-    p.add_argument("--time-scale", type=float, default=60.0,
-                   help="simulated seconds per real second, to see cycles quickly (default 60)")
+    p.add_argument("--interval", type=interval_arg, default=30, help="poll interval in seconds (default 30)")
+    p.add_argument("--history", type=_history_arg, default=7 * 86400, metavar="DURATION",
+                   help="first write this much simulated history before now, e.g. 7d, 12h (default 7d; 0: none)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="simulated seconds per real second (default 1: real time; 60 to see cycles quickly)")
     p.add_argument("--store", default=None, metavar="PATH",
                    help="embedded store file (default $STORE_PATH or data/demo.sqlite3)")
     p.add_argument("--port", type=int, default=0, help="first simulator port (default: any free port)")

@@ -1,5 +1,7 @@
 """``heatpump-monitor demo``: simulated gateways + the API collector + the embedded store,
-in one process, with nothing installed but this package."""
+in one process, with nothing installed but this package. First a week (``--history``) of
+simulated snapshots goes into the store through the collector's path, so the dashboard opens
+on full charts; then live collection continues from the same simulation."""
 
 from __future__ import annotations
 
@@ -9,15 +11,21 @@ import contextlib
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from .config import ConfigError, StoreConfig, load_collector_config
+from .model import Snapshot
 from .pipeline.run import run_collector
 from .providers import BRANDS, load_provider
-from .stores import make_reader
-from .simulator.server import running_simulator
+from .stores import make_reader, make_sink
+from .simulator.server import SimGateway, running_gateways
 
 log = logging.getLogger("heatpump_monitor")
+
+#: snapshots per write of the history: large batches, as the spool hands them to the store
+HISTORY_BATCH = 2000
+SEED = 7
 
 SHOWN = ("outdoor_temp", "radiator_forward", "radiator_return", "hot_water_top", "compressor", "switch_valve")
 
@@ -31,10 +39,16 @@ async def run_demo(args: argparse.Namespace) -> int:
                   args.brand, args.gateways, ", ".join(BRANDS))
         return 1
     store = Path(args.store)
+    history = max(0.0, float(args.history))
+    gateways = _gateways(brands, count, args.port, args.time_scale, history)
     async with contextlib.AsyncExitStack() as stack:
-        urls = await stack.enter_async_context(running_simulator(
-            brands, port=args.port, count=count, time_scale=args.time_scale, seed=7))
-        dashboard = await _dashboard(stack, store, args.dashboard_port)
+        urls = await stack.enter_async_context(running_gateways(gateways))
+        try:
+            dashboard = await _dashboard(stack, store, args.dashboard_port)
+        except ConfigError as exc:  # e.g. a bad dashboard or analytics variable: its own words
+            for line in exc.lines:
+                log.error("Cannot start the dashboard: %s", line)
+            return 1
         env = {
             "H66_IP": ",".join(u.removeprefix("http://") for u in urls),
             "COLLECTION_INTERVAL": str(args.interval),
@@ -52,10 +66,13 @@ async def run_demo(args: argparse.Namespace) -> int:
         print("heatpump-monitor demo", flush=True)
         for i, url in enumerate(urls):
             print(f"  simulated {brands[i % len(brands)]} gateway: {url}   (try: curl {url}/api/alldata)")
+        if history:
+            await _fill_history(gateways, urls, store, args.interval, history)
         print(f"  collecting every {args.interval} s into the embedded store {store.resolve()}")
         print(f"  dashboard: {dashboard}   (open it in a browser)")
         print(f"  check the data (in another terminal): {_command('verify', store, '--interval', str(args.interval))}")
-        print(f"  simulated time runs {args.time_scale:g}x faster; "
+        pace = "in real time" if args.time_scale == 1 else f"{args.time_scale:g}x faster"
+        print(f"  simulated time runs {pace}; "
               + (f"stopping after {args.duration:g} s" if args.duration else "Ctrl+C stops"), flush=True)
         stop = asyncio.Event()
         if args.duration:
@@ -67,6 +84,64 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"Check the data: {_command('verify', store, '--interval', str(args.interval))}"
               "   (ticks after the demo stopped count as missing)")
     return rc
+
+
+def _gateways(brands: list[str], count: int, port: int, time_scale: float, history: float) -> list[SimGateway]:
+    """The simulated gateways, brands cycling. The Thermia one imitates old firmware (negatives
+    as 65510, counters cut to 16 bits): its kWh counter wraps within the history."""
+    out = []
+    for i in range(count):
+        brand = brands[i % len(brands)]
+        out.append(SimGateway.create(brand, seed=SEED + i, port=port + i if port else 0, time_scale=time_scale,
+                                     history=history, firmware="old" if brand == "thermia" else "current"))
+    return out
+
+
+async def _fill_history(gateways: list[SimGateway], urls: list[str], store: Path, interval: int,
+                        history: float) -> None:
+    """Write ``history`` seconds of simulated snapshots before now, on the collector's interval
+    grid, through the collector's own path (decode with the brand's provider -> the embedded
+    store's sink, in batches), so the charts, KPIs and daily bars are full at once. The model's
+    clock in history runs from now - history to now; live polls continue from its state."""
+    began = time.perf_counter()
+    sink = make_sink(StoreConfig(kind="embedded", path=str(store)))
+    step_ms = interval * 1000
+    total = 0
+    writing: asyncio.Task[None] | None = None
+    try:
+        await sink.check()
+        for gw, url in zip(gateways, urls):
+            model, name = gw.model, url.removeprefix("http://")
+            provider = model.provider
+            now_ms = int(model.sim_time() * 1000)
+            last = now_ms // step_ms * step_ms  # the latest tick not in the future; live polls follow
+            first = last - int(history * 1000) // step_ms * step_ms
+            batch: list[Snapshot] = []
+            for tick in range(first, last + 1, step_ms):
+                decoded = provider.decode_poll(model.raw_alldata(tick / 1000))
+                batch.append(Snapshot(gateway=name, brand=provider.brand, source="api", time_ms=tick,
+                                      values=decoded.values))
+                if len(batch) >= HISTORY_BATCH or tick + step_ms > last:
+                    # one batch is written (SQLite, off the GIL) while the next is simulated
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(sink.write(batch))
+                    total += len(batch)
+                    batch = []
+                    await asyncio.sleep(0)  # the simulator and dashboard keep answering
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+        await sink.close()
+    took = time.perf_counter() - began
+    print(f"  history: {total} simulated snapshot(s) ({_span(history)} x {len(gateways)} gateway(s) "
+          f"every {interval} s) written in {took:.1f} s", flush=True)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 86400:g} d" if seconds >= 86400 else f"{seconds / 3600:g} h"
 
 
 def _command(name: str, store: Path, *options: str) -> str:
