@@ -52,6 +52,7 @@ Resolution = Literal["day", "hour", "period"]
 Format = Literal["json", "csv"]
 CSV_TYPE = "text/csv; charset=utf-8"
 _SINCE = re.compile(r"([0-9]{1,4})([dw])")
+CHUNK_DAYS = 31  # a long summary is read (and cached) a month at a time
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,8 @@ class Summaries:
         except BudgetExceeded as exc:
             cause = f"the summary was stopped after its time budget of {budget:g} s"
             self.store._log_failure("summary", cause, exc)
-            raise ApiError(503, cause + ": ask for fewer days (a second request finds the hours read so far "
-                                        "cached only when they were finished)", cause=exc.cause) from None
+            raise ApiError(503, cause + ": ask again (the months read so far are kept, the next request goes on "
+                                        "from there) or for fewer days", cause=exc.cause) from None
         except Exception as exc:  # a reader's error, a closed database, a bug: never a 500
             raise self.store._failure("summary", exc) from None
 
@@ -240,7 +241,17 @@ class Summaries:
     # -- answers (in a worker thread) ---------------------------------------------------------
 
     def periods(self, info: GatewayInfo, first: date, last: date, by: Resolution) -> list[Period]:
-        return self.summarizer.periods(info, first, last, by, now_ms=int(self.clock() * 1000))
+        now_ms = int(self.clock() * 1000)
+        # a long range is read a month at a time, oldest first: each month's closed hours are
+        # cached when it is done, so a request stopped at its budget (a year not seen before
+        # takes ~50 s) leaves its work for the next one, which goes on where it stopped
+        tz = self.config.tz
+        lo = max(first, datetime.fromtimestamp(info.first_ms / 1000, tz).date())
+        while (last - lo).days >= CHUNK_DAYS:
+            hi = lo + timedelta(days=CHUNK_DAYS)
+            self.summarizer.units(info, _ms(local_midnight(lo, tz)), _ms(local_midnight(hi, tz)), now_ms)
+            lo = hi
+        return self.summarizer.periods(info, first, last, by, now_ms=now_ms)
 
     def summary_json(self, info: GatewayInfo, periods: list[Period]) -> bytes:
         doc = SummaryOut.model_validate(gateway_doc(info, periods, self.config))
