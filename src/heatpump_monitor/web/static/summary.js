@@ -416,7 +416,8 @@
         ev.events.slice().reverse().forEach(function (e) {
           var tr = el("tr", "event");
           tr.dataset.kind = e.kind;
-          var t = el("td", "num", new Date(e.time_ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }));
+          // the time of day in the summaries' zone (the answer's offset), as the days are
+          var t = el("td", "num mono", e.time.slice(11, 19));
           t.title = e.time;
           tr.appendChild(t);
           tr.appendChild(el("td", null, EVENTS[e.kind] || e.kind));
