@@ -275,3 +275,16 @@ def test_the_cache_is_bounded_and_distant_years_do_not_fill_it(store_path):
     finally:
         s.pool.close()
         store.close()
+
+
+def test_settings_the_summaries_cannot_use_stop_the_dashboard_with_one_line(store_path, monkeypatch, caplog):
+    import logging
+
+    from heatpump_monitor.web.serve import serve
+
+    log = logging.getLogger("test-serve")
+    monkeypatch.setenv("PRICE_FILE", str(store_path.parent / "no-such-prices.csv"))
+    with caplog.at_level(logging.ERROR, logger="test-serve"):
+        assert serve("127.0.0.1", 0, embedded(store_path), None, log) == 1
+    [line] = [r.getMessage() for r in caplog.records if r.name == "test-serve"]
+    assert line.startswith("Cannot start the dashboard: Invalid PRICE_FILE=") and "no such file" in line
