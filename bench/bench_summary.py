@@ -2,7 +2,7 @@
 """Summaries on a year of 30 s snapshots in the embedded store (issue 13: daily summaries for
 the whole year <= 300 ms warm, today's KPIs <= 100 ms).
 
-    .venv/bin/python bench/bench_summary.py [--days 365] [--store /tmp/bench-summary-365d.sqlite3] [--runs 5]
+    .venv/bin/python bench/bench_summary.py [--days 365] [--store /tmp/bench-summary-365d.sqlite3] [--runs 5] [--http]
 
 Builds (once; kept for the next run) a store with ``--days`` of one Thermia gateway at 30 s,
 ending now: compressor cycles, hot-water charges, power and a wrapping energy counter, written
@@ -12,6 +12,12 @@ the dashboard keeps one):
 * cold: daily summaries of the whole range, first call (reads every snapshot's dozen fields);
 * warm: the same again (closed hours from the cache), ``--runs`` times;
 * KPIs: today, yesterday, 7 days and 30 days as periods (the overview's cards), warm.
+
+With ``--http`` the same through the dashboard (a real uvicorn server on loopback, one
+``Summarizer`` per app): ``GET /api/v1/summary`` of the whole range by day (cold: asked again
+after each 503 at the 30 s budget, which keeps the months read so far; then warm), and the
+overview's KPI requests (``since=2d`` by day, ``7d`` and ``30d`` as periods, one after the
+other as summary.js asks them), warm.
 
 Prints medians in ms; asserts nothing.
 """
@@ -64,16 +70,52 @@ def ms(f) -> tuple[float, object]:
     return (time.perf_counter() - t0) * 1000, out
 
 
+def http(path: Path, runs: int, tz: ZoneInfo) -> None:
+    import httpx
+
+    from heatpump_monitor.config import StoreConfig
+    from heatpump_monitor.web import DashboardThread
+
+    with DashboardThread(StoreConfig(kind="embedded", path=str(path)), analytics=AnalyticsConfig(tz=tz)) as url, \
+            httpx.Client(base_url=url, trust_env=False, timeout=120) as c:
+        first = c.get("/api/v1/gateways").json()["gateways"][0]
+        days = (int(time.time() * 1000) - first["first_ms"]) // 86_400_000 + 2
+        year = {"gateway": "gw", "since": f"{days}d", "by": "day"}
+        t0, stopped = time.perf_counter(), 0
+        while (r := c.get("/api/v1/summary", params=year)).status_code == 503:
+            stopped += 1
+        assert r.status_code == 200, r.text
+        cold = (time.perf_counter() - t0) * 1000
+        warm = [ms(lambda: c.get("/api/v1/summary", params=year))[0] for _ in range(runs)]
+
+        def kpis() -> None:
+            for q in ({"since": "2d", "by": "day"}, {"since": "7d", "by": "period"}, {"since": "30d", "by": "period"}):
+                assert c.get("/api/v1/summary", params={"gateway": "gw", **q}).status_code == 200
+        k = [ms(kpis)[0] for _ in range(runs)]
+        size = len(c.get("/api/v1/summary", params=year).content)
+        csv_ms = statistics.median(ms(lambda: c.get("/api/v1/summary", params={**year, "format": "csv"}))[0]
+                                   for _ in range(runs))
+    print(f"HTTP /api/v1/summary, {days} days by day ({size / 1e6:.1f} MB JSON): cold {cold:,.0f} ms "
+          f"({stopped} x 503 at the time budget first), warm median {statistics.median(warm):.0f} ms "
+          f"(min {min(warm):.0f}, max {max(warm):.0f}); as CSV warm median {csv_ms:.0f} ms")
+    print(f"HTTP KPIs (3 requests: 2 d by day, 7 d, 30 d), warm: median {statistics.median(k):.1f} ms "
+          f"(min {min(k):.1f}, max {max(k):.1f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--store", default="")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--http", action="store_true", help="through the dashboard's /api/v1/summary")
     args = ap.parse_args()
     path = Path(args.store or f"/tmp/bench-summary-{args.days}d.sqlite3")
     if not path.exists():
         build(path, args.days)
     tz = ZoneInfo("Europe/Stockholm")
+    if args.http:
+        http(path, args.runs, tz)
+        return
     s = Summarizer(EmbeddedReader(path), AnalyticsConfig(tz=tz), Prices(2.0, "SEK"))
     info = s.gateway("gw")
     today = datetime.now(tz).date()

@@ -681,7 +681,7 @@ def test_openapi_lists_the_three_endpoints_and_docs_is_local(client):
     doc = client.get("/openapi.json").json()
     assert {"/api/v1/gateways", "/api/v1/latest", "/api/v1/series"} <= set(doc["paths"])
     params = {p["name"] for p in doc["paths"]["/api/v1/series"]["get"]["parameters"]}
-    assert params == {"gateway", "fields", "start", "end", "points", "source"}
+    assert params == {"gateway", "fields", "start", "end", "points", "source", "format"}
     for ops in doc["paths"].values():
         assert "422" not in ops["get"]["responses"]  # bad parameters are 400
     docs = client.get("/docs")
@@ -696,7 +696,7 @@ def test_openapi_lists_the_three_endpoints_and_docs_is_local(client):
 
 
 def test_pages_load_only_from_this_app(client):
-    for path in ("/", "/charts", f"/charts?gateway={IV}"):
+    for path in ("/", "/charts", f"/charts?gateway={IV}", "/daily", f"/daily?gateway={IV}"):
         page = client.get(path)
         assert page.status_code == 200
         assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -707,7 +707,7 @@ def test_pages_load_only_from_this_app(client):
     charts = client.get("/charts").text
     assert "/static/uPlot.iife.min.js?v=" in charts and "/static/uPlot.min.css?v=" in charts
     assert "uPlot" not in client.get("/").text  # the overview has no charts
-    for name in ("app.js", "style.css", "docs.js", "uPlot.iife.min.js", "uPlot.min.css"):
+    for name in ("app.js", "style.css", "docs.js", "summary.js", "summary.css", "uPlot.iife.min.js", "uPlot.min.css"):
         # uPlot's licence banner names its home page; the code after it names no address
         text = re.sub(r"^/\*!.*?\*/", "", client.get(f"/static/{name}").text, flags=re.S)
         assert not EXTERNAL.search(text), name

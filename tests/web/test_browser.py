@@ -132,7 +132,9 @@ class Watched:
         self.foreign: list[str] = []
         self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
+        # ERR_ABORTED: the page was left (page.goto) while a request of it was still loading
+        self.page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED"
+                     else self.errors.append(f"request failed: {r.url} {r.failure}"))
         self.page.on("request", lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url))
 
     def check_clean(self) -> None:

@@ -34,7 +34,7 @@ from heatpump_monitor.derived import DERIVED
 from heatpump_monitor.web import create_app
 from tests.web.test_api import IV, LAST, NI, NOW, PASSWORD, T0, TH, embedded, store_path  # noqa: F401
 
-OPERATIONS = ("/api/v1/gateways", "/api/v1/latest", "/api/v1/series")
+OPERATIONS = ("/api/v1/gateways", "/api/v1/latest", "/api/v1/series", "/api/v1/summary", "/api/v1/events")
 USER = "admin"
 AUTH = (USER, PASSWORD)
 MAX_EXAMPLES = 60
@@ -92,6 +92,19 @@ def steered_query(draw: st.DrawFn, params: set[str], query: dict[str, Any]) -> d
             q.pop("source", None)
         elif source != "keep":
             q["source"] = source
+    if "since" in params:  # summaries and events: local days around the stored ones
+        how = draw(st.sampled_from(("absent", "days", "keep")))
+        if how == "absent":
+            q.pop("since", None)
+        elif how == "days":
+            q["since"] = f"{draw(st.integers(1, 40))}{draw(st.sampled_from('dw'))}"
+    for name in ("from", "to"):
+        if name in params:
+            how = draw(st.sampled_from(("absent", "absent", "date", "keep")))
+            if how == "absent":
+                q.pop(name, None)
+            elif how == "date":
+                q[name] = iso_ms(draw(st.integers(T0 - 40 * DAY, LAST + 3 * DAY)))[:10]
     for name in ("start", "end"):
         if name in params:
             how = draw(st.sampled_from(("absent", "epoch", "iso", "keep")))
@@ -167,6 +180,10 @@ def check_answer(case: Any, auth: bool, credentials: str) -> int:
     # raises a report with the request as a curl command on a failure
     resp = case.call_and_validate(excluded_checks=[positive_data_acceptance], **kwargs)
     assert resp.status_code < 500, (resp.status_code, resp.text)
+    if header(resp, "content-type").startswith("text/csv"):  # format=csv: the answer as CSV
+        assert resp.status_code == 200 and (case.query or {}).get("format") == "csv", resp.headers
+        assert PASSWORD not in resp.text
+        return resp.status_code
     assert header(resp, "content-type").startswith("application/json"), resp.headers
     doc = resp.json()
     if resp.status_code >= 400:

@@ -30,10 +30,25 @@ REQUESTS: dict[str, list[dict[str, str]]] = {
         {"gateway": NI, "fields": "outdoor_temp,delta_t_radiator", "start": str(T0), "end": str(LAST + 1)},
         {"gateway": IV, "fields": "alarm_code", "source": "mqtt", "start": "1970-01-01", "end": "1970-01-02"},
     ],
+    "/api/v1/summary": [
+        {"gateway": TH, "from": "2025-11-27", "to": "2025-11-29"},
+        {"gateway": TH, "from": "2025-11-28", "to": "2025-11-28", "by": "hour"},
+        {"gateway": IV, "since": "2d", "source": "mqtt", "by": "period"},
+        {"gateway": NI, "from": "1970-01-01", "to": "1970-01-02"},
+    ],
+    "/api/v1/events": [
+        {"gateway": TH, "from": "2025-11-27", "to": "2025-11-29"},
+        {"gateway": IV, "from": "2025-11-28", "to": "2025-11-28"},
+        {"gateway": NI, "since": "3d"},
+    ],
 }
 ERRORS = [("/api/v1/series", {"gateway": TH, "fields": "no_such_field"}, 400),
           ("/api/v1/latest", {"gateway": "nope"}, 404),
-          ("/api/v1/latest", {}, 400)]
+          ("/api/v1/latest", {}, 400),
+          ("/api/v1/summary", {"gateway": TH, "since": "40d", "by": "hour"}, 400),
+          ("/api/v1/summary", {"gateway": "nope"}, 404),
+          ("/api/v1/events", {"gateway": TH, "since": "32d"}, 400),
+          ("/api/v1/events", {"gateway": "nope"}, 404)]
 
 
 @pytest.fixture(scope="module")

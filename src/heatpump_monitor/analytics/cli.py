@@ -16,7 +16,7 @@ from ..config import ConfigError, load_analytics_config, load_verify_config
 from ..stores import describe, make_reader
 from ..stores.base import ReaderError
 from .prices import PriceFileError, load_prices
-from .summary import FIELDS, MAX_DAYS, Period, Summarizer
+from .summary import CSV_HEADER, MAX_DAYS, Period, Summarizer, csv_row, gateway_doc
 
 _SINCE = re.compile(r"\s*([0-9]{1,4})\s*([dw])\s*")
 
@@ -91,18 +91,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
     finally:
         reader.close()
     if args.json:
-        json.dump([{"gateway": i.gateway, "source": i.source, "brand": i.brand, "tz": str(config.tz),
-                    "currency": config.currency, "periods": [p.as_dict() for p in ps]} for i, ps in results],
-                  sys.stdout, indent=1)
+        json.dump([gateway_doc(i, ps, config) for i, ps in results], sys.stdout, indent=1)
         print()
     elif args.csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(["gateway", "source", *FIELDS])
+        w.writerow(CSV_HEADER)
         for i, ps in results:
             for p in ps:
-                d = p.as_dict()
-                w.writerow([i.gateway, i.source, *("" if d[f] is None else ";".join(d[f]) if f == "estimated"  # type: ignore[arg-type]
-                                                   else d[f] for f in FIELDS)])
+                w.writerow(csv_row(i, p))
     else:
         if not results:
             print(f"No gateways in {describe(store)}.")

@@ -64,6 +64,26 @@ class Period:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), **self.values}
 
 
+#: the CSV's header (the CLI's --csv and the API's format=csv)
+CSV_HEADER = ("gateway", "source", *FIELDS)
+
+
+def gateway_doc(info: GatewayInfo, periods: Sequence[Period], config: AnalyticsConfig) -> dict[str, object]:
+    """One gateway's summaries as JSON: the same object in the CLI's --json list and the API."""
+    return {"gateway": info.gateway, "source": info.source, "brand": info.brand, "tz": str(config.tz),
+            "currency": config.currency, "periods": [p.as_dict() for p in periods]}
+
+
+def csv_row(info: GatewayInfo, period: Period) -> list[object]:
+    """One period as a CSV row (CSV_HEADER's columns): unknown is empty, ``estimated`` joined by ;."""
+    d = period.as_dict()
+    cells: list[object] = [info.gateway, info.source]
+    for f in FIELDS:
+        v = d[f]
+        cells.append("" if v is None else ";".join(v) if isinstance(v, list) else v)
+    return cells
+
+
 def summarize(units: Sequence[Unit], start: datetime, end: datetime, profile: Profile | None,
               prices: Prices, config: AnalyticsConfig) -> Period:
     """One period's figures from its hour units (None where unknown)."""
@@ -190,6 +210,13 @@ class Summarizer:
         self.prices = prices
         self._cache: dict[tuple[str, str], _GatewayCache] = {}
         self._lock = threading.Lock()
+        self.max_cached_units = MAX_CACHED_UNITS
+
+    @property
+    def cached_units(self) -> int:
+        """Hours held in the cache, over every gateway."""
+        with self._lock:
+            return sum(len(c.units) for c in self._cache.values())
 
     # ------------------------------------------------------------------ periods
 
@@ -265,6 +292,10 @@ class Summarizer:
         closed_before = info.last_ms - SETTLE_MS
         with self._lock:
             for u in out:
+                # hours wholly before the data hold nothing and cost no read: not kept, so asking
+                # for distant years cannot fill the cache
+                if u.end_ms <= info.first_ms:
+                    continue
                 if u.end_ms <= closed_before and (u.start_ms, u.end_ms) not in cache.units:
                     cache.units[(u.start_ms, u.end_ms)] = u
             self._bound()
@@ -298,8 +329,12 @@ class Summarizer:
         return c
 
     def _bound(self) -> None:
-        while sum(len(c.units) for c in self._cache.values()) > MAX_CACHED_UNITS and len(self._cache) > 1:
+        while sum(len(c.units) for c in self._cache.values()) > self.max_cached_units and len(self._cache) > 1:
             self._cache.pop(next(iter(self._cache)))
+        for c in self._cache.values():  # one gateway alone over the bound: its oldest hours go
+            if len(c.units) > self.max_cached_units:
+                for key in sorted(c.units)[:len(c.units) - self.max_cached_units]:
+                    del c.units[key]
 
 
 def _interval(info: GatewayInfo) -> int:

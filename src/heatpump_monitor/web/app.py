@@ -45,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from ..config import StoreConfig
+from ..config import AnalyticsConfig, StoreConfig
 from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
@@ -58,6 +58,8 @@ from .middleware import BasicAuthMiddleware, SecurityHeadersMiddleware, basic_au
 from .models import ErrorOut, Json
 from .routes import make_router
 from .store import ReadyCheck, Store
+from .summaries import SUMMARY_LIMITS, SUMMARY_SCRIPTS, SUMMARY_STYLES, Summaries, SummaryLimits
+from .summaries import make_router as make_summary_router
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # app.js first: it starts the data request while uPlot is still being fetched and parsed
 PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", UPLOT_JS), "docs": ("docs.js",)}
 PAGE_STYLES = {"overview": ("style.css",), "charts": (UPLOT_CSS, "style.css"), "docs": ("style.css",)}
+PAGE_SCRIPTS.update(SUMMARY_SCRIPTS)  # the KPI cards and the daily page (summaries.py)
+PAGE_STYLES.update(SUMMARY_STYLES)
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -134,6 +138,8 @@ def create_app(
     title: str = "heatpump-monitor",
     ready_timeout_s: float = 5.0,
     limits: Limits = LIMITS,
+    analytics: AnalyticsConfig | None = None,
+    summary_limits: SummaryLimits = SUMMARY_LIMITS,
 ) -> FastAPI:
     """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
     callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
@@ -143,7 +149,9 @@ def create_app(
     least 90 s). ``ready_timeout_s``: /readyz answers 503 when the store has not answered
     within this. ``limits``: the bounds of chart queries (:class:`~heatpump_monitor.web.limits.Limits`).
     ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
-    queries. Readers are only opened on the first request."""
+    queries. Readers are only opened on the first request. ``analytics``: how summaries are
+    computed (default: from the environment, ``load_analytics_config``), within ``summary_limits``
+    (:class:`~heatpump_monitor.web.summaries.SummaryLimits`)."""
     if isinstance(store, StoreConfig):
         from ..stores import make_reader
 
@@ -158,6 +166,7 @@ def create_app(
     data = Store(factory, secrets=dashboard_secrets(store, auth), pool_size=pool_size,
                  heavy_pool_size=limits.series_concurrency, gateways_ttl_s=gateways_ttl_s, clock=clock)
     gate = SeriesGate.of(limits)
+    summaries = Summaries(data, factory, analytics, summary_limits, clock)
     ready_check = ReadyCheck(data, ready_timeout_s)
     description = data.mask(store_description(store))
     auth_bytes = (auth[0].encode("utf-8"), auth[1].encode("utf-8")) if auth is not None else None
@@ -169,7 +178,7 @@ def create_app(
     # every brand's registers (unit, kind, description): the pages label and filter with them
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
-    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs")}
+    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs", "daily")}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,6 +186,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(data.close)
+            await run_in_threadpool(summaries.pool.close)
 
     app = FastAPI(
         title=f"{title} API",
@@ -232,6 +242,7 @@ def create_app(
         return error_answer(f"internal error ({type(exc).__name__})", 500)
 
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
+    app.include_router(make_summary_router(summaries))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
@@ -270,6 +281,8 @@ def create_app(
             "error": error,
             "brands": brand_catalog if name != "docs" else {},
         }
+        if name in SUMMARY_SCRIPTS:
+            config["currency"] = summaries.config.currency
         html = page_tpl.substitute(
             title=f"{heading} · {title}",
             app_title=title,
@@ -280,6 +293,7 @@ def create_app(
             scripts="\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in PAGE_SCRIPTS[name]),
             nav_overview="aria-current=\"page\"" if name == "overview" else "",
             nav_charts="aria-current=\"page\"" if name == "charts" else "",
+            nav_daily="aria-current=\"page\"" if name == "daily" else "",
             nav_docs="aria-current=\"page\"" if name == "docs" else "",
         )
         return HTMLResponse(html)
@@ -291,6 +305,10 @@ def create_app(
     @app.get("/charts", include_in_schema=False)
     async def charts(request: Request) -> HTMLResponse:
         return await page(request, "charts", "Charts")
+
+    @app.get("/daily", include_in_schema=False)
+    async def daily(request: Request) -> HTMLResponse:
+        return await page(request, "daily", "Daily")
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Number = int | float
 
@@ -95,6 +95,84 @@ class SeriesOut(Answer):
     bucket_ms: int
     interval_ms: int
     series: list[SeriesItemOut]
+
+
+class PeriodOut(Answer):
+    """One period of ``/api/v1/summary``: the fields of ``heatpump-monitor summary``'s CSV and
+    JSON (analytics.FIELDS), null where unknown."""
+
+    start: str = Field(description="Local start, ISO 8601 with offset")
+    end: str = Field(description="Local end (exclusive), ISO 8601 with offset")
+    hours: Number | None = Field(description="Length in real hours (23 or 25 on DST days)")
+    coverage: Number | None = Field(description="Share of the period with known state (0..1)")
+    unknown_h: Number | None = Field(description="Hours without data (gaps)")
+    snapshots: int
+    compressor_starts: int | None
+    compressor_runtime_h: Number | None
+    compressor_runtime_pct: Number | None = Field(description="Runtime over the known hours, %")
+    starts_per_hour: Number | None = Field(description="Starts per known hour")
+    unknown_starts: int | None = Field(description="Compressor changes across a gap (start or stop unknown)")
+    cycles: int | None
+    cycle_mean_min: Number | None
+    cycle_median_min: Number | None
+    add_heat_h: Number | None
+    add_heat_kwh: Number | None
+    add_heat_share: Number | None
+    hot_water_h: Number | None
+    hot_water_cycles: int | None
+    hot_water_cycle_min: Number | None
+    hot_water_gain_k: Number | None
+    outdoor_mean: Number | None
+    outdoor_min: Number | None
+    outdoor_max: Number | None
+    degree_minutes_mean: Number | None
+    degree_minutes_min: Number | None
+    energy_kwh: Number | None = Field(description="Electricity used; measured unless `estimated` names it")
+    energy_heating_kwh: Number | None
+    energy_hot_water_kwh: Number | None
+    energy_method: str | None = Field(description="How energy was found: counter, power, estimate (joined by +)")
+    heat_kwh: Number | None = Field(description="Heat delivered (estimated from the flow temperatures without heat meters)")
+    heat_heating_kwh: Number | None
+    heat_hot_water_kwh: Number | None
+    cop: Number | None = Field(description="Heat over electricity; an estimate unless measured by heat meters")
+    cop_heating: Number | None
+    cop_hot_water: Number | None
+    price: Number | None
+    cost: Number | None
+    currency: str
+    short_cycling: bool | None
+    short_cycling_hours: int | None
+    counter_resets: int
+    estimated: list[str] = Field(description="The figures of this period that rest on an assumption")
+
+
+class SummaryOut(Answer):
+    gateway: str
+    source: str
+    brand: str
+    tz: str = Field(description="The zone of local days and hours (the TZ setting)")
+    currency: str
+    periods: list[PeriodOut]
+
+
+class EventOut(Answer):
+    time: str = Field(description="Local time, ISO 8601 with offset")
+    time_ms: int
+    kind: str = Field(description="compressor_on/off, add_heat_on/off, hot_water_start/end, alarm_raised/cleared, "
+                                  "gateway_silent/back")
+    text: str = Field(description="Alarm text, temperature gained...")
+    duration_s: Number | None = Field(description="Length of what ended (run, cycle, alarm, silence)")
+
+
+class EventsOut(Answer):
+    gateway: str
+    source: str
+    tz: str
+    start: str
+    end: str
+    total: int = Field(description="Events in the range")
+    truncated: bool = Field(description="True when only the newest of them are given")
+    events: list[EventOut]
 
 
 def render_json(content: Any) -> bytes:

@@ -9,7 +9,7 @@ pass through the :class:`~.limits.SeriesGate` and are rendered in the worker thr
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -23,6 +23,7 @@ from .limits import LIMITS, Limits, SeriesGate, check_values
 from .models import ErrorOut, GatewaysOut, Json, LatestOut, SeriesOut
 from .params import POINTS_DEFAULT, POINTS_MAX, POINTS_MIN, check_params, count_fields, parse_window
 from .store import Store
+from .summaries import CSV_TYPE, csv_disposition, series_csv
 
 GATEWAY = "Gateway name as listed by /api/v1/gateways"
 # A chart query whose window ended this long ago is "closed": only data arriving late (a spool
@@ -110,9 +111,12 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
                             "Cached with an `ETag` (`If-None-Match` answers 304 when unchanged): "
                             f"`Cache-Control: private, no-cache` for a window ending less than "
                             f"{CLOSED_AFTER_MS // 60_000} minutes ago, `private, max-age={CLOSED_MAX_AGE_S}` "
-                            "for an older one.",
+                            "for an older one. `format=csv`: the same as CSV, one row per time with each field's "
+                            "mean, min and max.",
                 response_model=SeriesOut,
-                responses={304: {"description": "Not modified (`If-None-Match` named the current `ETag`)"},
+                responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                 "description": "The series (JSON), or CSV with `format=csv`"},
+                           304: {"description": "Not modified (`If-None-Match` named the current `ETag`)"},
                            404: {"description": "Unknown gateway", **err}, **common, 503: series_503})
     async def series(
         request: Request,
@@ -127,8 +131,9 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
         points: int = Query(POINTS_DEFAULT, ge=POINTS_MIN, le=POINTS_MAX,
                             description="Most points (buckets) per series"),
         source: str | None = Query(None, description="Only snapshots of this source (api or mqtt)", max_length=100),
+        format: Literal["json", "csv"] = Query("json", description="`json` or `csv`"),
     ) -> Response:
-        check_params(request, ("gateway", "fields", "start", "end", "points", "source"))
+        check_params(request, ("gateway", "fields", "start", "end", "points", "source", "format"))
         start_ms, end_ms = parse_window(start, end, int(clock() * 1000))
         check_values(count_fields(fields), points, limits.max_values)
 
@@ -136,7 +141,7 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
             # megabytes of JSON: rendered here, in the worker thread, not in the event loop
             # (which would block every other request); pydantic's own JSON is also faster
             out = answers.series(store, gateway, fields, start_ms, end_ms, points, source, limits.series_budget_s)
-            return out.model_dump_json().encode("utf-8")
+            return series_csv(out) if format == "csv" else out.model_dump_json().encode("utf-8")
 
         async with series_gate.slot():
             try:
@@ -148,6 +153,9 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
         task = BackgroundTask(series_gate.after_answer)
         if etag_matches(request, headers["ETag"]):
             return Response(status_code=304, headers=headers, background=task)
-        return Response(body, media_type="application/json", headers=headers, background=task)
+        if format == "csv":
+            headers["Content-Disposition"] = csv_disposition(f"series-{gateway}-{start_ms}-{end_ms}")
+        return Response(body, media_type=CSV_TYPE if format == "csv" else "application/json", headers=headers,
+                        background=task)
 
     return router
