@@ -4,6 +4,7 @@ it what the simulator does: compressor starts, energy, a plausible COP."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -85,3 +86,35 @@ def test_a_dashboard_config_error_is_one_line_not_a_traceback(tmp_path, monkeypa
     assert rc == 1
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         "Cannot start the dashboard: Invalid PRICE_FILE='/nowhere': no such file"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_second_demo_keeps_its_gateways_and_adds_only_the_missing_history(tmp_path):
+    """Gateways are named by address: the same ports on the next run are the same gateways, and
+    the history the first run wrote is not written again (the selector would otherwise grow by
+    every gateway of every run, each with a week of its own)."""
+    port = str(_free_port())
+    args = [sys.executable, "-m", "heatpump_monitor", "demo", "--history", "2h", "--interval", "30",
+            "--duration", "1", "--dashboard-port", "0", "--port", port]
+    runs = [subprocess.run(args, cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    lines = []
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+        lines.append(next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("history: ")))
+    assert int(lines[0].split("history: ")[1].split()[0]) == 241  # 2 h of 30 s ticks, both ends
+    second = int(lines[1].split("history: ")[1].split()[0])
+    kept = int(lines[1].split("; ")[1].split()[0])
+    assert second < 20 and second + kept == 241, lines[1]  # only the ticks since the first run
+    reader = make_reader(StoreConfig(kind="embedded", path=str(tmp_path / "data" / "demo.sqlite3")))
+    try:
+        [info] = reader.gateways()
+        assert info.gateway == f"127.0.0.1:{port}"
+        assert info.snapshots == (info.last_ms - info.first_ms) // 30_000 + 1  # no tick twice, none missing
+    finally:
+        reader.close()

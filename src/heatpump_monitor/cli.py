@@ -346,7 +346,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="simulated seconds per real second (default 1: real time; 60 to see cycles quickly)")
     p.add_argument("--store", default=None, metavar="PATH",
                    help="embedded store file (default $STORE_PATH or data/demo.sqlite3)")
-    p.add_argument("--port", type=int, default=0, help="first simulator port (default: any free port)")
+    p.add_argument("--port", type=int, default=None,
+                   help="first simulator port (default 8061, or free ports when taken; 0: free ports)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl+C)")
     p.add_argument("--dashboard-port", type=int, default=8050,
                    help="dashboard port on 127.0.0.1 (default 8050; 0: any free port)")

@@ -26,6 +26,10 @@ log = logging.getLogger("heatpump_monitor")
 #: snapshots per write of the history: large batches, as the spool hands them to the store
 HISTORY_BATCH = 2000
 SEED = 7
+#: the first simulator port when --port is not given. A gateway is named by its address, so
+#: the same ports on every run keep one demo's gateways the same ones across runs (and a
+#: second run only adds the history since the first) instead of adding new ones each time
+DEMO_PORT = 8061
 
 SHOWN = ("outdoor_temp", "radiator_forward", "radiator_return", "hot_water_top", "compressor", "switch_valve")
 
@@ -40,9 +44,19 @@ async def run_demo(args: argparse.Namespace) -> int:
         return 1
     store = Path(args.store)
     history = max(0.0, float(args.history))
-    gateways = _gateways(brands, count, args.port, args.time_scale, history)
+    port = DEMO_PORT if args.port is None else args.port
+    gateways = _gateways(brands, count, port, args.time_scale, history)
     async with contextlib.AsyncExitStack() as stack:
-        urls = await stack.enter_async_context(running_gateways(gateways))
+        try:
+            urls = await stack.enter_async_context(running_gateways(gateways))
+        except OSError as exc:
+            if args.port is not None:
+                log.error("Cannot start the simulated gateways on ports %d..%d: %s", port, port + count - 1, exc)
+                return 1
+            log.warning("Ports %d..%d are taken (%s): the simulated gateways run on free ports, so the "
+                        "store lists them as new gateways", port, port + count - 1, exc)
+            gateways = _gateways(brands, count, 0, args.time_scale, history)
+            urls = await stack.enter_async_context(running_gateways(gateways))
         try:
             dashboard = await _dashboard(stack, store, args.dashboard_port)
         except ConfigError as exc:  # e.g. a bad dashboard or analytics variable: its own words
@@ -104,9 +118,11 @@ async def _fill_history(gateways: list[SimGateway], urls: list[str], store: Path
     store's sink, in batches), so the charts, KPIs and daily bars are full at once. The model's
     clock in history runs from now - history to now; live polls continue from its state."""
     began = time.perf_counter()
-    sink = make_sink(StoreConfig(kind="embedded", path=str(store)))
+    config = StoreConfig(kind="embedded", path=str(store))
+    stored = _stored_until(config)
+    sink = make_sink(config)
     step_ms = interval * 1000
-    total = 0
+    total = kept = 0
     writing: asyncio.Task[None] | None = None
     try:
         await sink.check()
@@ -116,6 +132,10 @@ async def _fill_history(gateways: list[SimGateway], urls: list[str], store: Path
             now_ms = int(model.sim_time() * 1000)
             last = now_ms // step_ms * step_ms  # the latest tick not in the future; live polls follow
             first = last - int(history * 1000) // step_ms * step_ms
+            if name in stored:  # an earlier demo's gateway: only the time since its last snapshot
+                resume = max(first, (stored[name] // step_ms + 1) * step_ms)
+                kept += (min(resume, last + step_ms) - first) // step_ms
+                first = resume
             batch: list[Snapshot] = []
             for tick in range(first, last + 1, step_ms):
                 decoded = provider.decode_poll(model.raw_alldata(tick / 1000))
@@ -137,7 +157,19 @@ async def _fill_history(gateways: list[SimGateway], urls: list[str], store: Path
         await sink.close()
     took = time.perf_counter() - began
     print(f"  history: {total} simulated snapshot(s) ({_span(history)} x {len(gateways)} gateway(s) "
-          f"every {interval} s) written in {took:.1f} s", flush=True)
+          f"every {interval} s) written in {took:.1f} s"
+          + (f"; {kept} were already stored by an earlier demo" if kept else ""), flush=True)
+
+
+def _stored_until(config: StoreConfig) -> dict[str, int]:
+    """Each gateway's newest snapshot from the API in the demo's store (empty for a new one)."""
+    if not Path(config.path).exists():
+        return {}
+    reader = make_reader(config)
+    try:
+        return {i.gateway: i.last_ms for i in reader.gateways() if i.source == "api"}
+    finally:
+        reader.close()
 
 
 def _span(seconds: float) -> str:
