@@ -52,6 +52,7 @@ from ..providers import BRANDS
 from .answers import gateway_out
 from .assets import UPLOT_CSS, UPLOT_JS, Assets, static_response
 from .catalog import field_catalog, load_or_none
+from .charts import PRESETS_MS, cards_html, charts_doc, first_requests, preload_links
 from .errors import ApiError
 from .limits import LIMITS, Limits, SeriesGate
 from .middleware import BasicAuthMiddleware, SecurityHeadersMiddleware, basic_auth_ok
@@ -64,8 +65,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Limits", "create_app", "dashboard_secrets", "store_description"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-# app.js first: it starts the data request while uPlot is still being fetched and parsed
-PAGE_SCRIPTS = {"overview": ("app.js",), "charts": ("app.js", UPLOT_JS), "docs": ("docs.js",)}
+# uPlot first: the charts page's data requests are preloaded (charts.py), app.js needs no head start
+PAGE_SCRIPTS = {"overview": ("app.js",), "charts": (UPLOT_JS, "app.js"), "docs": ("docs.js",)}
+# how many of the charts page's first data requests the page preloads (the first chart's, or all)
+CHARTS_PRELOADS = 1
 PAGE_STYLES = {"overview": ("style.css",), "charts": (UPLOT_CSS, "style.css"), "docs": ("style.css",)}
 
 # -- pages ----------------------------------------------------------------------------------
@@ -170,6 +173,7 @@ def create_app(
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
     bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs")}
+    bodies["charts"] = Template(bodies["charts"]).substitute(cards=cards_html())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -256,6 +260,14 @@ def create_app(
             raise ApiError(404, f"not found: /static/{name[:60]}")
         return static_response(request, asset, request.query_params.get("v") == asset.version)
 
+    def charts_head(request: Request, gateways: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+        # the chart definitions and the first data requests go into the page: the browser
+        # starts fetching the data while it reads the page (preload), not once app.js runs
+        plan = first_requests(request.query_params, gateways,
+                              {b: c["fields"] for b, c in brand_catalog.items()}, int(clock() * 1000))
+        config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan)
+        return preload_links(plan, CHARTS_PRELOADS) + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
+
     async def page(request: Request, name: str, heading: str) -> HTMLResponse:
         error = None
         gateways: list[dict[str, Any]] = []
@@ -270,13 +282,16 @@ def create_app(
             "error": error,
             "brands": brand_catalog if name != "docs" else {},
         }
+        head: list[str] = []
+        if name == "charts":
+            head = charts_head(request, gateways, config)
         html = page_tpl.substitute(
             title=f"{heading} · {title}",
             app_title=title,
             page=name,
             body=bodies[name],
             config=_json_for_script(config),
-            styles="\n".join(f'<link rel="stylesheet" href="{assets.url(s)}">' for s in PAGE_STYLES[name]),
+            styles="\n".join(head + [f'<link rel="stylesheet" href="{assets.url(s)}">' for s in PAGE_STYLES[name]]),
             scripts="\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in PAGE_SCRIPTS[name]),
             nav_overview="aria-current=\"page\"" if name == "overview" else "",
             nav_charts="aria-current=\"page\"" if name == "charts" else "",
