@@ -68,7 +68,7 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # uPlot first: the charts page's data requests are preloaded (charts.py), app.js needs no head start
 PAGE_SCRIPTS = {"overview": ("app.js",), "charts": (UPLOT_JS, "app.js"), "docs": ("docs.js",)}
 # how many of the charts page's first data requests the page preloads (the first chart's, or all)
-CHARTS_PRELOADS = 1
+CHARTS_PRELOADS = 2
 PAGE_STYLES = {"overview": ("style.css",), "charts": (UPLOT_CSS, "style.css"), "docs": ("style.css",)}
 
 # -- pages ----------------------------------------------------------------------------------

@@ -414,8 +414,9 @@
       // its neighbours further apart than gap_ms holding null there (uPlot breaks a line at
       // null). Where only another series has a point, a value is undefined: uPlot draws across
       // it, so different time sets never look like missing data.
-      var xs = [], seen = {};
-      function addX(x) { if (!seen[x]) { seen[x] = true; xs.push(x); } }
+      // (a Map: times in ms are no array indices, an object keyed by them is slow)
+      var xs = [], index = new Map();
+      function addX(x) { if (!index.has(x)) { index.set(x, 0); xs.push(x); } }
       parts.forEach(function (p) {
         var t = p.s.t;
         for (var i = 0; i < t.length; i++) {
@@ -424,18 +425,17 @@
         }
       });
       xs.sort(function (a, b) { return a - b; });
-      var index = {};
-      xs.forEach(function (x, i) { index[x] = i; });
+      for (var n = 0; n < xs.length; n++) index.set(xs[n], n);
       var out = [xs];
       parts.forEach(function (p) {
         var t = p.s.t;
         var cols = p.cols.map(function () { return new Array(xs.length); });
         for (var i = 0; i < t.length; i++) {
           if (i > 0 && t[i] - t[i - 1] > p.s.gap_ms) {
-            var g = index[Math.round((t[i] + t[i - 1]) / 2)];
+            var g = index.get(Math.round((t[i] + t[i - 1]) / 2));
             cols.forEach(function (c) { c[g] = null; });
           }
-          var k = index[t[i]];
+          var k = index.get(t[i]);
           p.cols.forEach(function (a, j) { cols[j][k] = a[i]; });
         }
         cols.forEach(function (c) { out.push(c); });
