@@ -263,8 +263,8 @@ def create_app(
     def charts_head(request: Request, gateways: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
         # the chart definitions and the first data requests go into the page: the browser
         # starts fetching the data while it reads the page (preload), not once app.js runs
-        plan = first_requests(request.query_params, gateways,
-                              {b: c["fields"] for b, c in brand_catalog.items()}, int(clock() * 1000))
+        plan = first_requests(request.query_params, gateways, {b: field_catalog(b) for b in brand_catalog},
+                              int(clock() * 1000))
         config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan)
         return preload_links(plan, CHARTS_PRELOADS) + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
 
