@@ -757,7 +757,8 @@
           }
           // the same window, more fields: into the range's answer, then the charts waiting for it
           doc.series.forEach(function (s) { base.doc.series.push(s); });
-          return draw(drawn.doc, drawn.win, drawn.detail, Object.keys(waiting));
+          var ids = Object.keys(waiting); // none: a zoomed window's data (all fields) came first
+          if (ids.length) return draw(drawn.doc, drawn.win, drawn.detail, ids);
         });
       });
       return chain.catch(function (err) {
