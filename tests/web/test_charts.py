@@ -87,7 +87,7 @@ def test_the_charts_page_carries_the_charts_and_preloads_their_first_data(client
     for chart in CHARTS:
         assert f'id="chart-{chart.id}"' in resp.text and f"<h2>{html.escape(chart.title)}</h2>" in resp.text
     urls = preloads(resp.text)
-    assert urls == cfg["plan"]["urls"] and len(urls) == 2
+    assert urls == cfg["plan"]["urls"] and len(urls) == 2 == cfg["plan"]["preloaded"]
     # the chart library is fetched early too, and runs before app.js
     head = resp.text.split("</head>")[0]
     assert re.search(r'<link rel="preload" as="script" href="/static/uPlot\.iife\.min\.js\?v=', head)

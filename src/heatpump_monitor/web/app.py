@@ -265,8 +265,11 @@ def create_app(
         # starts fetching the data while it reads the page (preload), not once app.js runs
         plan = first_requests(request.query_params, gateways, {b: field_catalog(b) for b in brand_catalog},
                               int(clock() * 1000))
+        links = preload_links(plan, CHARTS_PRELOADS)
+        if plan is not None:
+            plan["preloaded"] = len(links)
         config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan)
-        return preload_links(plan, CHARTS_PRELOADS) + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
+        return links + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
 
     async def page(request: Request, name: str, heading: str) -> HTMLResponse:
         error = None

@@ -144,7 +144,9 @@ def first_requests(query: Mapping[str, str], gateways: list[dict[str, Any]],
     if not parts:
         return None
     start = now_ms - PRESETS_MS[preset]
-    return {"gateway": entry["gateway"], "range": preset,
+    # preloaded: how many of them the page preloads (app.js takes those up at once and asks for
+    # each other part when the one before is answered)
+    return {"gateway": entry["gateway"], "range": preset, "preloaded": 0,
             "urls": [series_url(entry["gateway"], p, start, now_ms, FIRST_POINTS) for p in parts]}
 
 

@@ -372,6 +372,15 @@
       return Math.max(300, Math.min(1500, Math.round(w * 1.5)));
     }
 
+    function once(start) {
+      // a request started on the first call; every call returns its promise
+      var p = null;
+      return function () {
+        if (!p) { p = start(); p.catch(function () {}); } // (its failure is handled by the load)
+        return p;
+      };
+    }
+
     function request(win, fields) {
       fields = fields || allFields();
       if (!gateway || !fields.length) return Promise.reject(new Error("no chartable fields for this gateway"));
@@ -737,15 +746,23 @@
       zoom = null;
       ++zoomSeq;
       document.body.classList.add("loading");
-      var parts = planned || (whole ? [request(win)] : fieldParts().map(function (f) { return request(win, f); }));
-      if (!parts.length) parts = [request(win)]; // rejects: no chartable fields
+      // a part: a function starting its request (once); the preloaded ones have started
+      var parts = planned || (whole ? [null] : fieldParts()).map(function (f) {
+        return once(function () { return request(win, f || undefined); });
+      });
+      if (!parts.length) parts = [once(function () { return request(win); })]; // rejects: no chartable fields
       planned = null;
-      parts.forEach(function (p) { p.catch(function () {}); }); // handled in order below
       if (push !== undefined) setUrl(push);
       var lib = whenUplot().then(function () { mark("hp:uplot-ready"); });
       var chain = Promise.resolve();
       parts.forEach(function (req, i) {
-        chain = chain.then(function () { return Promise.all([req, lib]); }).then(function (got) {
+        // the next part is asked for once this one is answered (unless preloaded): the first
+        // chart's query has the server to itself, the others are computed while it is drawn
+        chain = chain.then(function () {
+          var got = req();
+          if (parts[i + 1]) got.then(parts[i + 1], function () {});
+          return Promise.all([got, lib]);
+        }).then(function (got) {
           if (mine !== seq) return;
           var doc = got[0];
           mark("hp:series-" + (i + 1) + "-received");
@@ -817,7 +834,11 @@
       var plan = cfg.plan;
       if (plan && plan.gateway === gateway.gateway && plan.range === range.preset) {
         // the requests the page preloads (web/charts.py), by their exact URLs
-        planned = plan.urls.map(function (url) { return getJson(url); });
+        planned = plan.urls.map(function (url, i) {
+          var req = once(function () { return getJson(url); });
+          if (i < plan.preloaded) req(); // the preload is under way: take it up now
+          return req;
+        });
       }
       load(false);
     } else {
