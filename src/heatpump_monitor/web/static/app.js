@@ -759,11 +759,12 @@
         // the next part is asked for once this one is answered (unless preloaded): the first
         // chart's query has the server to itself, the others are computed while it is drawn
         chain = chain.then(function () {
+          if (mine !== seq) return null; // a newer load took over: ask for no more
           var got = req();
-          if (parts[i + 1]) got.then(parts[i + 1], function () {});
+          if (parts[i + 1]) got.then(function () { if (mine === seq) parts[i + 1](); }, function () {});
           return Promise.all([got, lib]);
         }).then(function (got) {
-          if (mine !== seq) return;
+          if (mine !== seq || !got) return;
           var doc = got[0];
           mark("hp:series-" + (i + 1) + "-received");
           if (i === 0) {
