@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The dashboard's charts page in headless Chromium: bytes transferred and time to first chart.
 
-    .venv/bin/python bench/bench_dashboard.py [--hours 48] [--range 24h] [--runs 5]
+    .venv/bin/python bench/bench_dashboard.py [--hours 48] [--range 24h] [--runs 5] [--server-process]
 
 Builds an embedded store with ``--hours`` of 30 s snapshots of one simulated Thermia pump
 (decoded from the simulator's ``PumpModel``), serves the dashboard on loopback
 (``DashboardThread``) and opens ``/charts?range=24h`` ``--runs`` times, each in a fresh
-browser context (empty cache), then once more with a warm cache.
+browser context (empty cache), then once more with a warm cache. ``--server-process``: the
+dashboard as ``heatpump-monitor serve`` in a process of its own, as deployed (in this process
+its threads share the interpreter with Playwright's client, which slows its answers).
 
 * transferred: the sum of Chromium's ``encodedDataLength`` (CDP ``Network.loadingFinished``:
   bytes on the wire, headers included, gzip on) of every response of the page load; the
@@ -30,7 +32,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +47,8 @@ from heatpump_monitor.model import Snapshot
 from heatpump_monitor.simulator.model import PumpModel
 from heatpump_monitor.stores.embedded import EmbeddedSink
 from heatpump_monitor.web import DashboardThread
+
+from _common import free_port_block, wait_listening  # bench/_common.py
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -108,6 +114,21 @@ def load_once(context, url: str) -> dict:
     return {"first": first, "ready": ready, "lib": marks.get("hp:uplot-ready"), "parts": parts, "wire": per_url, "bodies": bodies, "errors": errors, "points": points}
 
 
+@contextlib.contextmanager
+def server_process(store: Path):
+    """``heatpump-monitor serve`` on the store, in a process of its own; yields its base URL."""
+    port = free_port_block(1)
+    cli = Path(sys.executable).with_name("heatpump-monitor")
+    proc = subprocess.Popen([str(cli), "serve", "--store", str(store), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def short(u: str, base: str) -> str:
     u = u.removeprefix(base.rstrip("/"))
     return u if len(u) <= 60 else u[:57] + "..."
@@ -118,6 +139,8 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=48, help="hours of data in the store (default 48)")
     ap.add_argument("--range", default="24h", help="range preset to open (default 24h)")
     ap.add_argument("--runs", type=int, default=5, help="cold-cache page loads (default 5)")
+    ap.add_argument("--server-process", action="store_true",
+                    help="the dashboard in a process of its own (default: a thread of this one)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +148,9 @@ def main() -> int:
         t0 = time.perf_counter()
         n = build_store(store, args.hours)
         print(f"store: {n} snapshots ({args.hours:g} h at 30 s) built in {time.perf_counter() - t0:.1f} s")
-        with DashboardThread(StoreConfig(kind="embedded", path=str(store))) as base, sync_playwright() as p:
+        server = (server_process(store) if args.server_process
+                  else DashboardThread(StoreConfig(kind="embedded", path=str(store))))
+        with server as base, sync_playwright() as p:
             url = f"{base}charts?gateway={GATEWAY}&range={args.range}"
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"chromium {browser.version}; page {url}")
