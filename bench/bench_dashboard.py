@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The dashboard's charts page in headless Chromium: bytes transferred and time to first chart.
 
-    .venv/bin/python bench/bench_dashboard.py [--hours 48] [--range 24h] [--runs 5]
+    .venv/bin/python bench/bench_dashboard.py [--hours 48] [--range 24h] [--runs 5] [--server-process]
 
 Builds an embedded store with ``--hours`` of 30 s snapshots of one simulated Thermia pump
 (decoded from the simulator's ``PumpModel``), serves the dashboard on loopback
 (``DashboardThread``) and opens ``/charts?range=24h`` ``--runs`` times, each in a fresh
-browser context (empty cache), then once more with a warm cache.
+browser context (empty cache), then once more with a warm cache. ``--server-process``: the
+dashboard as ``heatpump-monitor serve`` in a process of its own, as deployed (in this process
+its threads share the interpreter with Playwright's client, which slows its answers).
 
 * transferred: the sum of Chromium's ``encodedDataLength`` (CDP ``Network.loadingFinished``:
   bytes on the wire, headers included, gzip on) of every response of the page load; the
@@ -15,8 +17,9 @@ browser context (empty cache), then once more with a warm cache.
   ``performance.now()`` (milliseconds since navigation start) when the first chart with data
   has been drawn (uPlot's ``draw`` hook of that chart: its canvas is painted); "all charts" is
   ``window.__chartsReadyMs``. The breakdown uses app.js's ``performance.mark``
-  ``hp:uplot-ready`` (the chart library loaded and run) and the series request's Resource
-  Timing.
+  ``hp:uplot-ready`` (the chart library loaded and run) and the Resource Timing of the series
+  requests: the page asks for the data in two parts (the first chart's fields, then the rest),
+  both named in the page's ``<link rel=preload>``, so they start while the page is read.
 
 Before and after issue 12 on this machine (``--runs 5``, medians, 24 h page): see README's
 Benchmarks; run the old code from a checkout of the commit before for a side-by-side figure.
@@ -29,7 +32,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +47,8 @@ from heatpump_monitor.model import Snapshot
 from heatpump_monitor.simulator.model import PumpModel
 from heatpump_monitor.stores.embedded import EmbeddedSink
 from heatpump_monitor.web import DashboardThread
+
+from _common import free_port_block, wait_listening  # bench/_common.py
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -93,8 +100,9 @@ def load_once(context, url: str) -> dict:
     page.goto(url)
     page.wait_for_function("() => window.__chartsReadyMs !== undefined", timeout=60_000)
     marks = dict(page.evaluate("() => performance.getEntriesByType('mark').map(m => [m.name, m.startTime])"))
-    series_ms = page.evaluate("() => { const e = performance.getEntriesByType('resource')"
-                              ".find(r => r.name.includes('/api/v1/series')); return e ? e.responseEnd - e.requestStart : null; }")
+    # each series request (in the order asked): [asked at, answered at], ms since navigation
+    parts = page.evaluate("() => performance.getEntriesByType('resource').filter(r => r.name.includes('/api/v1/series'))"
+                          ".sort((a, b) => a.startTime - b.startTime).map(r => [r.startTime, r.responseEnd])")
     first = page.evaluate("() => window.__firstChartMs")
     ready = page.evaluate("() => window.__chartsReadyMs")
     points = page.evaluate("() => Math.max(...Object.values(window.__charts).map(u => u.data[0].length))")
@@ -103,7 +111,22 @@ def load_once(context, url: str) -> dict:
     for rid, u in urls.items():
         per_url[u] = per_url.get(u, 0) + wire.get(rid, 0)
     page.close()
-    return {"first": first, "ready": ready, "lib": marks.get("hp:uplot-ready"), "series_ms": series_ms, "wire": per_url, "bodies": bodies, "errors": errors, "points": points}
+    return {"first": first, "ready": ready, "lib": marks.get("hp:uplot-ready"), "parts": parts, "wire": per_url, "bodies": bodies, "errors": errors, "points": points}
+
+
+@contextlib.contextmanager
+def server_process(store: Path):
+    """``heatpump-monitor serve`` on the store, in a process of its own; yields its base URL."""
+    port = free_port_block(1)
+    cli = Path(sys.executable).with_name("heatpump-monitor")
+    proc = subprocess.Popen([str(cli), "serve", "--store", str(store), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def short(u: str, base: str) -> str:
@@ -116,6 +139,8 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=48, help="hours of data in the store (default 48)")
     ap.add_argument("--range", default="24h", help="range preset to open (default 24h)")
     ap.add_argument("--runs", type=int, default=5, help="cold-cache page loads (default 5)")
+    ap.add_argument("--server-process", action="store_true",
+                    help="the dashboard in a process of its own (default: a thread of this one)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +148,9 @@ def main() -> int:
         t0 = time.perf_counter()
         n = build_store(store, args.hours)
         print(f"store: {n} snapshots ({args.hours:g} h at 30 s) built in {time.perf_counter() - t0:.1f} s")
-        with DashboardThread(StoreConfig(kind="embedded", path=str(store))) as base, sync_playwright() as p:
+        server = (server_process(store) if args.server_process
+                  else DashboardThread(StoreConfig(kind="embedded", path=str(store))))
+        with server as base, sync_playwright() as p:
             url = f"{base}charts?gateway={GATEWAY}&range={args.range}"
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"chromium {browser.version}; page {url}")
@@ -154,9 +181,11 @@ def main() -> int:
     print(f"  transferred:          {statistics.median(totals) / 1e6:.2f} MB (median; {min(totals):,}..{max(totals):,} bytes)")
     print(f"  time to first chart:  {statistics.median(firsts):.0f} ms median (min {min(firsts):.0f}, max {max(firsts):.0f})")
     print(f"  all six charts drawn: {statistics.median(readies):.0f} ms median")
-    print(f"  of which: uPlot loaded and run by {statistics.median(r['lib'] for r in runs):.0f} ms (median); "
-          f"/api/v1/series answered in {statistics.median(r['series_ms'] for r in runs):.0f} ms (median, "
-          "requested in parallel)")
+    print(f"  of which: uPlot loaded and run by {statistics.median(r['lib'] for r in runs):.0f} ms (median)")
+    for i in range(max(len(r["parts"]) for r in runs)):
+        got = [r["parts"][i] for r in runs if len(r["parts"]) > i]
+        print(f"  /api/v1/series part {i + 1}: asked at {statistics.median(a for a, _ in got):.0f} ms, "
+              f"answered by {statistics.median(b for _, b in got):.0f} ms (medians)")
     print("warm cache (uPlot, app.js, style.css cached):")
     print(f"  transferred:          {sum(warm['wire'].values()) / 1e3:.0f} kB")
     print(f"  time to first chart:  {warm['first']:.0f} ms; all charts {warm['ready']:.0f} ms")

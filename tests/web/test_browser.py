@@ -10,8 +10,12 @@ compressor and switch valve, the data age is shown, the gateway selector puts it
 the URL; the charts page draws every chart (uPlot) with data for the chosen range, with min-max bands,
 step lines for statuses and no gap where no data is missing, and redraws with a new x range
 when another preset is clicked; zoom and pan on one chart move all of them, hover shows the
-values at that instant in every chart, double-click resets; the charts follow the dark colour
-scheme; no console error, no request to another origin.
+values at that instant in every chart, double-click resets; the charts are those of
+``web/charts.py`` with the brand's fields, their data asked for in two parts (the first
+chart's fields, then the rest), each URL once (the page's preloads are used); a zoom and reset
+before the second part arrives leaves no chart saying "No data" and the second part is drawn
+when it comes; the charts follow the dark colour scheme; no console error, no request to
+another origin.
 
 Screenshots (test artifacts, not committed): ``test-artifacts/screenshots/overview.png`` and
 ``test-artifacts/screenshots/charts.png`` under the repository root.
@@ -29,8 +33,10 @@ import threading
 import time
 from pathlib import Path
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Route, sync_playwright
 
 from heatpump_monitor.config import StoreConfig, load_collector_config
 from heatpump_monitor.derived import DERIVED
@@ -41,6 +47,8 @@ from heatpump_monitor.simulator.model import PumpModel
 from heatpump_monitor.simulator.server import SimulatorThread
 from heatpump_monitor.stores.embedded import EmbeddedSink
 from heatpump_monitor.web import DashboardThread
+from heatpump_monitor.web.catalog import field_catalog
+from heatpump_monitor.web.charts import CHARTS, field_parts
 
 pytestmark = pytest.mark.realserver
 
@@ -216,6 +224,21 @@ LINES_JS = """ids => ids.map(id => {
 })"""
 
 
+# each chart's line names (legend), without the bands' min and max
+NAMES_JS = """() => Object.fromEntries(Object.entries(window.__charts).map(([id, u]) =>
+  [id, u.series.slice(1).filter(s => s.class !== 'band').map(s => s.label)]))"""
+
+
+def expected_names(brand: str) -> dict[str, list[str]]:
+    """The charts of web/charts.py with the brand's fields: names from there or the catalogue."""
+    cat = field_catalog(brand)
+    return {c.id: [ln.name or cat[ln.field]["description"] for ln in c.lines if ln.field in cat] for c in CHARTS}
+
+
+def series_fields(urls: list[str]) -> list[list[str]]:
+    return [parse_qs(urlsplit(u).query)["fields"][0].split(",") for u in urls]
+
+
 def x_range_ms(page: Page) -> list[list[float]]:
     return page.evaluate("ids => ids.map(id => { const x = window.__charts[id.replace('chart-', '')].scales.x; "
                          "return [x.min, x.max]; })", CHART_IDS)
@@ -230,10 +253,19 @@ def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser
     w = Watched(browser, base.rstrip("/"))
     try:
         page = w.page
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/api/v1/series" in r.url else None)
         page.goto(f"{base}charts?gateway={thermia}&range=24h")
         page.wait_for_function("() => window.__drawCount >= 1", timeout=30_000)
         for chart, lines, points in page.evaluate(LINES_JS, CHART_IDS):
             assert lines >= 1 and points > 10, (chart, lines, points)
+        # every chart of web/charts.py, with the lines of the fields the brand has
+        assert page.evaluate(NAMES_JS) == expected_names("thermia")
+        # the data in two parts, the first chart's fields first, each requested once: the
+        # page's preloads were used (a preload not used would be a second request)
+        assert series_fields(asked) == field_parts(field_catalog("thermia")), asked
+        marks = page.evaluate("() => performance.getEntriesByType('mark').map(m => m.name)")
+        assert marks.index("hp:first-chart") < marks.index("hp:charts-ready")
         assert page.get_attribute("button[data-range='24h']", "aria-pressed") == "true"
         # every chart is drawn on a canvas by uPlot (no other chart library on the page)
         assert page.evaluate("ids => ids.every(id => document.querySelector('#' + id + ' .uplot canvas'))", CHART_IDS)
@@ -307,6 +339,54 @@ def test_charts_page_draws_every_chart_and_redraws_on_a_new_range(setup, browser
         page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
         page.wait_for_function("ids => ids.every(id => { const x = window.__charts[id.replace('chart-', '')].scales.x; "
                                "return (x.max - x.min) > 5.9 * 3600e3; })", arg=CHART_IDS)
+        w.check_clean()
+    finally:
+        w.close()
+
+
+def test_a_zoom_and_reset_before_the_second_part_arrives(setup, browser):
+    # the second part of the data held back: zoom the first chart, then reset; the charts
+    # waiting for that part say so ("Loading"), never "No data", and are drawn when it comes
+    base, (thermia, _) = setup["url"], setup["gateways"]
+    w = Watched(browser, base.rstrip("/"))
+    held: list[Route] = []
+    second = field_parts(field_catalog("thermia"))[1]
+
+    def hold(route: Route) -> None:
+        if not held and series_fields([route.request.url]) == [second]:
+            held.append(route)  # answered below
+        else:
+            route.continue_()
+
+    try:
+        page = w.page
+        page.route("**/api/v1/series?**", hold)
+        page.goto(f"{base}charts?gateway={thermia}&range=24h")
+        page.wait_for_function("() => window.__firstChartMs !== undefined", timeout=30_000)
+        assert held
+        assert page.evaluate("() => Object.keys(window.__charts)") == ["climate"]
+        assert page.inner_text("#chart-heating") == "Loading\u2026"
+        box = page.locator("#chart-climate .u-over").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        page.wait_for_function("() => { const x = window.__charts.climate.scales.x; return x.max - x.min < 8 * 3600e3; }")
+        page.wait_for_timeout(600)  # the zoomed window's finer data (all fields) is asked for after 350 ms
+        page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.wait_for_function("() => { const x = window.__charts.climate.scales.x; return x.max - x.min > 23.9 * 3600e3; }")
+        page.wait_for_timeout(300)
+        texts = page.evaluate("() => Array.from(document.querySelectorAll('.chart-empty')).map(e => e.textContent)")
+        assert not any("No data" in t for t in texts), texts
+        held[0].continue_()
+        page.wait_for_function("ids => ids.every(id => window.__charts[id.replace('chart-', '')]) && window.__drawCount >= 1",
+                               arg=CHART_IDS, timeout=30_000)
+        for chart, lines, points in page.evaluate(LINES_JS, CHART_IDS):
+            assert lines >= 1 and points > 10, (chart, lines, points)
+        assert page.evaluate(NAMES_JS) == expected_names("thermia")
+        assert page.evaluate("() => document.querySelectorAll('.chart-empty').length") == 0
+        ranges = x_range_ms(page)
+        assert all(r == ranges[0] for r in ranges) and span_h(ranges[0]) == pytest.approx(24, abs=0.05)
         w.check_clean()
     finally:
         w.close()

@@ -434,7 +434,5 @@ def make_router(s: Summaries) -> APIRouter:
 
 # -- pages -----------------------------------------------------------------------------------
 
-# what the pages load for the KPI cards (overview) and the daily page: their own files, so the
-# charts' app.js stays as it is; app.js first (the gateway picker), uPlot before summary.js
-SUMMARY_SCRIPTS = {"overview": ("app.js", "summary.js"), "daily": ("app.js", "uPlot.iife.min.js", "summary.js")}
-SUMMARY_STYLES = {"overview": ("style.css", "summary.css"), "daily": ("uPlot.min.css", "style.css", "summary.css")}
+#: the pages showing the owners' figures (their scripts and styles are in app.py's PAGE_SCRIPTS)
+SUMMARY_PAGES = ("overview", "daily")

@@ -38,8 +38,12 @@
     Object.keys(query || {}).forEach(function (k) {
       if (query[k] !== undefined && query[k] !== null && query[k] !== "") qs.set(k, query[k]);
     });
-    var url = path + (qs.toString() ? "?" + qs.toString() : "");
-    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (resp) {
+    return getJson(path + (qs.toString() ? "?" + qs.toString() : ""), { Accept: "application/json" });
+  }
+
+  function getJson(url, headers) {
+    // a preloaded URL is fetched with no header of its own: the request must be the preload's
+    return fetch(url, { headers: headers || {}, credentials: "same-origin" }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (doc) {
         if (!resp.ok) {
           var err = new Error(doc.error || ("HTTP " + resp.status));
@@ -284,38 +288,13 @@
   // Charts
   // ====================================================================================
 
-  var PRESETS = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3, "90d": 90 * 86400e3 };
+  // The range presets and the charts (which fields, colours, titles) come with the page, from
+  // web/charts.py: the server names the first data requests in the page (preload) from them.
+  // A line's name and a chart's unit default to the field catalogue's (cfg.brands).
+  var PRESETS = cfg.presets || {};
   var DEFAULT_PRESET = "24h";
   var LANE = 1.75; // status chart: a lane is 0..1, plus room for its name
-
-  // One chart per entry, drawn in this order. A line's name and a chart's unit default to the
-  // field catalogue's description and unit (cfg.brands, from the API's catalogue), so a chart
-  // of derived values needs no more than { id, title, lines: [{ f, color }] }.
-  var CHARTS = [
-    { id: "climate", title: "Outdoor / indoor", unit: "°C", lines: [
-      { f: "outdoor_temp", name: "Outdoor", color: "#1c7ed6" },
-      { f: "indoor_temp", name: "Indoor", color: "#f08c00" }] },
-    { id: "heating", title: "Heating circuit", unit: "°C", lines: [
-      { f: "radiator_forward", name: "Forward", color: "#e03131" },
-      { f: "radiator_return", name: "Return", color: "#4263eb" },
-      { f: "heating_setpoint", name: "Setpoint", color: "#868e96", dash: "dash" }] },
-    { id: "brine", title: "Brine", unit: "°C", lines: [
-      { f: "brine_in_evaporator", name: "Brine in", color: "#0c8599" },
-      { f: "brine_out_condenser", name: "Brine out", color: "#9c36b5" }] },
-    { id: "hotwater", title: "Hot water", unit: "°C", lines: [
-      { f: "hot_water_top", name: "Top", color: "#e8590c" },
-      { f: "hot_water_mid", name: "Middle", color: "#f59f00" }] },
-    { id: "delta", title: "Delta T", lines: [
-      { f: "delta_t_radiator", color: "#d6336c" },
-      { f: "delta_t_brine", color: "#2b8a3e" }] },
-    { id: "status", title: "Operation", status: true, lines: [
-      { f: "compressor", name: "Compressor", color: "#2f9e44" },
-      { f: "brine_pump", name: "Brine pump", color: "#0c8599" },
-      { f: "radiator_pump", name: "Radiator pump", color: "#4263eb" },
-      { f: "heat_circuit_pump", name: "Heat circuit pump", color: "#5c7cfa" },
-      { f: "switch_valve", name: "Switch valve", label: "Switch valve (high: hot water)", color: "#e8590c" },
-      { f: "additional_heat", name: "Additional heat", label: "Additional heat (0\u2013100 %)", color: "#c92a2a", percent: true }] }
-  ];
+  var CHARTS = cfg.charts || [];
 
   function rangeFromUrl() {
     var s = params.get("start"), e = params.get("end");
@@ -345,8 +324,10 @@
     var syncing = false;   // a scale change being passed on to the other charts
     var building = false;  // a chart being created: its first scale is not a zoom
     var drawn = null;      // {doc, win, detail} of the charts shown (redrawn when the colour scheme changes)
-    var seq = 0, drawSeq = 0, zoomTimer = null, refreshTimer = null;
-    var pending = null;    // the request started before uPlot was parsed
+    var seq = 0, zoomSeq = 0, fullSeq = 0, zoomTimer = null, refreshTimer = null;
+    var planned = null;    // the page's preloaded requests (cfg.plan), used by the first load
+    var waiting = {};      // chart id -> true while its fields' part of the data is on its way
+    var drawQueue = Promise.resolve();
     window.__drawCount = 0;
 
     window.__charts = plots; // for the browser tests and the benchmark
@@ -368,28 +349,21 @@
       return lines.length ? meta[lines[0].f].unit : "";
     }
 
-    function buildCards() {
-      var box = document.getElementById("charts");
-      CHARTS.forEach(function (spec) {
-        var card = document.createElement("article");
-        card.className = "card chart-card";
-        var h = document.createElement("h2");
-        h.textContent = spec.title;
-        var el = document.createElement("div");
-        el.className = "chart" + (spec.status ? " chart-status" : "");
-        el.id = "chart-" + spec.id;
-        el.dataset.chart = spec.id;
-        card.appendChild(h);
-        card.appendChild(el);
-        box.appendChild(card);
-      });
-    }
-    buildCards();
-
     function allFields() {
-      var out = [];
-      CHARTS.forEach(function (spec) { available(spec).forEach(function (l) { if (out.indexOf(l.f) < 0) out.push(l.f); }); });
-      return out;
+      return fieldParts().reduce(function (a, b) { return a.concat(b); }, []);
+    }
+
+    function fieldParts() {
+      // the first chart with a field first (drawn as soon as it is there), then all the others;
+      // as web/charts.py's field_parts
+      var first = [], rest = [];
+      CHARTS.forEach(function (spec) {
+        var target = first.length ? rest : first;
+        available(spec).forEach(function (l) {
+          if (first.indexOf(l.f) < 0 && rest.indexOf(l.f) < 0) target.push(l.f);
+        });
+      });
+      return [first, rest].filter(function (p) { return p.length; });
     }
 
     function wantedPoints() {
@@ -398,8 +372,17 @@
       return Math.max(300, Math.min(1500, Math.round(w * 1.5)));
     }
 
-    function request(win) {
-      var fields = allFields();
+    function once(start) {
+      // a request started on the first call; every call returns its promise
+      var p = null;
+      return function () {
+        if (!p) { p = start(); p.catch(function () {}); } // (its failure is handled by the load)
+        return p;
+      };
+    }
+
+    function request(win, fields) {
+      fields = fields || allFields();
       if (!gateway || !fields.length) return Promise.reject(new Error("no chartable fields for this gateway"));
       return api("/api/v1/series", { gateway: gateway.gateway, fields: fields.join(","), start: Math.round(win.start),
                                      end: Math.round(win.end), points: wantedPoints() });
@@ -440,8 +423,9 @@
       // its neighbours further apart than gap_ms holding null there (uPlot breaks a line at
       // null). Where only another series has a point, a value is undefined: uPlot draws across
       // it, so different time sets never look like missing data.
-      var xs = [], seen = {};
-      function addX(x) { if (!seen[x]) { seen[x] = true; xs.push(x); } }
+      // (a Map: times in ms are no array indices, an object keyed by them is slow)
+      var xs = [], index = new Map();
+      function addX(x) { if (!index.has(x)) { index.set(x, 0); xs.push(x); } }
       parts.forEach(function (p) {
         var t = p.s.t;
         for (var i = 0; i < t.length; i++) {
@@ -450,18 +434,17 @@
         }
       });
       xs.sort(function (a, b) { return a - b; });
-      var index = {};
-      xs.forEach(function (x, i) { index[x] = i; });
+      for (var n = 0; n < xs.length; n++) index.set(xs[n], n);
       var out = [xs];
       parts.forEach(function (p) {
         var t = p.s.t;
         var cols = p.cols.map(function () { return new Array(xs.length); });
         for (var i = 0; i < t.length; i++) {
           if (i > 0 && t[i] - t[i - 1] > p.s.gap_ms) {
-            var g = index[Math.round((t[i] + t[i - 1]) / 2)];
+            var g = index.get(Math.round((t[i] + t[i - 1]) / 2));
             cols.forEach(function (c) { c[g] = null; });
           }
-          var k = index[t[i]];
+          var k = index.get(t[i]);
           p.cols.forEach(function (a, j) { cols[j][k] = a[i]; });
         }
         cols.forEach(function (c) { out.push(c); });
@@ -576,40 +559,70 @@
       };
     }
 
-    function draw(doc, win, detail) {
-      var byField = {};
-      doc.series.forEach(function (s) { byField[s.field] = s; });
-      var bucketed = doc.bucket_ms > doc.interval_ms;
-      var xRange = detail && zoom ? [zoom.start, zoom.end] : [win.start, win.end];
-      var mine = ++drawSeq;
-      drawn = { doc: doc, win: win, detail: detail };
-      // one chart after the other, letting the browser paint in between: the first chart
-      // shows while the others are still being built
-      var chain = Promise.resolve();
-      CHARTS.forEach(function (spec) {
-        chain = chain.then(function () {
-          if (mine === drawSeq) { drawChart(spec, byField, bucketed, xRange); return nextFrame(); }
+    function draw(doc, win, detail, ids) {
+      // Every chart (ids absent), or only those (the ones waiting for a part of the data).
+      // Draws run one after the other; a newer full draw stops an older one, so no draw
+      // overwrites a newer one's charts. One chart at a time, letting the browser paint in
+      // between: the first chart shows while the others are still being built.
+      if (!ids) { ++fullSeq; drawn = { doc: doc, win: win, detail: detail }; }
+      var mine = fullSeq;
+      function run() {
+        var chain = Promise.resolve();
+        CHARTS.forEach(function (spec) {
+          if (ids && ids.indexOf(spec.id) < 0) return;
+          chain = chain.then(function () {
+            if (mine !== fullSeq) return;
+            // zoomed: the charts keep the zoomed window (detail or not); else the whole range
+            drawChart(spec, doc, zoom ? [zoom.start, zoom.end] : [drawn.win.start, drawn.win.end]);
+            return nextFrame();
+          });
         });
-      });
-      return chain.then(function () {
-        if (mine !== drawSeq) return; // a newer draw took over
-        window.__drawCount++;
-        if (window.__chartsReadyMs === undefined) {
-          window.__chartsReadyMs = performance.now();
-          mark("hp:charts-ready");
-        }
-        document.body.dataset.chartsDrawn = String(window.__drawCount);
-      });
+        return chain.then(function () { if (mine === fullSeq) allDrawn(); });
+      }
+      drawQueue = drawQueue.then(run, run);
+      return drawQueue;
+    }
+
+    function allDrawn() {
+      if (Object.keys(waiting).length) return; // the rest of the data is still on its way
+      window.__drawCount++;
+      if (window.__chartsReadyMs === undefined) {
+        window.__chartsReadyMs = performance.now();
+        mark("hp:charts-ready");
+      }
+      document.body.dataset.chartsDrawn = String(window.__drawCount);
+    }
+
+    function placeholder(spec, text) {
+      // a chart whose data is not there (yet): no uPlot, a note of the chart's height
+      var el = document.getElementById("chart-" + spec.id);
+      if (plots[spec.id]) { plots[spec.id].destroy(); delete plots[spec.id]; }
+      el.textContent = "";
+      var box = document.createElement("div");
+      box.className = "chart-empty chart-waiting muted";
+      box.textContent = text;
+      el.appendChild(box);
     }
 
     function nextFrame() {
       return new Promise(function (resolve) { requestAnimationFrame(function () { setTimeout(resolve, 0); }); });
     }
 
-    function drawChart(spec, byField, bucketed, xRange) {
+    function drawChart(spec, doc, xRange) {
       var el = document.getElementById("chart-" + spec.id);
       if (!el) return;
       var lines = available(spec);
+      // the answer has an entry for every field asked for, even one without data: a field
+      // not in it is in a part still on its way ("Loading", never "No data")
+      var byField = {};
+      doc.series.forEach(function (s) { byField[s.field] = s; });
+      if (lines.some(function (l) { return !(l.f in byField); })) {
+        waiting[spec.id] = true;
+        placeholder(spec, "Loading\u2026");
+        return;
+      }
+      delete waiting[spec.id];
+      var bucketed = doc.bucket_ms > doc.interval_ms;
       var built = spec.status ? statusChart(lines, byField) : lineChart(unitOf(spec, lines), lines, byField, bucketed);
       var old = plots[spec.id];
       if (old) old.destroy();
@@ -711,9 +724,9 @@
       zoom = { start: start, end: end };
       if (end - start > full * 0.6 || base.doc.bucket_ms <= base.doc.interval_ms) return;
       zoomTimer = setTimeout(function () {
-        var mine = ++seq;
+        var mine = ++zoomSeq, of = base;
         request({ start: Math.max(0, start), end: end }).then(function (doc) {
-          if (mine !== seq || !zoom) return;
+          if (mine !== zoomSeq || of !== base || !zoom) return; // a newer zoom or load took over
           draw(doc, base, true);
         }).catch(function (err) { showBanner("Cannot load the zoomed data: " + err.message, "error"); });
       }, 350);
@@ -721,29 +734,57 @@
 
     // -- loading ------------------------------------------------------------------------
 
-    function load(push) {
+    function load(push, whole) {
+      // The data in parts (fieldParts): the first chart is drawn as soon as its part is there,
+      // the others when the rest arrives. whole: in one request (a refresh: charts are shown).
       clearTimeout(refreshTimer);
+      clearTimeout(zoomTimer);
       if (!gateway) return Promise.resolve();
       markPresets();
       var win = windowOf(range);
       var mine = ++seq;
       zoom = null;
+      ++zoomSeq;
       document.body.classList.add("loading");
-      var req = pending || request(win);
-      pending = null;
+      // a part: a function starting its request (once); the preloaded ones have started
+      var parts = planned || (whole ? [null] : fieldParts()).map(function (f) {
+        return once(function () { return request(win, f || undefined); });
+      });
+      if (!parts.length) parts = [once(function () { return request(win); })]; // rejects: no chartable fields
+      planned = null;
       if (push !== undefined) setUrl(push);
-      return req.then(function (doc) {
-        if (mine !== seq) return;
-        mark("hp:series-received");
-        win = { start: doc.start_ms, end: doc.end_ms };
-        base = { start: win.start, end: win.end, doc: doc };
-        showBanner(null);
-        rangeInfo(doc, win);
-        return whenUplot().then(function () { mark("hp:uplot-ready"); return draw(doc, win); });
-      }).catch(function (err) {
+      var lib = whenUplot().then(function () { mark("hp:uplot-ready"); });
+      var chain = Promise.resolve();
+      parts.forEach(function (req, i) {
+        // the next part is asked for once this one is answered (unless preloaded): the first
+        // chart's query has the server to itself, the others are computed while it is drawn
+        chain = chain.then(function () {
+          if (mine !== seq) return null; // a newer load took over: ask for no more
+          var got = req();
+          if (parts[i + 1]) got.then(function () { if (mine === seq) parts[i + 1](); }, function () {});
+          return Promise.all([got, lib]);
+        }).then(function (got) {
+          if (mine !== seq || !got) return;
+          var doc = got[0];
+          mark("hp:series-" + (i + 1) + "-received");
+          if (i === 0) {
+            base = { start: doc.start_ms, end: doc.end_ms, doc: doc };
+            showBanner(null);
+            rangeInfo(doc, base);
+            return draw(doc, base);
+          }
+          // the same window, more fields: into the range's answer, then the charts waiting for it
+          doc.series.forEach(function (s) { base.doc.series.push(s); });
+          var ids = Object.keys(waiting); // none: a zoomed window's data (all fields) came first
+          if (ids.length) return draw(drawn.doc, drawn.win, drawn.detail, ids);
+        });
+      });
+      return chain.catch(function (err) {
         if (mine !== seq) return;
         showBanner(err.status === 503 ? capital(err.message) : "Cannot load the charts: " + err.message, "error");
+        CHARTS.forEach(function (spec) { if (waiting[spec.id]) placeholder(spec, "Not loaded"); });
       }).then(function () {
+        if (mine !== seq) return;
         document.body.classList.remove("loading");
         if (range.preset) refreshTimer = setTimeout(refresh, CHARTS_REFRESH_MS);
       });
@@ -751,12 +792,12 @@
 
     function refresh() {
       // a preset range follows the clock, unless the user is looking at a zoomed window
-      if (document.visibilityState === "visible" && !zoom) load();
+      if (document.visibilityState === "visible" && !zoom) load(undefined, true);
       else refreshTimer = setTimeout(refresh, CHARTS_REFRESH_MS);
     }
 
     function whenUplot() {
-      // uPlot's script comes after this one (deferred): the data request starts first
+      // uPlot's script comes before this one (both deferred): it has run unless it failed
       if (window.uPlot) return Promise.resolve();
       return new Promise(function (resolve, reject) {
         document.addEventListener("DOMContentLoaded", function () {
@@ -791,8 +832,15 @@
     onGatewayChange(function () { load(); });
 
     if (gateway) {
-      pending = request(windowOf(range)); // starts now, while uPlot is still being parsed
-      pending.catch(function () {});
+      var plan = cfg.plan;
+      if (plan && plan.gateway === gateway.gateway && plan.range === range.preset) {
+        // the requests the page preloads (web/charts.py), by their exact URLs
+        planned = plan.urls.map(function (url, i) {
+          var req = once(function () { return getJson(url); });
+          if (i < plan.preloaded) req(); // the preload is under way: take it up now
+          return req;
+        });
+      }
       load(false);
     } else {
       waitForGateways(function () { load(false); });
