@@ -175,3 +175,102 @@ def test_memory_fallback_is_bounded_too(tmp_path, monkeypatch, caplog):
             sp._disk_failed(sqlite3.OperationalError("disk I/O error"), [snap(t * 1000)])
     assert [e.snapshot.time_ms for e in sp._mem] == [3000, 4000, 5000] and sp.dropped == 2
     assert any("DATA LOST" in r.getMessage() for r in caplog.records)
+
+
+def file_reads(sp):
+    """The SELECTs of spool rows the spool runs from now on (its read-back from the file)."""
+    seen = []
+    sp._db.set_trace_callback(lambda sql: seen.append(sql) if sql.startswith("SELECT id, data FROM spool") else None)
+    return seen
+
+
+def test_a_tick_is_read_back_from_memory_and_the_file_still_holds_it(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    sp = DiskSpool(path, 10_000_000)
+    reads = file_reads(sp)
+    sp.append([snap(1000), snap(1000, "g2")])
+    head = sp.head(10)
+    assert [(e.snapshot.gateway, e.snapshot.time_ms) for e in head] == [("g1", 1000), ("g2", 1000)]
+    assert reads == []  # not read back from SQLite...
+    on_file = sqlite3.connect(path).execute("SELECT id, data FROM spool ORDER BY id").fetchall()
+    assert [(k, decode(d)) for k, d in on_file] == [(e.key, e.snapshot) for e in head]  # ...it is there, same keys
+    sp.ack(head[:1])
+    assert [e.snapshot.gateway for e in sp.head(10)] == ["g2"]
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM spool").fetchone()[0] == 1
+
+
+def test_a_spool_left_over_is_read_from_the_file_until_it_was_emptied(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    first = DiskSpool(path, 10_000_000)
+    first.append([snap(1000), snap(2000)])
+    first.close()  # (or killed): the restart must replay from the file
+    sp = DiskSpool(path, 10_000_000)
+    reads = file_reads(sp)
+    sp.append([snap(3000)])
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [1000, 2000, 3000]
+    assert len(reads) == 1
+    sp.ack(sp.head(2))
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [3000]  # still from the file
+    assert len(reads) == 3
+    sp.ack(sp.head(10))
+    sp.append([snap(4000)])  # emptied once: memory again
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [4000] and len(reads) == 4
+
+
+def test_a_backlog_beyond_the_memory_bound_is_read_from_the_file_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_mod, "RECENT_MAX", 3)
+    sp = DiskSpool(tmp_path / "s.sqlite3", 10_000_000)
+    reads = file_reads(sp)
+    for t in range(1, 6):
+        sp.append([snap(t * 1000)])
+    assert len(sp._recent) == 0  # never more than RECENT_MAX held
+    assert [e.snapshot.time_ms for e in sp.head(2)] == [1000, 2000] and len(reads) == 1
+    while sp.depth:
+        sp.ack(sp.head(2))
+    sp.append([snap(6000)])
+    assert [e.snapshot.time_ms for e in sp.head(5)] == [6000] and len(sp._recent) == 1
+
+
+def test_drops_of_a_full_spool_leave_memory_too(tmp_path):
+    one = len(encode(snap(1000)))
+    sp = DiskSpool(tmp_path / "s.sqlite3", one * 2)
+    for t in range(1, 5):
+        sp.append([snap(t * 1000)])
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [3000, 4000] and sp.dropped == 2
+
+
+def test_a_refused_poll_leaves_memory_and_file(tmp_path):
+    sp = DiskSpool(tmp_path / "s.sqlite3", 10_000_000)
+    sp.append([snap(1000), snap(2000)])
+    sp.reject(sp.head(1)[0], "HTTP 400 field type conflict")
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [2000] and sp.depth == 1
+    assert [(s.time_ms, c) for s, c in sp.rejected()] == [(1000, "HTTP 400 field type conflict")]
+
+
+def test_a_failed_removal_makes_the_read_back_use_the_file(tmp_path, caplog):
+    sp = DiskSpool(tmp_path / "s.sqlite3", 10_000_000)
+    sp.append([snap(1000), snap(2000)])
+    real = sp._db
+
+    class NoDelete:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __enter__(self):
+            return real.__enter__()
+
+        def __exit__(self, *a):
+            return real.__exit__(*a)
+
+        def execute(self, sql, *args):
+            if sql.startswith("DELETE"):
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(sql, *args)
+
+    sp._db = NoDelete()
+    with caplog.at_level(logging.ERROR):
+        sp.ack(sp.head(1))
+    sp._db = real
+    assert "Cannot remove written polls" in caplog.text
+    # the row is still on file, so it comes back (written again: harmless)
+    assert [e.snapshot.time_ms for e in sp.head(10)] == [1000, 2000]

@@ -103,10 +103,11 @@ class Ticker:
             delay = tick / 1000 - self.clock()
             if delay <= 0:
                 return tick
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=min(delay, MAX_SLEEP_S))
+            try:  # asyncio.timeout: no task made per tick, unlike wait_for
+                async with asyncio.timeout(min(delay, MAX_SLEEP_S)):
+                    await stop.wait()
                 return None
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     async def run(self, stop: asyncio.Event, on_tick: Callable[[int], Awaitable[None]], what: str) -> None:

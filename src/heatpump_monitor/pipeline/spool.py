@@ -16,6 +16,14 @@ page cache) without an fsync, so a ``kill -9`` right after still finds it done, 
 append's fsync makes it durable together with the new entries (the WAL is written in order).
 Only a power loss between the two can undo a removal, and then an already-written poll is
 written again: harmless, as above. What is appended is never at risk.
+
+The read-back for the sink comes from memory while the backlog is small: the entries this
+process appended (up to :data:`RECENT_MAX`, the usual case of a tick or a few waiting) are kept
+as they were committed, so a tick does not read and decode its own polls back from SQLite. The
+file stays the only thing that counts: an entry is in memory only after its commit, leaves it
+with its removal, and whenever memory and file might differ (a backlog beyond the bound, a
+spool found non-empty at start, a removal that failed) entries are read from the file again
+until the spool has been empty once.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import sqlite3
 import time
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -43,6 +52,12 @@ COMPACT_AFTER = 1000
 REJECTED_MAX = 10_000
 #: polls kept in memory while the spool's disk fails (oldest dropped beyond this many)
 MEMORY_FALLBACK_MAX = 10_000
+#: the newest committed entries kept in memory for the read-back (module doc); a backlog larger
+#: than this is read from the file
+RECENT_MAX = 1000
+#: SQLite's page cache of the spool file, KiB (its default is 2 MB): a tick's rows are a few
+#: pages and the read-back comes from memory, so a large cache only costs RSS
+CACHE_KIB = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +223,10 @@ class DiskSpool:
         self._db = self._open()
         self._depth, self._bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool").fetchone()
+        # every row of the spool table, oldest first, while `_in_memory` (module doc); a spool
+        # left over from the last run is read from the file until it has been emptied
+        self._recent: deque[Entry] = deque()
+        self._in_memory = self._depth == 0
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -235,6 +254,7 @@ class DiskSpool:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             db.executescript(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM spool").fetchone()  # reads the file: fails if damaged
         except BaseException:
@@ -261,18 +281,21 @@ class DiskSpool:
     def append(self, snapshots: Sequence[Snapshot]) -> None:
         if not snapshots:
             return
-        rows = [(s.time_ms, data) for s in snapshots if (data := self._encode(s)) is not None]
-        size = sum(len(d) for _, d in rows)
+        kept = [(s, data) for s in snapshots if (data := self._encode(s)) is not None]
+        size = sum(len(d) for _, d in kept)
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._make_room(size)
+                dropped_upto = self._make_room(size)
                 self._db.executemany("INSERT INTO spool (time_ms, size, data) VALUES (?, ?, ?)",
-                                     [(t, len(d), d) for t, d in rows])
+                                     [(s.time_ms, len(d), d) for s, d in kept])
+                # AUTOINCREMENT in one write transaction: the new rows' ids are consecutive
+                last_id = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
         except sqlite3.Error as exc:
             self._disk_failed(exc, snapshots)
             return
-        self._depth += len(rows)
+        self._remember(dropped_upto, [Entry(last_id - len(kept) + 1 + i, s) for i, (s, _) in enumerate(kept)])
+        self._depth += len(kept)
         self._bytes += size
         self._peak = max(self._peak, self._depth)
         if self._disk_error:
@@ -287,10 +310,27 @@ class DiskSpool:
             log.error("Not spooling the poll of %s at %s: %s", s.gateway, s.iso_time, exc)
             return None
 
-    def _make_room(self, size: int) -> None:
+    def _remember(self, dropped_upto: int, entries: list[Entry]) -> None:
+        """Keep committed entries for the read-back, while every row fits (module doc)."""
+        if not self._in_memory:
+            return
+        while self._recent and self._recent[0].key <= dropped_upto:
+            self._recent.popleft()
+        if len(self._recent) + len(entries) > RECENT_MAX:
+            self._forget()
+            return
+        self._recent.extend(entries)
+
+    def _forget(self) -> None:
+        """From now on, read the file until the spool has been empty once."""
+        self._in_memory = False
+        self._recent.clear()
+
+    def _make_room(self, size: int) -> int:
+        """Drop the oldest rows so that ``size`` more bytes fit; the last id dropped (0: none)."""
         excess = self._bytes + size - self.max_bytes
         if excess <= 0:
-            return
+            return 0
         freed = count = 0
         last_id = first_ms = last_ms = 0
         for row_id, row_size, t in self._db.execute("SELECT id, size, time_ms FROM spool ORDER BY id"):
@@ -306,6 +346,7 @@ class DiskSpool:
             self._depth -= count
             self._bytes -= freed
             self._drops.dropped_range(count, first_ms, last_ms)
+        return last_id
 
     def _disk_failed(self, exc: sqlite3.Error, snapshots: Sequence[Snapshot]) -> None:
         cause = str(exc)
@@ -322,6 +363,15 @@ class DiskSpool:
             self._drops.dropped_range(excess, gone[0].snapshot.time_ms, gone[-1].snapshot.time_ms)
 
     def head(self, n: int) -> list[Entry]:
+        if self._in_memory:
+            entries = list(islice(self._recent, n))
+        else:
+            entries = self._head_from_file(n)
+        for e in list(self._mem)[: n - len(entries)]:
+            entries.append(e)
+        return entries
+
+    def _head_from_file(self, n: int) -> list[Entry]:
         entries: list[Entry] = []
         try:
             rows = self._db.execute("SELECT id, data FROM spool ORDER BY id LIMIT ?", (n,)).fetchall()
@@ -337,8 +387,6 @@ class DiskSpool:
                 bad.append(row_id)
         if bad:
             self._delete_ids(bad)
-        for e in list(self._mem)[: n - len(entries)]:
-            entries.append(e)
         return entries
 
     def ack(self, entries: Sequence[Entry]) -> None:
@@ -354,6 +402,8 @@ class DiskSpool:
             if self._peak >= COMPACT_AFTER:
                 self._compact()
             self._peak = 0
+            self._recent.clear()
+            self._in_memory = True  # nothing on file: memory and file agree again
 
     def reject(self, entry: Entry, cause: str) -> None:
         if entry.key < 0:
@@ -390,7 +440,10 @@ class DiskSpool:
                 self._db.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:  # the rows stay and are written again later: harmless
             log.error("Cannot remove written polls from spool %s: %s", self.path, exc)
+            self._forget()  # they stay on file, so the read-back must see them there
             return
+        while self._recent and self._recent[0].key <= last_id:
+            self._recent.popleft()
         self._depth -= len(sizes)
         self._bytes -= sum(sizes)
 
@@ -401,7 +454,11 @@ class DiskSpool:
                     f"DELETE FROM spool WHERE id IN ({','.join('?' * len(ids))}) RETURNING size", ids)
                 sizes = [r[0] for r in cur.fetchall()]
         except sqlite3.Error:
+            self._forget()
             return
+        if self._recent:
+            gone = set(ids)
+            self._recent = deque(e for e in self._recent if e.key not in gone)
         self._depth -= len(sizes)
         self._bytes -= sum(sizes)
 

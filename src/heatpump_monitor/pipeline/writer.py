@@ -85,18 +85,25 @@ class Writer:
     async def run(self, stop: asyncio.Event) -> None:
         """Write whatever the spool holds, until ``stop``: at once when something is submitted
         while the sink works; every ``retry_s`` (and only then) while it fails."""
+        # one wait per turn, on one event, with no task made per tick: ``stop`` also sets
+        # ``_wake`` (through one watcher for the whole run); while the sink fails, only the
+        # timer (or ``stop``) ends the wait
+        watcher = asyncio.ensure_future(stop.wait())
+        watcher.add_done_callback(lambda _: self._wake.set())
         self._wake.set()  # a spool left over from the last run is written first
-        while not stop.is_set():
-            waits = [asyncio.ensure_future(stop.wait())]
-            if self.failing_since is None:  # while the sink fails, only the timer retries
-                waits.append(asyncio.ensure_future(self._wake.wait()))
-            await asyncio.wait(waits, timeout=self.retry_s if self.pending else None,
-                               return_when=asyncio.FIRST_COMPLETED)
-            for w in waits:
-                w.cancel()
-            self._wake.clear()
-            if self.pending and not stop.is_set():
-                await self.flush()
+        try:
+            while not stop.is_set():
+                event = self._wake if self.failing_since is None else stop
+                try:
+                    async with asyncio.timeout(self.retry_s if self.pending else None):
+                        await event.wait()
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                if self.pending and not stop.is_set():
+                    await self.flush()
+        finally:
+            watcher.cancel()
 
     async def flush(self) -> bool:
         """Write everything pending, oldest first, batch by batch. True when nothing is left."""

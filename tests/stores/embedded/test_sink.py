@@ -76,3 +76,59 @@ def test_a_store_deleted_while_open_is_not_acknowledged_then_recreated(tmp_path)
     sink.write_sync([Snapshot("g", "ivt", "api", 2_000, {"a": 2.0})])  # the retry: a new store
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT ts_ms, data FROM snapshots").fetchall() == [(2000, '{"a":2.0}')]
+
+
+def test_a_small_write_runs_on_the_event_loop_without_a_thread(tmp_path, monkeypatch):
+    from heatpump_monitor.stores.embedded import sink as sink_mod
+
+    async def no_thread(*args, **kw):
+        raise AssertionError("a small write went to a worker thread")
+
+    monkeypatch.setattr(sink_mod.asyncio, "to_thread", no_thread)
+    sink = EmbeddedSink(tmp_path / "s.sqlite3")
+    asyncio.run(sink.write([snap(1000), snap(1000, "gw2")]))
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+        assert db.execute("SELECT gateway FROM snapshots ORDER BY gateway").fetchall() == [("gw",), ("gw2",)]
+
+
+def test_a_locked_store_is_written_from_a_thread_without_blocking_the_loop(tmp_path):
+    """Another connection holds the write lock: the small write neither blocks the event loop
+    (busy_timeout 0 there) nor fails; it is done in a worker thread once the lock is free."""
+    path = tmp_path / "s.sqlite3"
+    sink = EmbeddedSink(path)
+    sink.write_sync([snap(1000)])  # the store exists
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def go() -> int:
+        write = asyncio.create_task(sink.write([snap(2000)]))
+        turns = 0
+        for _ in range(20):  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            turns += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 10)
+        return turns
+
+    assert asyncio.run(go()) == 20
+    assert [s.time_ms for s in EmbeddedReader(path).snapshots("gw", 0, 10_000)] == [1000, 2000]
+
+
+def test_a_store_locked_for_longer_than_the_busy_timeout_is_a_failed_write(tmp_path, monkeypatch):
+    import pytest
+
+    from heatpump_monitor.stores.base import SinkError
+    from heatpump_monitor.stores.embedded import sink as sink_mod
+
+    monkeypatch.setattr(sink_mod, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.sqlite3"
+    sink = EmbeddedSink(path)
+    sink.write_sync([snap(1000)])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(SinkError, match="database is locked"):
+        asyncio.run(sink.write([snap(2000)]))
+    other.execute("ROLLBACK")
+    asyncio.run(sink.write([snap(2000)]))  # the writer's retry
+    assert [s.time_ms for s in EmbeddedReader(path).snapshots("gw", 0, 10_000)] == [1000, 2000]

@@ -1,5 +1,13 @@
 """The embedded store's writer: snapshots upserted and their rollups kept, in one transaction
-(the layout and the rollup rules are in :mod:`.schema`)."""
+(the layout and the rollup rules are in :mod:`.schema`).
+
+A small write (a tick of a few gateways: well under a millisecond) runs on the caller's event
+loop: the hop to a worker thread and back cost more CPU than the write itself. It asks for the
+write lock without waiting (``BEGIN IMMEDIATE`` with ``busy_timeout=0``): when another
+connection holds the database (a rollup rebuild, an operator's ``sqlite3``), the event loop is
+not blocked; the write is done again in a worker thread, which waits up to
+:data:`BUSY_TIMEOUT_MS` for the lock like every larger write does.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,18 @@ from ..base import SinkError
 from .schema import (NEWEST, UPSERT, _clean, _Key, bucket_of, connect, describe_path, followers, list_gateways,
                      queue, roll_queued, uses_previous)
 
+#: polls written on the event loop at most (module doc); larger writes go to a worker thread
+LOOP_WRITE_MAX = 10
+#: how long a write in a worker thread waits for another connection's lock
+BUSY_TIMEOUT_MS = 5000
+#: SQLite's page cache of the store connection, KiB (default 2 MB): a tick touches a few pages
+#: of each index; the rollups read through it once per bucket
+CACHE_KIB = 256
+
+
+class _Locked(Exception):
+    """Another connection holds the write lock (only raised when not waiting for it)."""
+
 
 class EmbeddedSink:
     def __init__(self, path: str | Path) -> None:
@@ -23,11 +43,14 @@ class EmbeddedSink:
         self._conn: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection has open
         self._lock = threading.Lock()
+        self._busy_ms = -1  # the connection's busy_timeout
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             try:
                 self._conn = connect(self.path)
+                self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+                self._busy_ms = -1  # set by the first transaction
                 self._file = self._identity()
             except (sqlite3.Error, OSError) as exc:
                 raise SinkError(f"cannot open {self.description}: {exc}") from None
@@ -55,28 +78,39 @@ class EmbeddedSink:
     def write_sync(self, snapshots: Sequence[Snapshot]) -> None:
         """Store the snapshots and maintain the rollups (module doc), in one transaction.
 
-        Any batch size works: a bulk load is the same call with big batches.
+        Any batch size works: a bulk load is the same call with big batches. Waits up to
+        :data:`BUSY_TIMEOUT_MS` for another connection's write lock.
         """
-        rows = []
-        for s in snapshots:
-            values = _clean(s.values)
-            if values:
-                rows.append((s.gateway, s.source, s.time_ms, s.brand, json.dumps(values, separators=(",", ":"))))
-        if not rows:
-            return
+        rows = _rows(snapshots)
+        if rows:
+            self._write_waiting(rows)
+
+    def _write_waiting(self, rows: list[tuple]) -> None:
         with self._lock:
-            db = self._db()
+            self._transaction(rows, BUSY_TIMEOUT_MS)
+
+    def _transaction(self, rows: list[tuple], busy_timeout_ms: int) -> None:
+        """Write ``rows`` in one transaction (the caller holds ``_lock``). With
+        ``busy_timeout_ms=0``, :class:`_Locked` when another connection holds the lock."""
+        db = self._db()
+        try:
+            if busy_timeout_ms != self._busy_ms:
+                db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+                self._busy_ms = busy_timeout_ms
+            db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._write_rows(db, rows)
-                    db.commit()
-                except BaseException:
-                    db.rollback()
-                    raise
-            except (sqlite3.Error, OSError) as exc:
-                raise SinkError(f"write to {self.description} failed: {exc}") from None
-            self._still_there()
+                self._write_rows(db, rows)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        except sqlite3.OperationalError as exc:
+            if busy_timeout_ms == 0 and _is_locked(exc):
+                raise _Locked() from None
+            raise SinkError(f"write to {self.description} failed: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise SinkError(f"write to {self.description} failed: {exc}") from None
+        self._still_there()
 
     @staticmethod
     def _write_rows(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -105,7 +139,20 @@ class EmbeddedSink:
         roll_queued(db, len(rows))
 
     async def write(self, snapshots: Sequence[Snapshot]) -> None:
-        await asyncio.to_thread(self.write_sync, snapshots)
+        """A small write on the event loop, unless the database is locked; the rest in a worker
+        thread (module doc)."""
+        rows = _rows(snapshots)
+        if not rows:
+            return
+        if len(rows) <= LOOP_WRITE_MAX and self._lock.acquire(blocking=False):
+            try:
+                self._transaction(rows, 0)
+                return
+            except _Locked:
+                pass  # rolled back: nothing was written; the worker thread waits for the lock
+            finally:
+                self._lock.release()
+        await asyncio.to_thread(self._write_waiting, rows)
 
     async def check(self) -> None:
         await asyncio.to_thread(self._db)
@@ -116,3 +163,18 @@ class EmbeddedSink:
                 self._conn.close()
                 self._conn = None
                 self._file = None
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (the low byte of an extended code is the primary code)."""
+    return (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _rows(snapshots: Sequence[Snapshot]) -> list[tuple]:
+    """The rows of the snapshots that hold a value: (gateway, source, time, brand, JSON)."""
+    rows = []
+    for s in snapshots:
+        values = _clean(s.values)
+        if values:
+            rows.append((s.gateway, s.source, s.time_ms, s.brand, json.dumps(values, separators=(",", ":"))))
+    return rows
