@@ -19,11 +19,12 @@ from heatpump_monitor.stores.registry import make_sink
 from pydantic import SecretStr
 store = json.loads(sys.argv[1])
 make_sink(StoreConfig(**{k: SecretStr(v) if k == "token" else v for k, v in store.items()}))
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+print(json.dumps(sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None})))  # None: cli.py's httpx._main
 """
 
 HEAVY = {"aiomqtt", "paho", "uvicorn", "starlette", "fastapi", "plotly", "prometheus_client",
-         "influxdb_client", "urllib3", "rich", "pygments", "click"}
+         "influxdb_client", "urllib3", "rich", "pygments", "click",
+         "httpx", "httpcore", "anyio"}  # InfluxDB is written with sources/http.py (~10 MB less)
 
 
 def loaded(store: dict) -> set[str]:

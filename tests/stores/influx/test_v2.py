@@ -1,10 +1,11 @@
-"""InfluxV2Sink (httpx) against a real VictoriaMetrics 1.79 started by tests/servers.py,
+"""InfluxV2Sink (plain HTTP/1.1) against a real VictoriaMetrics 1.79 started by tests/servers.py,
 read back through /api/v1/export; and its error mapping against a tiny stand-in HTTP server
 that answers like InfluxDB 2.x does (401 / 403 / 404 / 400 "writing requires points" / 5xx).
 The token never appears in a message or a log line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -253,3 +254,39 @@ def test_refused_data_is_told_apart_from_an_unusable_store(status, rejected):
         with pytest.raises(SinkError) as err:
             run(sink_at(fake.url), "write", polls("api"))
     assert err.value.rejected is rejected
+
+
+def test_a_url_path_is_a_prefix_and_one_sink_writes_again_after_the_server_closed():
+    """Behind a reverse proxy at /influx; the stand-in answers HTTP/1.0 and closes after each
+    answer, so the second write opens a new connection."""
+    with FakeInflux2(204) as fake:
+        sink = sink_at(fake.url + "/influx/")
+
+        async def twice() -> None:
+            await sink.write(polls("api")[:1])
+            await sink.write(polls("api")[1:2])
+            await sink.close()
+
+        asyncio.run(twice())
+    assert [urlsplit(r["path"]).path for r in fake.requests] == ["/influx/api/v2/write"] * 2
+    assert all(r["headers"]["Content-Type"] == "text/plain; charset=utf-8" for r in fake.requests)
+
+
+def test_an_error_body_is_read_on_a_kept_connection():
+    """HTTP/1.1 with keep-alive: a 400's body gives the message, and the connection serves the
+    next write."""
+    with FakeInflux2(400, {"code": "invalid", "message": "unable to parse 'x': bad timestamp"}) as fake:
+        fake.server.RequestHandlerClass.protocol_version = "HTTP/1.1"
+        sink = sink_at(fake.url)
+
+        async def both() -> list[str]:
+            out = []
+            for _ in range(2):
+                try:
+                    await sink.write(polls("api"))
+                except SinkError as exc:
+                    out.append(str(exc))
+            return out
+
+        assert asyncio.run(both()) == ["InfluxDB write failed: HTTP 400 unable to parse 'x': bad timestamp"] * 2
+    assert len(fake.requests) == 2

@@ -1,8 +1,9 @@
-"""InfluxDB 1.x sink: line protocol over ``POST /write?db=<db>&precision=ms`` with httpx.
+"""InfluxDB 1.x sink: line protocol over ``POST /write?db=<db>&precision=ms`` (plain HTTP/1.1,
+:mod:`.http`).
 
 Credentials go in an ``Authorization: Basic`` header (InfluxDB 1.x accepts it as well as
-``u``/``p`` query parameters); the header keeps the password out of URLs, access logs and
-httpx's request log lines. No message raised here ever contains the password.
+``u``/``p`` query parameters); the header keeps the password out of URLs and access logs.
+No message raised here ever contains the password.
 
 Server answers this module relies on (checked against InfluxDB 1.6.7):
 
@@ -17,19 +18,18 @@ Server answers this module relies on (checked against InfluxDB 1.6.7):
 
 from __future__ import annotations
 
+import base64
 import shlex
-from typing import Any, Sequence
-
-import httpx
+from typing import Sequence
+from urllib.parse import unquote, urlsplit
 
 from ...errors import display_url, short_body
 from ...masking import Secrets
 from ...model import Snapshot
 from ..base import REJECTED_STATUSES, SinkError
 from .describe import database_text
-from .http import request
+from .http import InfluxHttp, Response
 from .lineproto import to_lines
-from .reader import quote_ident
 
 
 class InfluxV1Sink:
@@ -50,8 +50,16 @@ class InfluxV1Sink:
         self._secrets = Secrets([self._password], [(username or "", self._password)])
         self.timeout_s = timeout_s
         self.description = database_text(url, database, username)
-        auth = httpx.BasicAuth(self.username, self._password) if self.username else None
-        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
+        headers = {}
+        parts = urlsplit(url)
+        user, secret = self.username, self._password
+        if user is None and parts.username:  # http://user:password@host, as httpx took it
+            user, secret = unquote(parts.username), unquote(parts.password or "")
+            self._secrets = Secrets([self._password, secret], [(username or "", self._password), (user, secret)])
+        if user is not None:
+            token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        self._client = InfluxHttp(url, headers, timeout_s)
 
     # -- Sink protocol -------------------------------------------------------------------
 
@@ -75,32 +83,28 @@ class InfluxV1Sink:
         if resp.status_code != 204:
             detail = " ".join(filter(None, [f"HTTP {resp.status_code}", self._short(resp.text)]))
             raise SinkError(f"InfluxDB at {self.url} answered /ping with {detail}: is it InfluxDB 1.x?")
-        resp = await self._request("GET", "/query", params={"q": "SHOW DATABASES"})
+        resp = await self._request("GET", "/query", {"q": "SHOW DATABASES"})
         if resp.status_code != 200:
             self._raise_for(resp, action="query")
         await self._write_body("")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._client.close()
 
     # -- internals -----------------------------------------------------------------------
 
     async def _write_body(self, body: str) -> None:
-        resp = await self._request(
-            "POST",
-            "/write",
-            params={"db": self.database, "precision": "ms"},
-            content=body.encode("utf-8"),
-            headers={"Content-Type": "text/plain; charset=utf-8"},
-        )
+        resp = await self._request("POST", "/write", {"db": self.database, "precision": "ms"},
+                                   body.encode("utf-8"))
         if resp.status_code // 100 != 2:
             self._raise_for(resp, action="write")
 
-    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return await request(self._client, method, path, url=self.url, timeout_s=self.timeout_s,
-                             scrub=self._scrub, **kw)
+    async def _request(self, method: str, path: str, params: dict[str, str] | None = None,
+                       body: bytes = b"") -> Response:
+        return await self._client.request(method, path, url=self.url, scrub=self._scrub, params=params, body=body,
+                                          content_type="text/plain; charset=utf-8" if method == "POST" else "")
 
-    def _raise_for(self, resp: httpx.Response, *, action: str) -> None:
+    def _raise_for(self, resp: Response, *, action: str) -> None:
         code = resp.status_code
         msg = self._short(resp.text)
         low = msg.lower()
@@ -126,6 +130,8 @@ class InfluxV1Sink:
     def _create_database(self) -> str:
         """The fix for a missing database, as a command to copy; "" for a name InfluxQL cannot
         write (the reader's identifier quoting, so the hint quotes as the queries do)."""
+        from .reader import quote_ident  # only here: the reader's module loads httpx
+
         try:
             statement = f"CREATE DATABASE {quote_ident(self.database)}"
         except ValueError:

@@ -1,11 +1,12 @@
 """InfluxDB 2.x sink (also VictoriaMetrics): line protocol over
-``POST /api/v2/write?org=<org>&bucket=<bucket>&precision=ms`` with httpx, like the 1.x sink.
+``POST /api/v2/write?org=<org>&bucket=<bucket>&precision=ms`` (plain HTTP/1.1, :mod:`.http`), like
+the 1.x sink.
 
 The token travels only in the ``Authorization: Token ...`` header (never in a URL); it is never
 put into a :class:`SinkError`, and every message is scrubbed of it anyway. One request per
 write, on the collector's event loop: no worker thread, no batching, no retries and no
 redirects followed (the writer and its spool retry). influxdb-client did the same with far more
-(its own threads, urllib3, reactivex), so it is not used.
+(its own threads, urllib3, reactivex), so it is not used; nor httpx (see :mod:`.http`).
 
 ``check()`` is an empty-body write to ``/api/v2/write?org=..&bucket=..``:
 
@@ -24,13 +25,11 @@ from __future__ import annotations
 import shlex
 from typing import Sequence
 
-import httpx
-
 from ...errors import display_url, short_body
 from ...masking import Secrets
 from ...model import Snapshot
 from ..base import REJECTED_STATUSES, SinkError
-from .http import request
+from .http import InfluxHttp
 from .lineproto import to_lines
 
 _EMPTY_WRITE_OK = "writing requires points"
@@ -47,9 +46,7 @@ class InfluxV2Sink:
         self._token = token or ""
         self._secrets = Secrets([self._token])
         self.description = f"InfluxDB v2 at {self.url} (org {org}, bucket {bucket})"
-        # bytes: a token that is not ASCII reaches the server (a 401) instead of failing here
-        headers = {b"Authorization": f"Token {self._token}".encode(), b"Content-Type": b"text/plain; charset=utf-8"}
-        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = InfluxHttp(url, {"Authorization": f"Token {self._token}"}, timeout_s)
         self._params = {"org": org, "bucket": bucket, "precision": "ms"}
 
     # -- Sink protocol -------------------------------------------------------------------
@@ -65,15 +62,15 @@ class InfluxV2Sink:
         await self._post(b"", is_check=True)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._client.close()
 
     # -- internals -----------------------------------------------------------------------
 
     async def _post(self, body: bytes, is_check: bool) -> None:
         if self._client.is_closed:
             raise SinkError(f"{self.description}: sink is closed")
-        resp = await request(self._client, "POST", "/api/v2/write", url=self.url, timeout_s=self.timeout_s,
-                             scrub=self._scrub, params=self._params, content=body)
+        resp = await self._client.request("POST", "/api/v2/write", url=self.url, scrub=self._scrub,
+                                          params=self._params, body=body, content_type="text/plain; charset=utf-8")
         if resp.status_code // 100 == 2:
             return
         status, text = resp.status_code, resp.text
