@@ -17,7 +17,9 @@ environment), ``aiohttp`` (one ClientSession; only if importable, e.g. PYTHONPAT
 ``collect``: the ``collect`` process's CPU (user + system, /proc) from the end of a warm-up
 (the first ticks open connections and detect brands) to the end of the run, divided by the
 polls stored for the ticks in that window. The whole process: polling, decoding, spooling and
-the store write. Prints figures; asserts nothing."""
+the store write. Also the failed polls of the whole run (start-up included) by cause with the
+times they were logged, and the simulator's CPU (share of one core) in the window, to tell a
+saturated simulator from a slow collector. Prints figures; asserts nothing."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -170,9 +173,9 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
             col = subprocess.Popen([str(BIN), "collect"], env=env, stdout=f, stderr=subprocess.STDOUT,
                                    preexec_fn=raise_fd_limit)
             time.sleep(warmup)
-            t0, c0 = time.time(), cpu_s(col.pid)
+            t0, c0, s0 = time.time(), cpu_s(col.pid), cpu_s(sim.pid)
             time.sleep(duration)
-            t1, c1 = time.time(), cpu_s(col.pid)
+            t1, c1, s1 = time.time(), cpu_s(col.pid), cpu_s(sim.pid)
             stop(col)
         # ticks scheduled inside the window (each tick's polls finish within its interval)
         with sqlite3.connect(store) as db:
@@ -181,23 +184,42 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
             ticks = db.execute("SELECT count(DISTINCT ts_ms) FROM snapshots WHERE ts_ms >= ? AND ts_ms < ?",
                                (int(t0 * 1000), int((t1 - interval) * 1000))).fetchone()[0]
         text = log.read_text()
+        stopped = STOPPED.search(text)
         return {"cpu_ms_per_poll": (c1 - c0) * 1000 / polls if polls else float("nan"), "polls": polls,
-                "ticks": ticks, "failed": text.count("Failed to fetch data from API"),
-                "skipped": text.count("Skipped ")}
+                "ticks": ticks, "failed": int(stopped.group(1)) if stopped else text.count(FAILED),
+                "skipped": text.count("Skipped "), "sim_cpu": (s1 - s0) / (t1 - t0), "causes": causes(text)}
     finally:
         stop(sim)
+
+
+FAILED = "Failed to fetch data from API: "
+STOPPED = re.compile(r"poll\(s\) ok, (\d+) failed")
+#: a failed poll's line: its time and cause (the gateway and numbers taken out, to count by cause)
+FAILED_LINE = re.compile(r"^(\S+ \S+) ERROR +" + FAILED + r"(.*) \(gateway (\S+?)[;)]", re.M)
+
+
+def causes(log: str) -> dict[str, list[str]]:
+    """The logged failed polls by cause: the times they were logged (the first of each outage
+    of a gateway; its repeats are counted in the Stopped line only)."""
+    out: dict[str, list[str]] = {}
+    for when, cause, gateway in FAILED_LINE.findall(log):
+        out.setdefault(re.sub(r"\d+(\.\d+)?", "N", cause.replace(gateway, "GW")), []).append(when)
+    return out
 
 
 def collect(args: argparse.Namespace) -> None:
     print(f"CPU per poll (ms) of the whole collect process (embedded store), {args.duration:g} s after "
           f"{args.warmup:g} s of warm-up; {os.cpu_count()} cores")
-    print(f"{'gateways':>8} {'interval':>8} {'ticks':>6} {'polls':>7} {'failed':>7} {'skipped':>8} {'CPU/poll':>9}")
+    print(f"{'gateways':>8} {'interval':>8} {'ticks':>6} {'polls':>7} {'failed':>7} {'skipped':>8} {'CPU/poll':>9} "
+          f"{'simulator':>9}")
     with tempfile.TemporaryDirectory() as d:
         for spec in args.runs.split(","):
             n, interval = (int(x) for x in spec.split(":"))
             r = run_collect(n, interval, args.duration, args.warmup, Path(d))
             print(f"{n:>8} {interval:>7}s {r['ticks']:>6} {r['polls']:>7} {r['failed']:>7} {r['skipped']:>8} "
-                  f"{r['cpu_ms_per_poll']:>7.3f}ms", flush=True)
+                  f"{r['cpu_ms_per_poll']:>7.3f}ms {r['sim_cpu']:>8.0%}", flush=True)
+            for cause, times in r["causes"].items():  # where failed polls come from, when
+                print(f"{'':>10}{len(times):>6} x {cause} ({times[0]} .. {times[-1]})", flush=True)
 
 
 def main() -> None:
