@@ -18,8 +18,9 @@ environment), ``aiohttp`` (one ClientSession; only if importable, e.g. PYTHONPAT
 (the first ticks open connections and detect brands) to the end of the run, divided by the
 polls stored for the ticks in that window. The whole process: polling, decoding, spooling and
 the store write. Also the failed polls of the whole run (start-up included) by cause with the
-times they were logged, and the simulator's CPU (share of one core) in the window, to tell a
-saturated simulator from a slow collector. Prints figures; asserts nothing."""
+times they were logged, the simulator's CPU (share of one core) in the window and the
+machine's 5-minute load average at its end, to tell a saturated simulator or machine from a
+slow collector. Prints figures; asserts nothing."""
 
 from __future__ import annotations
 
@@ -187,7 +188,8 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
         stopped = STOPPED.search(text)
         return {"cpu_ms_per_poll": (c1 - c0) * 1000 / polls if polls else float("nan"), "polls": polls,
                 "ticks": ticks, "failed": int(stopped.group(1)) if stopped else text.count(FAILED),
-                "skipped": text.count("Skipped "), "sim_cpu": (s1 - s0) / (t1 - t0), "causes": causes(text)}
+                "skipped": text.count("Skipped "), "sim_cpu": (s1 - s0) / (t1 - t0), "causes": causes(text),
+                "load": os.getloadavg()[1]}
     finally:
         stop(sim)
 
@@ -211,13 +213,13 @@ def collect(args: argparse.Namespace) -> None:
     print(f"CPU per poll (ms) of the whole collect process (embedded store), {args.duration:g} s after "
           f"{args.warmup:g} s of warm-up; {os.cpu_count()} cores")
     print(f"{'gateways':>8} {'interval':>8} {'ticks':>6} {'polls':>7} {'failed':>7} {'skipped':>8} {'CPU/poll':>9} "
-          f"{'simulator':>9}")
+          f"{'simulator':>9} {'load':>5}")
     with tempfile.TemporaryDirectory() as d:
         for spec in args.runs.split(","):
             n, interval = (int(x) for x in spec.split(":"))
             r = run_collect(n, interval, args.duration, args.warmup, Path(d))
             print(f"{n:>8} {interval:>7}s {r['ticks']:>6} {r['polls']:>7} {r['failed']:>7} {r['skipped']:>8} "
-                  f"{r['cpu_ms_per_poll']:>7.3f}ms {r['sim_cpu']:>8.0%}", flush=True)
+                  f"{r['cpu_ms_per_poll']:>7.3f}ms {r['sim_cpu']:>8.0%} {r['load']:>5.1f}", flush=True)
             for cause, times in r["causes"].items():  # where failed polls come from, when
                 print(f"{'':>10}{len(times):>6} x {cause} ({times[0]} .. {times[-1]})", flush=True)
 
