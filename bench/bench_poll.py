@@ -189,7 +189,9 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
         return {"cpu_ms_per_poll": (c1 - c0) * 1000 / polls if polls else float("nan"), "polls": polls,
                 "ticks": ticks, "failed": int(stopped.group(1)) if stopped else text.count(FAILED),
                 "skipped": text.count("Skipped "), "sim_cpu": (s1 - s0) / (t1 - t0), "causes": causes(text),
-                "load": os.getloadavg()[1]}
+                "load": os.getloadavg()[1],
+                # polls left in the spool at the stop (written at the next start): not in the store
+                "unwritten": sum(int(n) for n in re.findall(r"Exiting with (\d+) poll", text))}
     finally:
         stop(sim)
 
@@ -220,6 +222,8 @@ def collect(args: argparse.Namespace) -> None:
             r = run_collect(n, interval, args.duration, args.warmup, Path(d))
             print(f"{n:>8} {interval:>7}s {r['ticks']:>6} {r['polls']:>7} {r['failed']:>7} {r['skipped']:>8} "
                   f"{r['cpu_ms_per_poll']:>7.3f}ms {r['sim_cpu']:>8.0%} {r['load']:>5.1f}", flush=True)
+            if r["unwritten"]:
+                print(f"{'':>10}{r['unwritten']:>6} polls still in the spool at the stop (not counted)")
             for cause, times in r["causes"].items():  # where failed polls come from, when
                 print(f"{'':>10}{len(times):>6} x {cause} ({times[0]} .. {times[-1]})", flush=True)
 

@@ -297,3 +297,45 @@ def test_requests_in_flight_are_bounded(monkeypatch):
     c.client = SlowClient({n: 0.01 for n in names})
     assert len(poll_all(c)) == 10
     assert c.client.most_in_flight == 3
+
+
+def test_auto_brands_are_detected_before_the_first_tick(caplog):
+    """Detection is not part of the first tick's work (at 10,000 gateways it made that tick run
+    past its budget): by the time the first tick is due, every gateway's brand is known."""
+    c = make({"gw": {"0007": 10}}, brand="auto", h1ver="0012")
+
+    async def go():
+        stop = asyncio.Event()
+        c.ticker.interval_ms = 3_600_000  # the first tick is far away
+        task = asyncio.create_task(c.run(stop))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if c.gateways[0].provider is not None:
+                break
+        stop.set()
+        await asyncio.wait_for(task, 2)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(go())
+    assert c.ticker.ticks == 0 and c.client.status_calls == 1
+    assert c.gateways[0].provider.brand == "ivt"
+    assert "detected brand ivt from H1ver=0012" in caplog.text
+
+
+def test_a_stop_during_the_detection_before_the_first_tick_ends_it():
+    c = make({"gw": {"0007": 10}}, brand="auto")
+
+    async def hangs(gw):
+        await asyncio.sleep(3600)
+
+    c.client.fetch_h1ver = hangs
+
+    async def go():
+        stop = asyncio.Event()
+        task = asyncio.create_task(c.run(stop))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 2)  # not the hour of the hanging request
+
+    asyncio.run(go())
+    assert c.ticker.ticks == 0 and c.gateways[0].provider is None
