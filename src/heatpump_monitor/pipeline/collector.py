@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from ..model import Snapshot
 from ..providers import CONTROLLER_FAMILIES, BRANDS, DecodedPoll, Provider, brand_for_h1ver
@@ -240,36 +240,7 @@ class ApiCollector:
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._detect_before_first_tick(stop)
         await self.ticker.run(stop, self._on_tick, "poll")
-
-    async def _detect_before_first_tick(self, stop: asyncio.Event) -> None:
-        """HEATPUMP_BRAND=auto: ask every gateway its brand before the first tick, not in it.
-        Detection is a second request per gateway, on a new connection: in the first tick it
-        doubled that tick's work, and at 10,000 gateways on a busy machine the first tick ran
-        past its budget (its late polls cut and failed: bench_poll.py). Done here, at most
-        :data:`MAX_IN_FLIGHT` at a time, it also opens the connections the first poll reuses.
-        A gateway that does not answer is asked again in the first tick (as before)."""
-        todo = [g for g in self.gateways if g.provider is None and not g.disabled]
-        if not todo:
-            return
-
-        async def one(g: GatewayState) -> None:
-            async with self._slots:
-                try:
-                    await self._detect_brand(g)
-                except Exception:  # noqa: BLE001 - a bug here must not stop collection
-                    log.debug("Brand detection of %s failed", g.address.name, exc_info=True)
-
-        detect: asyncio.Future[Any] = asyncio.gather(*(one(g) for g in todo))
-        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait((detect, stopped), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not detect.done():  # stopped first: nothing of it keeps running
-                detect.cancel()
-                await asyncio.gather(detect, return_exceptions=True)
 
     def _budget_s(self, tick_ms: int) -> float:
         """Seconds this tick's polls may take: until the next tick is due, less a margin for
