@@ -173,8 +173,11 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
         with open(log, "wb") as f:
             col = subprocess.Popen([str(BIN), "collect"], env=env, stdout=f, stderr=subprocess.STDOUT,
                                    preexec_fn=raise_fd_limit)
-            time.sleep(warmup)
-            t0, c0, s0 = time.time(), cpu_s(col.pid), cpu_s(sim.pid)
+            samples = [(time.time(), cpu_s(col.pid), cpu_s(sim.pid))]
+            while time.time() < samples[0][0] + warmup:  # the first ticks: CPU of both per interval
+                time.sleep(min(1.0, interval / 10))
+                samples.append((time.time(), cpu_s(col.pid), cpu_s(sim.pid)))
+            t0, c0, s0 = samples[-1]
             time.sleep(duration)
             t1, c1, s1 = time.time(), cpu_s(col.pid), cpu_s(sim.pid)
             stop(col)
@@ -189,11 +192,22 @@ def run_collect(n: int, interval: int, duration: float, warmup: float, tmp: Path
         return {"cpu_ms_per_poll": (c1 - c0) * 1000 / polls if polls else float("nan"), "polls": polls,
                 "ticks": ticks, "failed": int(stopped.group(1)) if stopped else text.count(FAILED),
                 "skipped": text.count("Skipped "), "sim_cpu": (s1 - s0) / (t1 - t0), "causes": causes(text),
-                "load": os.getloadavg()[1],
+                "load": os.getloadavg()[1], "warmup": per_interval(samples, interval),
                 # polls left in the spool at the stop (written at the next start): not in the store
                 "unwritten": sum(int(n) for n in re.findall(r"Exiting with (\d+) poll", text))}
     finally:
         stop(sim)
+
+
+def per_interval(samples: list[tuple[float, float, float]], interval: int) -> list[tuple[float, float, float]]:
+    """(grid tick, collector CPU s, simulator CPU s) of each whole interval of the warm-up."""
+    out = []
+    first = (int(samples[0][0]) // interval + 1) * interval
+    for tick in range(first, int(samples[-1][0]) - interval + 1, interval):
+        a = min(samples, key=lambda x: abs(x[0] - tick))
+        b = min(samples, key=lambda x: abs(x[0] - tick - interval))
+        out.append((tick, b[1] - a[1], b[2] - a[2]))
+    return out
 
 
 FAILED = "Failed to fetch data from API: "
@@ -222,6 +236,9 @@ def collect(args: argparse.Namespace) -> None:
             r = run_collect(n, interval, args.duration, args.warmup, Path(d))
             print(f"{n:>8} {interval:>7}s {r['ticks']:>6} {r['polls']:>7} {r['failed']:>7} {r['skipped']:>8} "
                   f"{r['cpu_ms_per_poll']:>7.3f}ms {r['sim_cpu']:>8.0%} {r['load']:>5.1f}", flush=True)
+            for tick, col_cpu, sim_cpu in r["warmup"]:
+                print(f"{'':>10}warm-up interval from {time.strftime('%H:%M:%S', time.gmtime(tick))}: "
+                      f"collector {col_cpu:.1f} s CPU, simulator {sim_cpu:.1f} s", flush=True)
             if r["unwritten"]:
                 print(f"{'':>10}{r['unwritten']:>6} polls still in the spool at the stop (not counted)")
             for cause, times in r["causes"].items():  # where failed polls come from, when
