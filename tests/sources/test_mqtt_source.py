@@ -115,6 +115,8 @@ def test_configured_list_subscribes_to_each_mac_and_asks_each(tmp_path):
         publish_many(broker.port, [(f"{MAC}/HP/0007", b"1"), (f"{OTHER}/HP/0007", b"2"),
                                    ("112233445566/HP/0007", b"3"), (f"{MAC}/HP/0009", b"4")])
         assert await wait_until(lambda: f"{MAC}/HP/0009" in got)
+        # the listener's thread receives the GETALLs on its own time (a flake under load)
+        await wait_until(lambda: len(listener.got) >= 2)
         stop.set()
         await asyncio.wait_for(task, 30)
         return src
