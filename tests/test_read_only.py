@@ -37,10 +37,11 @@ def routes(app, prefix=""):
 def test_dashboard_routes_only_read(tmp_path):
     app = create_app(StoreConfig(kind="embedded", path=str(tmp_path / "s.sqlite3")))
     operations = {(path, method) for path, item in app.openapi()["paths"].items() for method in item}
-    assert {p for p, _ in operations} == {"/api/v1/gateways", "/api/v1/latest", "/api/v1/series"}
+    assert {p for p, _ in operations} == {"/api/v1/gateways", "/api/v1/latest", "/api/v1/series",
+                                          "/api/v1/summary", "/api/v1/events"}
     assert {m for _, m in operations} == {"get"}
     pages = routes(app)
-    assert {"/", "/charts", "/healthz", "/readyz"} <= {p for p, _ in pages}
+    assert {"/", "/charts", "/daily", "/healthz", "/readyz"} <= {p for p, _ in pages}
     for path, methods in pages:
         assert methods <= {"GET", "HEAD"}, (path, methods)
 
