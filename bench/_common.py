@@ -28,7 +28,8 @@ def free_port_block(n: int) -> int:
     raise RuntimeError("no free port block")
 
 
-def wait_listening(port: int, timeout: float = 60) -> None:
+def wait_listening(port: int, timeout: float = 600) -> None:
+    # long: the simulator warms up every model before it listens (~30 ms each; 10,000 gateways ~5 min)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
