@@ -152,6 +152,8 @@ class Settings(BaseModel):
     short_cycle_median_minutes: float = 15.0
     short_cycle_hours: int = 3
     hot_water_min_cycle_minutes: float = 2.0
+    # alerts: apprise URLs, comma-separated (issue 14); secret: see notify_secrets
+    notify_urls: SecretStr = SecretStr("")
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the
     # variable, so that each bad value gives the one-line message naming it.
@@ -402,8 +404,68 @@ def env_secrets(env: Mapping[str, str] | None = None) -> Secrets:
     """The secrets among the variables, in every form a server may echo them: what the log
     masks before the settings are even checked (a bad setting's message may quote one)."""
     variables = _lowered(env)
-    return Secrets([variables.get(v.lower(), "") for v in SECRET_VARS],
-                   [(variables.get(u.lower(), ""), variables.get(p.lower(), "")) for u, p in BASIC_AUTH_VARS])
+    urls = split_notify_urls(variables.get("notify_urls", ""))
+    values, pairs = notify_secret_parts(urls)
+    return Secrets([variables.get(v.lower(), "") for v in SECRET_VARS] + values,
+                   [(variables.get(u.lower(), ""), variables.get(p.lower(), "")) for u, p in BASIC_AUTH_VARS]
+                   + pairs)
+
+
+def split_notify_urls(text: str) -> list[str]:
+    """NOTIFY_URLS: comma- (or whitespace-) separated apprise URLs, empty parts dropped."""
+    return [u for u in re.split(r"[,\s]+", text) if u]
+
+
+#: a notification URL's parts shorter than this are not masked on their own (a path such as
+#: /hook or a port would mangle every message); the whole URL and its password always are
+_URL_PART_MIN = 6
+
+
+def notify_secret_parts(urls: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """What to mask of each notification URL: the URL whole and after its scheme, its password
+    (and user:password's base64, sent as basic auth), and its tokens: a host without a dot
+    (Telegram's bot token, Discord's webhook id), each path segment and query value of
+    _URL_PART_MIN characters or more (ntfy topics, webhook keys). Every apprise service keeps its
+    secret in one of those places, and we cannot know which for a service we were not told of."""
+    from urllib.parse import parse_qsl, unquote
+
+    values: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for url in urls:
+        rest = url.split("://", 1)[1] if "://" in url else url
+        values += [url, rest]
+        netloc, _, tail = rest.partition("/")
+        path, _, query = tail.partition("?")
+        if "?" in netloc:
+            netloc, _, query = netloc.partition("?")
+        userinfo, _, host = netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        if password:
+            values += [password, unquote(password)]
+            pairs.append((unquote(user), unquote(password)))
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 and host.rsplit(":", 1)[1].isdigit() else host
+        if "." not in host and host != "localhost":
+            values.append(host)
+        parts = [p for p in path.split("/") if p] + [v for _, v in parse_qsl(query)]
+        values += [p for p in parts + [unquote(p) for p in parts] if len(p) >= _URL_PART_MIN]
+    return values, pairs
+
+
+def redact_url(url: str) -> str:
+    """A notification URL as the logs name it: its scheme only (``tgram://***``)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return f"{scheme}://***" if scheme.isascii() and scheme.isalnum() else "***"
+
+
+def load_notify_urls(env: Mapping[str, str] | None = None) -> list[str]:
+    """NOTIFY_URLS as a list (empty: alerts off); each must at least look like scheme://..."""
+    s = _settings(env)
+    urls = split_notify_urls(s.notify_urls.get_secret_value())
+    for url in urls:
+        if "://" not in url:
+            raise ConfigError(f"Invalid NOTIFY_URLS entry {redact_url(url)}: expected an apprise URL "
+                              "such as ntfys://topic, tgram://bottoken/chatid or mailtos://user:pass@host")
+    return urls
 
 
 def _settings(env: Mapping[str, str] | None) -> Settings:

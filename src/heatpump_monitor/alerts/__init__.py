@@ -1,0 +1,1 @@
+"""Alerts: rules on snapshots and their delivery."""
