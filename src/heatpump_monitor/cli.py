@@ -272,6 +272,30 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    """Send a test message to every NOTIFY_URLS target: one line per target (redacted), exit 1
+    if any failed, 2 if NOTIFY_URLS is not set."""
+    from .config import load_notify_urls
+
+    secrets = env_secrets()
+    setup_logging("WARNING", secrets=secrets)
+    try:
+        urls = load_notify_urls()
+        if not urls:
+            print("error: NOTIFY_URLS is not set (comma-separated apprise URLs, e.g. ntfys://topic)", file=sys.stderr)
+            return 2
+        from .alerts.notify import Notifier  # imports apprise: only here and when NOTIFY_URLS is set
+
+        notifier = Notifier(urls, secrets)
+    except ConfigError as exc:
+        print(f"error: {secrets.mask(str(exc))}", file=sys.stderr)
+        return 1
+    results = notifier.send("heatpump-monitor: test", "A test message from heatpump-monitor notify-test.")
+    for r in results:
+        print(f"{r.target}: ok" if r.ok else f"{r.target}: failed: {r.cause}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def cmd_providers(args: argparse.Namespace) -> int:
     """Brands, or one brand's effective register table (with CONFIG_FILE's overrides)."""
     if not args.brand:
@@ -388,6 +412,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--url", default="", help="check this URL instead, e.g. http://127.0.0.1:8050/readyz")
     p.add_argument("--live", action="store_true", help="check /healthz (liveness) instead of /readyz")
     p.set_defaults(func=cmd_healthcheck)
+
+    p = sub.add_parser("notify-test", help="send a test message to every NOTIFY_URLS target, "
+                                          "one ok/failed line each")
+    p.set_defaults(func=cmd_notify_test)
 
     p = sub.add_parser("providers", help="list brands, or one brand's registers (with your overrides)")
     p.add_argument("brand", nargs="?", choices=BRANDS)
