@@ -24,7 +24,8 @@ print(json.dumps(sorted({m.split(".")[0] for m, mod in sys.modules.items() if mo
 
 HEAVY = {"aiomqtt", "paho", "uvicorn", "starlette", "fastapi", "plotly", "prometheus_client",
          "influxdb_client", "urllib3", "rich", "pygments", "click",
-         "httpx", "httpcore", "anyio"}  # InfluxDB is written with sources/http.py (~10 MB less)
+         "httpx", "httpcore", "anyio",  # InfluxDB is written with sources/http.py (~10 MB less)
+         "apprise"}  # alerts' delivery: imported only when NOTIFY_URLS is set (issue 14)
 
 
 def loaded(store: dict) -> set[str]:
