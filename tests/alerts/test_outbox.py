@@ -138,3 +138,20 @@ def test_health_names_no_secret(tmp_path, secret_url):
     db = b"".join(f.read_bytes() for f in tmp_path.glob("o.sqlite3*"))  # with the WAL file
     assert len(db) > 0
     assert b"pw-9Hq2zT" not in db and b"tok7GhJkL0" not in db
+
+
+def test_a_damaged_file_is_set_aside_with_one_log_line(tmp_path, caplog):
+    path = tmp_path / "o.sqlite3"
+    path.write_bytes(b"this is no database" * 100)
+    with caplog.at_level(logging.ERROR, logger="heatpump_monitor.alerts.outbox"):
+        box = Outbox(path, _Recorder())
+    assert len(caplog.records) == 1 and "unreadable" in caplog.records[0].getMessage()
+    assert (tmp_path / "o.sqlite3.damaged").read_bytes().startswith(b"this is no database")
+    assert box.add("k", "t", "b", T0) and box.pending() == 1
+
+
+def test_the_same_url_twice_is_a_config_error():
+    from heatpump_monitor.config import ConfigError
+
+    with pytest.raises(ConfigError, match="same URL as entry 1"):
+        Notifier(["ntfy://127.0.0.1:1/topic", "ntfy://127.0.0.1:1/topic"], Secrets())

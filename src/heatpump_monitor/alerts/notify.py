@@ -57,6 +57,9 @@ class Notifier:
         self._targets: list[_Target] = []
         for i, url in enumerate(urls, 1):
             name = f"{i} {redact_url(url)}"
+            if url in urls[:i - 1]:
+                # one target twice would get every message twice (and share one outbox entry)
+                raise ConfigError(f"Invalid NOTIFY_URLS entry {name}: the same URL as entry {urls.index(url) + 1}")
             plugin = apprise.Apprise.instantiate(url)
             if plugin is None:
                 raise ConfigError(f"Invalid NOTIFY_URLS entry {name}: apprise does not accept it "

@@ -44,6 +44,19 @@ CREATE INDEX IF NOT EXISTS delivery_due ON delivery(next_try);
 """
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    # every write is its own transaction (``with db``), committed before the next send
+    db = sqlite3.connect(str(path))
+    try:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(_SCHEMA)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
 class Sender(Protocol):
     """What the outbox sends with (:class:`~.notify.Notifier`)."""
 
@@ -72,11 +85,16 @@ class Outbox:
 
     def __init__(self, path: str | Path, sender: Sender, max_messages: int = MAX_MESSAGES) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # every write is its own transaction (``with self._db``), committed before the next send
-        self._db = sqlite3.connect(str(path))
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = _open(Path(path))
+        except sqlite3.DatabaseError as exc:
+            # a damaged file must not stop the alerts: set it aside (for a look) and start anew
+            aside = Path(f"{path}.damaged")
+            log.error("Alerts outbox %s is unreadable (%s): moved to %s, starting empty", path, exc, aside.name)
+            Path(path).replace(aside)
+            for extra in ("-wal", "-shm"):
+                Path(f"{path}{extra}").unlink(missing_ok=True)
+            self._db = _open(Path(path))
         self._sender = sender
         self._max = max_messages
         self.counters = Counters()
