@@ -155,3 +155,16 @@ def test_the_same_url_twice_is_a_config_error():
 
     with pytest.raises(ConfigError, match="same URL as entry 1"):
         Notifier(["ntfy://127.0.0.1:1/topic", "ntfy://127.0.0.1:1/topic"], Secrets())
+
+
+def test_metric_families_expose_the_counters(tmp_path):
+    from heatpump_monitor.alerts.outbox import metric_families
+
+    sender = _Recorder()
+    sender.up = False
+    box = Outbox(tmp_path / "o.sqlite3", sender)
+    box.add("k", "t", "b", T0)
+    asyncio.run(box.flush(T0))
+    values = {s.name: s.value for f in metric_families(box, T0 + 90) for s in f.samples}
+    assert values["heatpump_notify_failed_attempts_total"] == 1 and values["heatpump_notify_pending"] == 1
+    assert values["heatpump_notify_oldest_pending_age_seconds"] == 90 and values["heatpump_notify_sent_total"] == 0

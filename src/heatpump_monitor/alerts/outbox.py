@@ -192,3 +192,23 @@ class Outbox:
         return {"pending": self.pending(), "oldest_pending_age_s": round(self.oldest_pending_age_s(now), 1),
                 "sent": c.sent, "failed_attempts": c.failed_attempts, "given_up": c.given_up,
                 "dropped": c.dropped, "last_error": c.last_error}
+
+
+def metric_families(outbox: Outbox, now: float) -> list:
+    """The outbox's Prometheus metrics, for the collector's /metrics once alerts are wired in
+    (a Collector's ``collect`` yields these). prometheus_client is imported here: the outbox
+    itself needs no metrics server."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    c = outbox.counters
+    return [
+        CounterMetricFamily("heatpump_notify_sent", "Alert messages delivered (one per target)", value=c.sent),
+        CounterMetricFamily("heatpump_notify_failed_attempts", "Alert deliveries that failed (retried with backoff)",
+                            value=c.failed_attempts),
+        CounterMetricFamily("heatpump_notify_given_up", "Alert deliveries given up after 24 h", value=c.given_up),
+        CounterMetricFamily("heatpump_notify_dropped", "Alert messages dropped because the outbox was full",
+                            value=c.dropped),
+        GaugeMetricFamily("heatpump_notify_pending", "Alert deliveries waiting", value=outbox.pending()),
+        GaugeMetricFamily("heatpump_notify_oldest_pending_age_seconds", "Age of the oldest waiting alert message",
+                          value=outbox.oldest_pending_age_s(now)),
+    ]
