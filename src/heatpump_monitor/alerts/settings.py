@@ -36,32 +36,32 @@ class AlarmRule(Rule):
 
 
 class SilentRule(Rule):
-    minutes: float = Field(10.0, gt=0, le=10_080)
+    minutes: float = Field(default=10.0, gt=0, le=10_080)
 
 
 class AddHeatRule(Rule):
-    minutes: float = Field(120.0, ge=0, le=10_080)
+    minutes: float = Field(default=120.0, ge=0, le=10_080)
 
 
 class HotWaterRule(Rule):
-    below_c: float = Field(40.0, ge=-50, le=100)
-    minutes: float = Field(30.0, ge=0, le=10_080)
-    hysteresis_k: float = Field(2.0, ge=0, le=50)  # resolves above below_c + hysteresis_k
+    below_c: float = Field(default=40.0, ge=-50, le=100)
+    minutes: float = Field(default=30.0, ge=0, le=10_080)
+    hysteresis_k: float = Field(default=2.0, ge=0, le=50)  # resolves above below_c + hysteresis_k
 
 
 class BrineRule(Rule):
-    above_k: float = Field(5.0, gt=0, le=50)
-    minutes: float = Field(15.0, ge=0, le=10_080)
-    hysteresis_k: float = Field(1.0, ge=0, le=50)  # resolves at or below above_k - hysteresis_k
+    above_k: float = Field(default=5.0, gt=0, le=50)
+    minutes: float = Field(default=15.0, ge=0, le=10_080)
+    hysteresis_k: float = Field(default=1.0, ge=0, le=50)  # resolves at or below above_k - hysteresis_k
 
 
 class ShortCycleRule(Rule):
     """The summaries' rule (README "Summaries") over a rolling window instead of a local day."""
 
-    starts: int = Field(6, ge=1, le=1000)  # starts in one hour that make the hour busy
-    hours: int = Field(3, ge=1, le=168)  # busy hours in the window that make it short-cycling
-    median_minutes: float = Field(15.0, gt=0, le=1440)  # ...with the window's median cycle at most this
-    window_hours: int = Field(6, ge=1, le=168)  # resolves when no hour of the window is busy
+    starts: int = Field(default=6, ge=1, le=1000)  # starts in one hour that make the hour busy
+    hours: int = Field(default=3, ge=1, le=168)  # busy hours in the window that make it short-cycling
+    median_minutes: float = Field(default=15.0, gt=0, le=1440)  # ...with the window's median cycle at most this
+    window_hours: int = Field(default=6, ge=1, le=168)  # resolves when no hour of the window is busy
 
     @model_validator(mode="after")
     def _fits(self) -> "ShortCycleRule":
@@ -71,15 +71,15 @@ class ShortCycleRule(Rule):
 
 
 class MissingRule(Rule):
-    ticks: int = Field(10, ge=1, le=100_000)  # snapshots in a row without a register seen before
+    ticks: int = Field(default=10, ge=1, le=100_000)  # snapshots in a row without a register seen before
 
 
 class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     language: Language = "en"
-    reminder_hours: float = Field(12.0, ge=0, le=8760)  # 0: no reminders
-    max_gateways: int = Field(1000, ge=1, le=100_000)  # gateways tracked at most (memory bound)
+    reminder_hours: float = Field(default=12.0, ge=0, le=8760)  # 0: no reminders
+    max_gateways: int = Field(default=1000, ge=1, le=100_000)  # gateways tracked at most (memory bound)
     alarm: AlarmRule = AlarmRule()
     gateway_silent: SilentRule = SilentRule()
     add_heat: AddHeatRule = AddHeatRule()
