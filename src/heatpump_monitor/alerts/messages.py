@@ -62,13 +62,18 @@ class Message:
 def message(n: Notice, language: Language = "en", tz: tzinfo | None = None) -> Message:
     """The notice as title and body in ``language`` (unknown rules get a plain fallback)."""
     lang = language if language in TITLES else "en"
-    title = TITLES[lang].format(gw=_cut(n.gateway))
     fired, resolved = BODIES.get((lang, n.rule), ("{rule} {value} since {since}", "{rule} over (since {since})"))
     template = resolved if n.kind == "resolved" else fired
-    body = template.format(rule=n.rule, value=_num(n.value), threshold=_num(n.threshold),
-                           text=_cut(n.alarm_text) or "?", since=local_time(n.since_ms, n.time_ms, tz))
-    if n.kind == "reminder":
-        body = STILL[lang] + body
+    since = local_time(n.since_ms, n.time_ms, tz)
+    # names are cut shorter until the whole fits (odd values, long names): never the time
+    for cap in (MAX_NAME, 20, 12, 6):
+        title = TITLES[lang].format(gw=_cut(n.gateway, cap))
+        body = template.format(rule=n.rule[:20], value=_num(n.value), threshold=_num(n.threshold),
+                               text=_cut(n.alarm_text, cap) or "?", since=since)
+        if n.kind == "reminder":
+            body = STILL[lang] + body
+        if len(title) + len(body) <= MAX_CHARS:
+            break
     return Message(title, body)
 
 
@@ -88,5 +93,5 @@ def _num(x: float | None) -> str:
     return text.removesuffix(".0")
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+def _cut(text: str, cap: int = MAX_NAME) -> str:
+    return text if len(text) <= cap else text[: cap - 1] + "…"
