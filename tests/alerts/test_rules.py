@@ -366,3 +366,13 @@ def test_the_issue_example_texts():
     assert message(n, "sv").text == "Värmepump 192.168.1.50: larm 'Högtryck' sedan 06:12"
     # the owner's zone: 06:12 UTC is 07:12 in Stockholm
     assert "07:12" in message(n, "sv", ZoneInfo("Europe/Stockholm")).body
+
+
+def test_a_change_across_a_silence_is_not_a_start():
+    e = engine(short_cycling={"starts": 1})
+    # one snapshot every 11 min (longer than gateway_silent's 10): on/off flips are unknown
+    seq = [snap(T0 + i * 11 * MIN, compressor=i % 2) for i in range(60)]
+    assert kinds(feed(e, seq), "short_cycling") == []
+    # the same flips 5 minutes apart are starts (5 min cycles, busy hours)
+    seq = [snap(T0 + 11 * HOUR + i * 5 * MIN, compressor=i % 2) for i in range(60)]
+    assert ("short_cycling", "fired") in kinds(feed(e, seq))
