@@ -327,7 +327,8 @@ def test_settings_rule_switches_and_section_type():
 
 SAMPLES = {"alarm": (20, None, "High pressure"), "gateway_silent": (12, 10, ""), "add_heat": (4.5, 120, ""),
            "hot_water": (38.4, 40, ""), "brine_delta_t": (6.2, 5, ""), "short_cycling": (4, 3, "median 5 min"),
-           "sensor_missing": (1, 10, "outdoor_temp")}
+           "sensor_missing": (1, 10, "outdoor_temp"), "store_unreachable": (12, 10, ""),
+           "spool_filling": (85, 80, "")}
 
 
 @pytest.mark.parametrize("language", ["en", "sv"])
@@ -376,3 +377,27 @@ def test_a_change_across_a_silence_is_not_a_start():
     # the same flips 5 minutes apart are starts (5 min cycles, busy hours)
     seq = [snap(T0 + 11 * HOUR + i * 5 * MIN, compressor=i % 2) for i in range(60)]
     assert ("short_cycling", "fired") in kinds(feed(e, seq))
+
+
+# -- the collector's own: store and spool -------------------------------------------------------
+
+def test_store_unreachable_for_its_minutes_fires_and_a_write_resolves():
+    e = engine()
+    assert e.observe_store(T0, True) == []
+    out = [n for i in range(1, 11) for n in e.observe_store(T0 + i * MIN, False)]
+    out += e.observe_store(T0 + 10 * MIN + 30_000, None)  # no write this tick: no change
+    assert out == []
+    out = e.observe_store(T0 + 11 * MIN, False)
+    assert kinds(out) == [("store_unreachable", "fired")] and out[0].gateway == "collector"
+    assert (out[0].since_ms, out[0].value, out[0].threshold) == (T0 + MIN, 10.0, 10.0)
+    assert kinds(e.observe_store(T0 + 12 * MIN, True)) == [("store_unreachable", "resolved")]
+
+
+def test_spool_filling_fires_at_its_percent_and_resolves_below_the_hysteresis():
+    e = engine()
+    assert e.observe_store(T0, None, 79.9) == []
+    out = e.observe_store(T0 + MIN, None, 80.0)
+    assert kinds(out) == [("spool_filling", "fired")] and out[0].value == 80.0
+    assert e.observe_store(T0 + 2 * MIN, None, 79.0) == [] and e.observe_store(T0 + 3 * MIN, None, 81.0) == []
+    assert e.observe_store(T0 + 4 * MIN, None, 70.1) == []
+    assert kinds(e.observe_store(T0 + 5 * MIN, None, 70.0)) == [("spool_filling", "resolved")]

@@ -8,9 +8,9 @@ through :func:`message` to the delivery queue.
 """
 
 from .messages import MAX_CHARS, Message, message
-from .rules import AlertEngine, Notice
+from .rules import COLLECTOR, AlertEngine, Notice
 from .settings import RULES, AlertSettings, parse_alert_settings
 from .state import HISTORY_ROWS, ActiveAlert, AlertStore, alerts_path
 
-__all__ = ["HISTORY_ROWS", "MAX_CHARS", "RULES", "ActiveAlert", "AlertEngine", "AlertSettings", "AlertStore",
+__all__ = ["COLLECTOR", "HISTORY_ROWS", "MAX_CHARS", "RULES", "ActiveAlert", "AlertEngine", "AlertSettings", "AlertStore",
            "Message", "Notice", "alerts_path", "message", "parse_alert_settings"]

@@ -45,6 +45,14 @@ BODIES: dict[tuple[str, str], tuple[str, str]] = {
                                "sensor back: {text} (missing since {since})"),
     ("sv", "sensor_missing"): ("givare saknas: {text} sedan {since}",
                                "givare tillbaka: {text} (saknades sedan {since})"),
+    ("en", "store_unreachable"): ("store refuses writes for {value} min (limit {threshold}) since {since}",
+                                  "store writes again (failing since {since})"),
+    ("sv", "store_unreachable"): ("lagringen tar inte emot data på {value} min (gräns {threshold}) sedan {since}",
+                                  "lagringen tar emot data igen (fel sedan {since})"),
+    ("en", "spool_filling"): ("spool {value} % full (limit {threshold} %) since {since}",
+                              "spool {value} % full, ok again (since {since})"),
+    ("sv", "spool_filling"): ("kön på disk {value} % full (gräns {threshold} %) sedan {since}",
+                              "kön på disk {value} % full, ok igen (sedan {since})"),
 }
 
 

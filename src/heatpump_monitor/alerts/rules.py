@@ -47,6 +47,8 @@ MAX_REGISTERS = 1024
 #: starts and cycles remembered per gateway (a week-long window at one start a minute)
 MAX_EVENTS = 10_000
 BRINE = DERIVED["delta_t_brine"]
+#: the "gateway" of the collector's own alerts (store, spool) unless the caller names it
+COLLECTOR = "collector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,29 @@ class AlertEngine:
             gw.last_time_ms = t
             if gw.first_ms is None:
                 gw.first_ms = t
+            return self._record(out)
+
+    def observe_store(self, now_ms: int, reachable: bool | None, spool_percent: float | None = None,
+                      name: str = COLLECTOR) -> list[Notice]:
+        """The collector's own state, once a tick: whether its last write reached the store
+        (None: no write this tick) and how full the disk spool is (% of SPOOL_MAX_MB)."""
+        with self._lock:
+            gw = self._gateway(name)
+            if gw is None:
+                return []
+            out: list[Notice] = []
+            st, sp = self.settings.store_unreachable, self.settings.spool_filling
+            if st.enabled:
+                r = None if reachable is None else Reading(not reachable, reachable, None, st.minutes)
+                tr = gw.track("store_unreachable")
+                if r is not None and r.bad and tr.pending_ms is not None:
+                    r = Reading(True, False, round((now_ms - tr.pending_ms) / MINUTE_MS, 1), st.minutes)
+                if r is not None:  # a tick without a write neither counts nor clears
+                    self._step(name, "store_unreachable", gw, r, now_ms, st.minutes * MINUTE_MS, out)
+            if sp.enabled and spool_percent is not None:
+                x = round(spool_percent, 1)
+                r = Reading(x >= sp.above_percent, x <= sp.above_percent - sp.hysteresis_percent, x, sp.above_percent)
+                self._step(name, "spool_filling", gw, r, now_ms, 0, out)
             return self._record(out)
 
     def tick(self, now_ms: int) -> list[Notice]:

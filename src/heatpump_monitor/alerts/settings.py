@@ -74,6 +74,15 @@ class MissingRule(Rule):
     ticks: int = Field(default=10, ge=1, le=100_000)  # snapshots in a row without a register seen before
 
 
+class StoreRule(Rule):
+    minutes: float = Field(default=10.0, ge=0, le=10_080)  # the store refusing writes this long
+
+
+class SpoolRule(Rule):
+    above_percent: float = Field(default=80.0, gt=0, le=100)  # of SPOOL_MAX_MB
+    hysteresis_percent: float = Field(default=10.0, ge=0, le=100)  # resolves at or below above - this
+
+
 class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -87,10 +96,13 @@ class AlertSettings(BaseModel):
     brine_delta_t: BrineRule = BrineRule()
     short_cycling: ShortCycleRule = ShortCycleRule()
     sensor_missing: MissingRule = MissingRule()
+    store_unreachable: StoreRule = StoreRule()
+    spool_filling: SpoolRule = SpoolRule()
 
 
 #: rule ids, in the order messages and the README list them
-RULES = ("alarm", "gateway_silent", "add_heat", "hot_water", "brine_delta_t", "short_cycling", "sensor_missing")
+RULES = ("alarm", "gateway_silent", "add_heat", "hot_water", "brine_delta_t", "short_cycling", "sensor_missing",
+         "store_unreachable", "spool_filling")
 
 
 def parse_alert_settings(section: Any, path: str = "CONFIG_FILE") -> AlertSettings:
