@@ -401,3 +401,14 @@ def test_spool_filling_fires_at_its_percent_and_resolves_below_the_hysteresis():
     assert e.observe_store(T0 + 2 * MIN, None, 79.0) == [] and e.observe_store(T0 + 3 * MIN, None, 81.0) == []
     assert e.observe_store(T0 + 4 * MIN, None, 70.1) == []
     assert kinds(e.observe_store(T0 + 5 * MIN, None, 70.0)) == [("spool_filling", "resolved")]
+
+
+def test_partial_snapshots_neither_reset_a_count_nor_make_sensors_missing():
+    # MQTT_TIMESTAMP_MODE=round stores one message at a time: snapshots of a single register
+    e = engine(sensor_missing={"ticks": 3})
+    seq: list[Snapshot] = []
+    for i in range(31):
+        seq.append(snap(T0 + i * MIN, hot_water_top=35.0))
+        seq.append(Snapshot(GW, "thermia", "mqtt", T0 + i * MIN + 20_000, {"outdoor_temp": -4.0}))
+    out = feed(e, seq)
+    assert kinds(out) == [("hot_water", "fired")] and out[0].since_ms == T0

@@ -223,8 +223,7 @@ class AlertEngine:
               duration_ms: float, out: list[Notice]) -> None:
         tr = gw.track(rule)
         if reading is None:
-            tr.pending_ms = None  # no evidence: a run must be seen whole to fire
-            return
+            return  # no evidence (a register not in this snapshot): nothing changes
         if tr.active is None:
             if not reading.bad:
                 tr.pending_ms = None
@@ -296,10 +295,11 @@ class AlertEngine:
         if s.brine_delta_t.enabled:
             b = s.brine_delta_t
             d = BRINE.compute(v, None)
-            # a stopped compressor moves no heat from the ground: no evidence either way (else
-            # every stop would resolve the alert and every run fire it again)
-            r = None if d is None or p.on(v) is False else Reading(d > b.above_k, d <= b.above_k - b.hysteresis_k,
-                                                                   round(d, 2), b.above_k)
+            # a stopped compressor moves no heat from the ground: neither bad nor clear (the
+            # count starts again, but an active alert is not resolved by every stop)
+            stopped = p.on(v) is False
+            r = None if d is None else Reading(d > b.above_k and not stopped,
+                                               d <= b.above_k - b.hysteresis_k and not stopped, round(d, 2), b.above_k)
             self._step(g, "brine_delta_t", gw, r, t, b.minutes * MINUTE_MS, out)
         if s.short_cycling.enabled:
             self._step(g, "short_cycling", gw, self._short_cycling(gw, t), t, 0, out)
@@ -358,8 +358,10 @@ class AlertEngine:
         return Reading(bad, busy == 0 and seen_whole, float(busy), float(rule.hours), text)
 
     def _missing(self, gw: _Gateway, v: dict[str, float]) -> Reading | None:
-        if not v:
-            return None  # an empty poll is the gateway's trouble (silence), not a sensor's
+        if 2 * len(v) < len(gw.missing):
+            # an empty or partial poll (MQTT_TIMESTAMP_MODE=round stores one message at a
+            # time) is the gateway's trouble or the source's way, not a sensor's
+            return None
         for name in gw.missing:
             if name not in v:
                 gw.missing[name] += 1
