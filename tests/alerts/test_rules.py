@@ -409,6 +409,6 @@ def test_partial_snapshots_neither_reset_a_count_nor_make_sensors_missing():
     seq: list[Snapshot] = []
     for i in range(31):
         seq.append(snap(T0 + i * MIN, hot_water_top=35.0))
-        seq.append(Snapshot(GW, "thermia", "mqtt", T0 + i * MIN + 20_000, {"outdoor_temp": -4.0}))
+        seq += [Snapshot(GW, "thermia", "mqtt", T0 + i * MIN + k * 10_000, {"outdoor_temp": -4.0}) for k in (1, 2, 3)]
     out = feed(e, seq)
     assert kinds(out) == [("hot_water", "fired")] and out[0].since_ms == T0
