@@ -1,1 +1,16 @@
-"""Alerts: rules on snapshots and their delivery."""
+"""Alerts (issue 14): rules over the stored snapshots, their state across restarts and the
+owner's messages. Delivery (apprise) is elsewhere; this package only decides *what* to say.
+
+Wiring: ``engine = AlertEngine(parse_alert_settings(doc.get("alerts")), brand_of,
+store=AlertStore(alerts_path(DATA_DIR)), gateways=...)``; then ``engine.observe(snapshot)``
+for each stored snapshot and ``engine.tick(now_ms)`` once a tick; each :class:`Notice` goes
+through :func:`message` to the delivery queue.
+"""
+
+from .messages import MAX_CHARS, Message, message
+from .rules import COLLECTOR, AlertEngine, Notice
+from .settings import RULES, AlertSettings, parse_alert_settings
+from .state import HISTORY_ROWS, ActiveAlert, AlertStore, alerts_path
+
+__all__ = ["COLLECTOR", "HISTORY_ROWS", "MAX_CHARS", "RULES", "ActiveAlert", "AlertEngine", "AlertSettings", "AlertStore",
+           "Message", "Notice", "alerts_path", "message", "parse_alert_settings"]

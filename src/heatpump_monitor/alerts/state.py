@@ -1,0 +1,117 @@
+"""Active alerts and their history on disk (SQLite), so a restart neither repeats a "fired"
+nor misses a "resolved": the engine loads the active alerts when it starts, and the first
+snapshot after the restart resolves those whose condition cleared meanwhile.
+
+Every batch of notices is written in one transaction (all or nothing: a crash cannot leave an
+alert in history but not active). The history keeps the newest :data:`HISTORY_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .rules import Notice
+
+HISTORY_ROWS = 10_000
+DEFAULT_FILE = "alerts.sqlite3"  # next to the spool and the embedded store, in DATA_DIR
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS active (
+    gateway TEXT NOT NULL, rule TEXT NOT NULL, since_ms INTEGER NOT NULL,
+    last_notice_ms INTEGER NOT NULL, value REAL, threshold REAL, text TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (gateway, rule));
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT NOT NULL, rule TEXT NOT NULL,
+    kind TEXT NOT NULL, since_ms INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+    value REAL, threshold REAL, text TEXT NOT NULL DEFAULT '');
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlert:
+    gateway: str
+    rule: str
+    since_ms: int
+    last_notice_ms: int  # when it fired or was last reminded of
+    value: float | None
+    threshold: float | None
+    text: str = ""
+
+
+def alerts_path(data_dir: str) -> str:
+    return str(Path(data_dir) / DEFAULT_FILE)
+
+
+class AlertStore:
+    """The state file. Thread-safe (one connection behind a lock): the collector's threads
+    and a dashboard reading the history may share it."""
+
+    def __init__(self, path: str, history_rows: int = HISTORY_ROWS) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.history_rows = history_rows
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def active(self) -> list[ActiveAlert]:
+        with self._lock:
+            rows = self._db.execute("SELECT gateway, rule, since_ms, last_notice_ms, value, threshold, text "
+                                    "FROM active ORDER BY since_ms, gateway, rule").fetchall()
+        return [ActiveAlert(*r) for r in rows]
+
+    def history(self, limit: int = 100, gateway: str | None = None) -> list[Notice]:
+        """Fired and resolved notices, newest first (reminders are not history)."""
+        sql = "SELECT gateway, rule, kind, since_ms, time_ms, value, threshold, text FROM history"
+        args: tuple[object, ...] = ()
+        if gateway is not None:
+            sql += " WHERE gateway = ?"
+            args = (gateway,)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*args, max(0, limit))).fetchall()
+        return [Notice(g, r, k, s, t, v, th, x) for g, r, k, s, t, v, th, x in rows]
+
+    def apply(self, notices: Iterable[Notice]) -> None:
+        """Record a batch of notices atomically: fired -> active + history, reminder -> active's
+        last notice, resolved -> out of active + history; then trim the history."""
+        batch = list(notices)
+        if not batch:
+            return
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for n in batch:
+                    self._one(n)
+                db.execute("DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?",
+                           (self.history_rows,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _one(self, n: Notice) -> None:
+        db = self._db
+        if n.kind == "fired":
+            db.execute("INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (n.gateway, n.rule, n.since_ms, n.time_ms, n.value, n.threshold, n.alarm_text))
+        elif n.kind == "reminder":
+            db.execute("UPDATE active SET last_notice_ms = ?, value = ? WHERE gateway = ? AND rule = ?",
+                       (n.time_ms, n.value, n.gateway, n.rule))
+            return
+        else:
+            db.execute("DELETE FROM active WHERE gateway = ? AND rule = ?", (n.gateway, n.rule))
+        db.execute("INSERT INTO history (gateway, rule, kind, since_ms, time_ms, value, threshold, text) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (n.gateway, n.rule, n.kind, n.since_ms, n.time_ms, n.value, n.threshold, n.alarm_text))
