@@ -1,5 +1,6 @@
 """Alerts (issue 14): rules over the stored snapshots, their state across restarts and the
-owner's messages. Delivery (apprise) is elsewhere; this package only decides *what* to say.
+owner's messages (``rules``, ``state``, ``messages``, ``settings``: *what* to say), and their
+delivery (``notify``: apprise, imported only by whoever sends; ``outbox``: durable, retried).
 
 Wiring: ``engine = AlertEngine(parse_alert_settings(doc.get("alerts")), brand_of,
 store=AlertStore(alerts_path(DATA_DIR)), gateways=...)``; then ``engine.observe(snapshot)``
