@@ -59,6 +59,19 @@
   var shortFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   function fmtTime(ms) { return dateTimeFmt.format(new Date(ms)); }
 
+  var FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif";
+
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+
+  // a uPlot axis in the page's colours (CSS variables: light and dark); ``extra`` overrides
+  function axis(label, extra) {
+    var text = css("--text"), grid = css("--grid");
+    var a = { stroke: text, label: label, size: 56, labelSize: 18, grid: { stroke: grid, width: 1 },
+              ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
+    if (extra) Object.keys(extra).forEach(function (k) { a[k] = extra[k]; });
+    return a;
+  }
+
   function fmtDuration(s) {
     s = Math.max(0, Math.round(s));
     if (s < 60) return s + " s";
@@ -331,9 +344,6 @@
     window.__drawCount = 0;
 
     window.__charts = plots; // for the browser tests and the benchmark
-    var FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif";
-
-    function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
     function available(spec) {
       var meta = gateway ? fieldsOf(gateway.brand) : {};
@@ -527,14 +537,6 @@
     function chartHeight(spec) {
       var small = window.matchMedia("(max-width: 640px)").matches;
       return (spec.status ? 300 : 230) - (small ? 40 : 0);
-    }
-
-    function axis(label, extra) {
-      var text = css("--text"), grid = css("--grid");
-      var a = { stroke: text, label: label, size: 56, labelSize: 18, grid: { stroke: grid, width: 1 },
-                ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
-      if (extra) Object.keys(extra).forEach(function (k) { a[k] = extra[k]; });
-      return a;
     }
 
     function laneLabels(lanes) {
@@ -848,6 +850,9 @@
   }
 
   // ====================================================================================
+
+  // what summary.js (the KPI cards, the daily page; loaded after this file) uses of these helpers
+  window.hpDashboard = { $: $, api: api, axis: axis, capital: capital, css: css, fmtDuration: fmtDuration };
 
   pickGateway();
   if (page === "overview") overview();

@@ -10,15 +10,15 @@
   var KPI_REFRESH_MS = 60000;
   var DAY_MS = 86400000;
 
-  function $(sel, root) { return (root || document).querySelector(sel); }
+  // app.js's helpers (loaded before this file): one API client, one axis style, one duration format
+  var hp = window.hpDashboard;
+  var $ = hp.$, api = hp.api, capital = hp.capital;
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = text;
     return e;
   }
-  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-  function capital(t) { return t ? t.charAt(0).toUpperCase() + t.slice(1) : t; }
 
   function gatewayName() {
     var select = document.getElementById("gateway");
@@ -36,14 +36,6 @@
     return path + "?" + qs.toString();
   }
 
-  function api(path, query) {
-    return fetch(url(path, query), { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (doc) {
-        if (!resp.ok) { var e = new Error(doc.error || ("HTTP " + resp.status)); e.status = resp.status; throw e; }
-        return doc;
-      });
-    });
-  }
 
   // -- figures --------------------------------------------------------------------------
 
@@ -164,7 +156,6 @@
   // Daily page: bars, days table, event log
   // ====================================================================================
 
-  var FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif";
   // one bar chart per entry; two series are drawn side by side
   var BARS = [
     { id: "energy", title: "Energy (kWh): electricity in, heat out", bars: [
@@ -193,14 +184,7 @@
   };
   var PRESET_DAYS = [14, 30, 90, 365];
 
-  function fmtDuration(s) {
-    if (s === null || s === undefined) return "";
-    s = Math.round(s);
-    if (s < 60) return s + " s";
-    var m = Math.floor(s / 60);
-    if (m < 60) return m + " min" + (s % 60 && m < 10 ? " " + (s % 60) + " s" : "");
-    return Math.floor(m / 60) + " h " + (m % 60) + " min";
-  }
+  function fmtDuration(s) { return s === null || s === undefined ? "" : hp.fmtDuration(s); }
   function localDay(iso) { return iso.slice(0, 10); } // the period's local date, as the server's zone has it
   function dayLabel(iso) {
     var d = new Date(iso.slice(0, 10) + "T12:00:00Z");
@@ -264,10 +248,8 @@
 
     // -- bars ---------------------------------------------------------------------------
 
-    function axis(label, extra) {
-      var text = css("--text"), grid = css("--grid");
-      var a = { stroke: text, label: label, size: 52, labelSize: 16, grid: { stroke: grid, width: 1 },
-                ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
+    function axis(label, extra) {  // the charts' axis, a little smaller for the bars
+      var a = hp.axis(label, { size: 52, labelSize: 16 });
       Object.keys(extra || {}).forEach(function (k) { a[k] = extra[k]; });
       return a;
     }
