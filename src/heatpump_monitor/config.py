@@ -152,7 +152,7 @@ class Settings(BaseModel):
     short_cycle_median_minutes: float = 15.0
     short_cycle_hours: int = 3
     hot_water_min_cycle_minutes: float = 2.0
-    # alerts: apprise URLs, comma-separated (issue 14); secret: see notify_secrets
+    # alerts: apprise URLs, comma-separated (issue 14); secret: what is masked is notify_secret_parts'
     notify_urls: SecretStr = SecretStr("")
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the

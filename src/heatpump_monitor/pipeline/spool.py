@@ -314,12 +314,16 @@ class DiskSpool:
         """Keep committed entries for the read-back, while every row fits (module doc)."""
         if not self._in_memory:
             return
-        while self._recent and self._recent[0].key <= dropped_upto:
-            self._recent.popleft()
+        self._drop_recent(dropped_upto)
         if len(self._recent) + len(entries) > RECENT_MAX:
             self._forget()
             return
         self._recent.extend(entries)
+
+    def _drop_recent(self, upto: int) -> None:
+        """The remembered entries up to id ``upto`` are no longer in the file."""
+        while self._recent and self._recent[0].key <= upto:
+            self._recent.popleft()
 
     def _forget(self) -> None:
         """From now on, read the file until the spool has been empty once."""
@@ -442,8 +446,7 @@ class DiskSpool:
             log.error("Cannot remove written polls from spool %s: %s", self.path, exc)
             self._forget()  # they stay on file, so the read-back must see them there
             return
-        while self._recent and self._recent[0].key <= last_id:
-            self._recent.popleft()
+        self._drop_recent(last_id)
         self._depth -= len(sizes)
         self._bytes -= sum(sizes)
 

@@ -9,7 +9,7 @@ pass through the :class:`~.limits.SeriesGate` and are rendered in the worker thr
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -23,7 +23,7 @@ from .limits import LIMITS, Limits, SeriesGate, check_values
 from .models import ErrorOut, GatewaysOut, Json, LatestOut, SeriesOut
 from .params import POINTS_DEFAULT, POINTS_MAX, POINTS_MIN, check_params, count_fields, parse_window
 from .store import Store
-from .summaries import CSV_TYPE, csv_disposition, series_csv
+from .summaries import CSV_TYPE, Format, csv_disposition, series_csv
 
 GATEWAY = "Gateway name as listed by /api/v1/gateways"
 # A chart query whose window ended this long ago is "closed": only data arriving late (a spool
@@ -131,7 +131,7 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
         points: int = Query(POINTS_DEFAULT, ge=POINTS_MIN, le=POINTS_MAX,
                             description="Most points (buckets) per series"),
         source: str | None = Query(None, description="Only snapshots of this source (api or mqtt)", max_length=100),
-        format: Literal["json", "csv"] = Query("json", description="`json` or `csv`"),
+        format: Format = Query("json", description="`json` or `csv`"),
     ) -> Response:
         check_params(request, ("gateway", "fields", "start", "end", "points", "source", "format"))
         start_ms, end_ms = parse_window(start, end, int(clock() * 1000))
