@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 from zoneinfo import ZoneInfo
 
-from ..analytics.profile import Profile, profile_for
+from ..analytics.profile import Profile, alarm_text, profile_for
 from ..config import AnalyticsConfig
 from ..derived import DERIVED
 from ..model import Snapshot
@@ -311,12 +311,8 @@ class AlertEngine:
         if active is None:
             return None
         code = v.get(p.alarm_code) if p.alarm_code else None
-        provider = self._provider(brand)
-        text = "alarm"
-        if code and code > 0 and code == int(code):
-            text = provider.alarm_text(int(code)) if provider is not None else f"alarm {int(code)}"
         value = code if code is not None else (v.get(p.alarm) if p.alarm else None)
-        return Reading(active, not active, value, None, text if active else "")
+        return Reading(active, not active, value, None, alarm_text(p, self._provider(brand), v) if active else "")
 
     def _cycles(self, gw: _Gateway, p: Profile, v: dict[str, float], t: int) -> None:
         """Starts and cycle lengths, the summaries' way: a start is off -> on between two

@@ -89,6 +89,15 @@ class Profile:
         return None
 
 
+def alarm_text(profile: Profile, provider: Provider | None, v: Values) -> str:
+    """The brand's text of the alarm number in ``v`` ("alarm" without a number): the summaries'
+    event log and the alerts say the same."""
+    code = v.get(profile.alarm_code) if profile.alarm_code else None
+    if not code or code < 0 or code != int(code):
+        return "alarm"
+    return provider.alarm_text(int(code)) if provider is not None else f"alarm {int(code)}"
+
+
 def profile_for(provider: Provider, config: AnalyticsConfig) -> Profile:
     a = provider.analytics
     present = {r.name for r in provider.registers.values()}

@@ -12,6 +12,7 @@ import statistics
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Iterable, Literal, Sequence
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from ..config import AnalyticsConfig
 from ..providers import BRANDS, load_provider
 from ..stores.base import GatewayInfo, Reader, ReaderError
 from .prices import Prices
-from .profile import Profile, Values, profile_for
+from .profile import Profile, Values, alarm_text, profile_for
 from .units import Event, Stat, Unit, hour_units, walk
 
 Resolution = Literal["hour", "day", "period"]
@@ -305,13 +306,10 @@ class Summarizer:
         lo, hi = run[0].start_ms, run[-1].end_ms
         provider = load_provider(info.brand.lower())
 
-        def alarm_text(values: Values) -> str:
-            code = values.get(profile.alarm_code) if profile.alarm_code else None
-            return provider.alarm_text(int(code)) if code else "alarm"
-
         snaps = self.reader.snapshots(info.gateway, lo - LOOKBACK_MS, hi + LOOKAHEAD_MS, info.source,
                                       fields=profile.fields)
-        walk(run, snaps, _interval(info), profile, alarm_text)
+        # the brand's alarm texts, as the alerts say them
+        walk(run, snaps, _interval(info), profile, partial(alarm_text, profile, provider))
 
     def _valid_cache(self, info: GatewayInfo) -> _GatewayCache:
         key = (info.gateway, info.source)
