@@ -241,7 +241,7 @@ def test_unknown_config_file_keys_are_an_error(tmp_path):
     f.write_text("brand: ivt\nregister:\n  x: 1\n")  # a typo of registers: would drop the overrides
     with pytest.raises(ConfigError) as e:
         load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
-    assert str(e.value) == (f"Invalid {f}: 1 unknown key(s) (register); known: brand, registers. "
+    assert str(e.value) == (f"Invalid {f}: 1 unknown key(s) (register); known: brand, registers, alerts. "
                             "Is it the right file?")
 
 
@@ -266,7 +266,7 @@ def test_a_file_that_is_no_yaml_mapping_is_an_error(tmp_path):
     f.write_text("root:*:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\n")
     with pytest.raises(ConfigError) as e:
         load_collector_config({"H66_IP": "h", "CONFIG_FILE": str(f)})
-    assert str(e.value) == f"Invalid {f}: 2 unknown key(s); known: brand, registers. Is it the right file?"
+    assert str(e.value) == f"Invalid {f}: 2 unknown key(s); known: brand, registers, alerts. Is it the right file?"
     assert "19700" not in str(e.value)  # what a wrong file holds stays out of the log
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import TYPE_CHECKING, Any, Literal, Mapping, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -21,6 +21,9 @@ from .masking import Secrets
 from .providers import BRANDS
 from .providers.overrides import NO_OVERRIDES, RegisterOverrides, check_overrides, parse_overrides
 from .sources.gateway import GatewayAddress, parse_gateways
+
+if TYPE_CHECKING:
+    from .alerts.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,8 @@ class Settings(BaseModel):
     hot_water_min_cycle_minutes: float = 2.0
     # alerts: apprise URLs, comma-separated (issue 14); secret: what is masked is notify_secret_parts'
     notify_urls: SecretStr = SecretStr("")
+    alerts_dir: str = ""  # default: DATA_DIR; shared by the collectors and the dashboard (compose)
+    language: str = ""  # en | sv: messages (and, with issue 16, the dashboard); "" = en
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the
     # variable, so that each bad value gives the one-line message naming it.
@@ -177,6 +182,12 @@ class Settings(BaseModel):
         if not 0 <= mb <= 1_000_000:
             raise _bad("SPOOL_MAX_MB", v, "megabytes >= 0 (0: no disk spool, polls wait in memory)")
         return mb
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        text = str(v).strip().lower()
+        return "" if not text else _choice(text, "LANGUAGE", Literal["en", "sv"], "en or sv")
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -376,6 +387,7 @@ class CollectorConfig:
     metrics_port: int = 0  # 0: no /metrics, /healthz, /readyz server
     log_format: LogFormat = "text"
     registers: RegisterOverrides = NO_OVERRIDES  # CONFIG_FILE's registers: section
+    alerts: AlertsConfig | None = None  # None: no rules run (neither NOTIFY_URLS nor alerts: set)
 
     @property
     def source(self) -> str:
@@ -459,13 +471,54 @@ def redact_url(url: str) -> str:
 
 def load_notify_urls(env: Mapping[str, str] | None = None) -> list[str]:
     """NOTIFY_URLS as a list (empty: alerts off); each must at least look like scheme://..."""
-    s = _settings(env)
+    return _notify_urls(_settings(env))
+
+
+def _notify_urls(s: Settings) -> list[str]:
     urls = split_notify_urls(s.notify_urls.get_secret_value())
     for url in urls:
         if "://" not in url:
             raise ConfigError(f"Invalid NOTIFY_URLS entry {redact_url(url)}: expected an apprise URL "
                               "such as ntfys://topic, tgram://bottoken/chatid or mailtos://user:pass@host")
     return urls
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Alerts (issue 14). They run when NOTIFY_URLS is set (rules and delivery) or CONFIG_FILE
+    has an ``alerts:`` section (rules only: the dashboard shows them, nothing is sent)."""
+
+    urls: tuple[str, ...] = field(repr=False)  # secret: NOTIFY_URLS
+    settings: AlertSettings
+    directory: str  # ALERTS_DIR (default DATA_DIR): state and outbox files, shared with the dashboard
+    language: Literal["en", "sv"]
+    tz: ZoneInfo  # "since 06:40" in the owner's time
+
+    def __repr__(self) -> str:  # never the URLs, in no form
+        return f"AlertsConfig({len(self.urls)} target(s), directory={self.directory!r}, language={self.language})"
+
+
+def alerts_config(s: Settings, doc: dict, path: str, always: bool = False) -> AlertsConfig | None:
+    """The alerts' settings; None when they are off (``always``: for the dashboard and the
+    watcher, which show the rules even when nothing is sent)."""
+    from .alerts.settings import parse_alert_settings  # pydantic models of the rules: only if used
+
+    urls = _notify_urls(s)
+    if not urls and "alerts" not in doc and not always:
+        return None
+    settings = parse_alert_settings(doc.get("alerts"), path)
+    language = settings.language or s.language or "en"
+    return AlertsConfig(urls=tuple(urls), settings=settings, directory=s.alerts_dir or s.data_dir,
+                        language=language,  # type: ignore[arg-type]  # checked by both validators
+                        tz=_zone(s.tz))
+
+
+def load_alerts_config(env: Mapping[str, str] | None = None) -> AlertsConfig:
+    """The alerts' settings for the dashboard and ``watch``, whether or not anything is sent."""
+    s = _settings(env)
+    config = alerts_config(s, _config_doc(s), s.config_file, always=True)
+    assert config is not None
+    return config
 
 
 def _settings(env: Mapping[str, str] | None) -> Settings:
@@ -529,6 +582,10 @@ def load_store_config(env: Mapping[str, str] | None = None, path: str | None = N
     return store_config(_settings(env), path)
 
 
+#: CONFIG_FILE's sections: the brand, register corrections, alert rules
+CONFIG_KEYS = ("brand", "registers", "alerts")
+
+
 def read_config_file(path: str, explicit: bool = False) -> dict:
     """CONFIG_FILE as a mapping; {} when the default config.yaml does not exist (it is optional).
     A file named explicitly (CONFIG_FILE, --config) must exist and be a readable YAML mapping."""
@@ -546,13 +603,13 @@ def read_config_file(path: str, explicit: bool = False) -> dict:
         raise ConfigError(f"Cannot read {path}: {' '.join(str(exc).split())}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"Invalid {path}: expected a mapping such as 'brand: ivt'")
-    unknown = [k for k in doc if k not in ("brand", "registers")]
+    unknown = [k for k in doc if k not in CONFIG_KEYS]
     if unknown:
         # a typo (register:) would silently drop the user's corrections; and the names are only
         # shown when they look like setting names (a wrong file's lines are nobody's business)
         shown = [k for k in unknown if isinstance(k, str) and _KEY.fullmatch(k)]
         named = f" ({', '.join(sorted(shown))})" if len(shown) == len(unknown) else ""
-        raise ConfigError(f"Invalid {path}: {len(unknown)} unknown key(s){named}; known: brand, registers. "
+        raise ConfigError(f"Invalid {path}: {len(unknown)} unknown key(s){named}; known: {', '.join(CONFIG_KEYS)}. "
                           "Is it the right file?")
     return doc
 
@@ -668,6 +725,7 @@ def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, sourc
         metrics_port=s.metrics_port,
         log_format=s.log_format,
         registers=register_overrides(s.config_file, doc or {}, brand),
+        alerts=alerts_config(s, doc or {}, s.config_file),
     )
 
 
@@ -710,7 +768,10 @@ class AnalyticsConfig:
 
 def system_zone(env: Mapping[str, str] | None = None) -> ZoneInfo:
     """The zone summaries use: TZ if set, else the system's (/etc/localtime), else UTC."""
-    name = _settings(env).tz
+    return _zone(_settings(env).tz)
+
+
+def _zone(name: str) -> ZoneInfo:
     if name:
         return ZoneInfo(name)
     try:

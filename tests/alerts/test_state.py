@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from heatpump_monitor.alerts import AlertEngine, AlertStore, Notice, alerts_path, parse_alert_settings
+from heatpump_monitor.alerts import AlertEngine, AlertStore, Notice, alert_files, alerts_path, parse_alert_settings
 from heatpump_monitor.model import Snapshot
 
 from .test_rules import GW, HEALTHY, HOUR, MIN, T0, kinds, snap
@@ -23,7 +23,8 @@ def engine(path: str, **settings: object) -> AlertEngine:
 
 
 def test_the_file_lives_in_the_data_dir():
-    assert alerts_path("/data") == "/data/alerts.sqlite3"
+    assert alerts_path("/data") == "/data/alerts-api.sqlite3"
+    assert alerts_path("/data", "watch") == "/data/alerts-watch.sqlite3"
 
 
 def test_no_repeated_fired_after_a_restart_while_still_active(path):
@@ -125,3 +126,14 @@ def test_a_failing_batch_leaves_nothing_behind(path):
     assert [n.gateway for n in store.history()] == ["gw1"]
     store.apply([notice(4)])  # the store still works afterwards
     assert {a.gateway for a in store.active()} == {"gw1", "gw4"}
+
+
+def test_alert_files_finds_each_owners_file(tmp_path):
+    d = str(tmp_path)
+    assert alert_files(d) == {}
+    assert alert_files(str(tmp_path / "absent")) == {}
+    for owner in ("api", "mqtt", "watch"):
+        AlertStore(alerts_path(d, owner)).close()
+    (tmp_path / "alerts-old.sqlite3-wal").write_text("")  # not a state file
+    assert sorted(alert_files(d)) == ["api", "mqtt", "watch"]
+    assert alert_files(d)["mqtt"] == alerts_path(d, "mqtt")

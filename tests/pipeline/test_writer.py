@@ -319,3 +319,30 @@ def test_the_fix_is_in_the_log_line(monkeypatch, caplog):
     _, caplog = failure_lines(MissingDatabaseSink(), [0, 60], monkeypatch, caplog)
     assert caplog.messages == ["""Still failing to write to test sink: database 'hp' not found (HTTP 404): create it: """
                                """influx -execute 'CREATE DATABASE "hp"'; 1 poll(s) waiting in the spool"""]
+
+
+def test_listeners_see_each_new_snapshot_once_even_while_the_store_is_down(caplog, tmp_path):
+    sink = FlakySink.down_sink()
+    w = Writer(sink, DiskSpool(tmp_path / "spool.sqlite3", 10_000_000))
+    seen: list[int] = []
+
+    def broken(snaps):
+        raise RuntimeError("listener bug")
+
+    w.listeners += [lambda snaps: seen.extend(s.time_ms for s in snaps), broken]
+
+    async def main():
+        w.submit([snap(1000), snap(2000)])
+        await asyncio.sleep(0)
+        assert not await w.flush()  # the store is down: nothing stored, listeners already told
+        sink.down = False
+        assert await w.flush()  # the backlog's replay is not shown to them again
+        w.submit([snap(3000)])
+        await asyncio.sleep(0)
+        assert await w.flush()
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(main())
+    assert seen == [1000, 2000, 3000]
+    assert sorted(t for _, t in sink.points) == [1000, 2000, 3000]
+    assert sum("Error in" in r.getMessage() and "2 snapshot(s)" in r.getMessage() for r in caplog.records) == 1

@@ -86,7 +86,7 @@ class SpoolRule(Rule):
 class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    language: Language = "en"
+    language: Language | None = None  # None: LANGUAGE, else English
     reminder_hours: float = Field(default=12.0, ge=0, le=8760)  # 0: no reminders
     max_gateways: int = Field(default=1000, ge=1, le=100_000)  # gateways tracked at most (memory bound)
     alarm: AlarmRule = AlarmRule()

@@ -17,7 +17,9 @@ from typing import Iterable
 from .rules import Notice
 
 HISTORY_ROWS = 10_000
-DEFAULT_FILE = "alerts.sqlite3"  # next to the spool and the embedded store, in DATA_DIR
+#: one state file per process that evaluates rules (``api``, ``mqtt``, ``watch``) in ALERTS_DIR:
+#: two collectors side by side must not load (and remind of) each other's alerts
+FILE_PATTERN = "alerts-{owner}.sqlite3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS active (
@@ -42,8 +44,16 @@ class ActiveAlert:
     text: str = ""
 
 
-def alerts_path(data_dir: str) -> str:
-    return str(Path(data_dir) / DEFAULT_FILE)
+def alerts_path(directory: str, owner: str = "api") -> str:
+    """The state file of ``owner`` (a collector's source, or ``watch``) in ``directory``."""
+    return str(Path(directory) / FILE_PATTERN.format(owner=owner))
+
+
+def alert_files(directory: str) -> dict[str, str]:
+    """Every owner's state file in ``directory`` (what the dashboard shows), by owner."""
+    prefix, suffix = FILE_PATTERN.split("{owner}")
+    found = sorted(Path(directory).glob(FILE_PATTERN.format(owner="*"))) if Path(directory).is_dir() else []
+    return {p.name[len(prefix):-len(suffix)]: str(p) for p in found if p.is_file()}
 
 
 class AlertStore:

@@ -30,6 +30,9 @@ REMIND_FIX_EVERY_S = 60.0
 
 #: called after every write attempt with (seconds, number of snapshots, succeeded)
 WriteObserver = Callable[[float, int, bool], None]
+#: called with each batch of new snapshots once they are in the spool (alerts, Home Assistant):
+#: they see every poll once, whether or not the store is up, and never a replayed backlog
+SnapshotListener = Callable[[Sequence[Snapshot]], None]
 
 
 class Writer:
@@ -49,6 +52,7 @@ class Writer:
         self._last_reject_cause = ""
         self._last_reject_log = 0.0
         self._staged: list[Snapshot] = []
+        self.listeners: list[SnapshotListener] = []
         self._wake = asyncio.Event()
         self._busy = asyncio.Lock()
 
@@ -81,6 +85,12 @@ class Writer:
             staged, self._staged = self._staged, []
             self.spool.append(staged)
             self._wake.set()
+            for listener in self.listeners:
+                try:
+                    listener(staged)
+                except Exception:  # a listener's bug must not stop storing
+                    log.exception("Error in %s while handing it %d snapshot(s)",
+                                  getattr(listener, "__qualname__", "a snapshot listener"), len(staged))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Write whatever the spool holds, until ``stop``: at once when something is submitted
