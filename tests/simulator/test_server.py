@@ -439,3 +439,21 @@ def test_the_simulator_answers_without_delayed_acks():
             server.close()
 
     assert asyncio.run(accepted_nodelay()) == 1
+
+
+def test_control_endpoint_raises_and_clears_an_alarm():
+    now = [T0]
+    gw = SimGateway.create("thermia", seed=3, clock=lambda: now[0], alarms=False)
+    assert gw.model.values()["alarm_code"] == 0
+    r = call(gw, "POST", "/sim/fault", json={"alarm": 60})
+    assert r.status_code == 200 and r.json()["alarm"] == 60
+    now[0] += 20  # the physics' next steps (10 s each) see it
+    v = gw.model.values()
+    assert v["alarm_code"] == 60 and v["alarm"] == 1
+    assert call(gw, "POST", "/sim/fault", json={"alarm": "x"}).status_code == 400
+    assert call(gw, "POST", "/sim/fault", json={"alarm": -1}).status_code == 400
+    assert gw.model.forced_alarm == 60  # refused: unchanged
+    assert call(gw, "POST", "/sim/fault", json={"alarm": 0}).json()["alarm"] == 0
+    now[0] += 20
+    assert gw.model.values()["alarm_code"] == 0
+    assert call(gw, "POST", "/sim/fault", json={"alarm": None}).json()["alarm"] is None

@@ -6,7 +6,7 @@ this module only exposes them (plus a histogram of sink write latency, fed by th
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -31,6 +31,8 @@ class CollectorMetrics(Collector):
             ["result"], buckets=WRITE_BUCKETS, registry=self.registry)
         for result in ("ok", "failed"):  # both series exist from the start, as every other metric
             self.write_seconds.labels(result)
+        #: more metric families, collected with these (the alerts' when they are on)
+        self.extra: list[Callable[[], Iterator[Metric]]] = []
         self.registry.register(self)
         writer.observer = self.observe_write
 
@@ -87,3 +89,5 @@ class CollectorMetrics(Collector):
         for gateway, t in sorted(c.last_success.items()):
             last.add_metric([gateway], t)
         yield last
+        for families in self.extra:
+            yield from families()

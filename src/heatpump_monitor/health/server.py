@@ -42,6 +42,7 @@ class Health:
         self.started = clock()
         self.started_mono = collector.ticker.monotonic()
         self.sink_check_error = ""  # set by the runner when the start-up check failed
+        self.alerts: Callable[[], dict] | None = None  # the alerts' state, shown but never "not ready"
 
     @property
     def limit_s(self) -> float:
@@ -74,6 +75,8 @@ class Health:
         doc: dict = {"ready": not causes, "sink": w.sink.description,
                      "last_success": None if last is None else iso_ms(int(last * 1000)),
                      "spool_entries": w.pending}
+        if self.alerts is not None:
+            doc["alerts"] = self.alerts()
         if causes:
             doc["cause"] = "; ".join(causes)
         return not causes, doc

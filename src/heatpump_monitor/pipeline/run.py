@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..config import CollectorConfig
+from ..config import CollectorConfig, ConfigError, env_secrets
 from ..model import iso_ms
 from ..stores import SinkError, make_sink
 from ..signals import on_stop_signals
@@ -17,6 +18,7 @@ from .spool import DiskSpool, MemorySpool, Spool, SpoolError
 from .writer import Writer
 
 if TYPE_CHECKING:
+    from ..alerts.service import AlertService
     from ..health.server import HealthServer
     from ..sources.api import ApiClient
 
@@ -81,7 +83,15 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
 
         collector = MqttCollector(cfg.mqtt, Providers(cfg.registers).get(cfg.brand), cfg.interval_s, writer,
                                   store_unknown=cfg.store_unknown, heartbeat_file=cfg.heartbeat_file)
-    health_server = _start_health_server(cfg, collector, writer, sink_error)
+    try:
+        alerts = _start_alerts(cfg, collector, writer, spool)
+    except (ConfigError, OSError, sqlite3.Error) as exc:
+        log.error("Alerts cannot start: %s", exc)
+        spool.close()
+        await sink.close()
+        return 1
+    health_server = _start_health_server(cfg, collector, writer, sink_error, alerts)
+    alerts_task = asyncio.create_task(alerts.run(stop), name="alerts") if alerts is not None else None
     writer_task = asyncio.create_task(writer.run(stop), name="writer")
     collect_task = asyncio.create_task(collector.run(stop), name="collector")
     stop_task = asyncio.create_task(stop.wait())
@@ -116,6 +126,10 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
             log.error("Exiting with %d poll(s) not written to %s: they are lost (SPOOL_MAX_MB=0)",
                       writer.pending, sink.description)
         spool.close()
+        if alerts_task is not None and alerts is not None:
+            alerts_task.cancel()  # undelivered messages wait in the outbox for the next start
+            await asyncio.gather(alerts_task, return_exceptions=True)
+            alerts.close()
         if health_server is not None:
             await health_server.stop()
         if client is not None:
@@ -149,8 +163,35 @@ def open_spool(cfg: CollectorConfig) -> Spool:
     return disk
 
 
+def _start_alerts(cfg: CollectorConfig, collector: Collector, writer: Writer, spool: Spool) -> AlertService | None:
+    """The alerts, when on: fed every new snapshot by the writer, checked once a tick."""
+    if cfg.alerts is None:
+        return None
+    from ..alerts.service import AlertService  # the rules and their state: only when alerts are on
+    from ..providers.overrides import Providers
+
+    if cfg.mqtt is None:
+        gateways = [g.name for g in cfg.gateways]
+    else:
+        names = {cfg.mqtt.macs[0]: cfg.mqtt.gateway_name} if cfg.mqtt.gateway_name else {}
+        gateways = [names.get(mac, mac) for mac in cfg.mqtt.macs]
+
+    def store_state() -> tuple[bool | None, float | None]:
+        if isinstance(spool, DiskSpool):
+            full = 100.0 * spool.bytes / cfg.spool_max_bytes if cfg.spool_max_bytes else None
+        else:
+            full = 100.0 * spool.depth / cfg.write_buffer_max if cfg.write_buffer_max else None
+        return writer.failing_since is None, full
+
+    service = AlertService(cfg.alerts, cfg.source, Providers(cfg.registers).get, gateways=gateways,
+                           interval_s=cfg.interval_s, store_state=store_state, secrets=env_secrets())
+    writer.listeners.append(service.on_snapshots)
+    log.info("Alerts: %s", service.describe())
+    return service
+
+
 def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Writer,
-                         sink_error: str) -> HealthServer | None:
+                         sink_error: str, alerts: AlertService | None = None) -> HealthServer | None:
     if not cfg.metrics_port:
         return None
     from ..health.metrics import CollectorMetrics
@@ -159,6 +200,9 @@ def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Wri
     metrics = CollectorMetrics(collector, writer, cfg.source, cfg.brand)
     health = Health(collector, writer)
     health.sink_check_error = sink_error
+    if alerts is not None:
+        metrics.extra.append(alerts.metric_families)
+        health.alerts = alerts.health
     server = HealthServer(create_health_app(health, metrics), cfg.metrics_host, cfg.metrics_port)
     return server if server.start() else None
 

@@ -492,6 +492,9 @@ class PumpModel:
         self.outdoor_mean = outdoor_mean
         self.outdoor_amplitude = outdoor_amplitude
         self.alarms = alarms
+        #: alarms raised and cleared by hand (tests, demos), from a simulated time on: (t, code);
+        #: code None hands back to the occasional alarms
+        self._forced_alarms: list[tuple[float, int | None]] = []
         self.absent_sensors = absent_sensors
         if firmware not in FIRMWARES:
             raise ValueError(f"firmware must be one of {', '.join(FIRMWARES)}")
@@ -745,8 +748,28 @@ class PumpModel:
             events.append((base + (7.0 + 15.0 * h(6 + i)) * HOUR, 120.0, 12.0))
         return [(s, s + d, kw) for s, d, kw in events]
 
+    def force_alarm(self, code: int | None) -> None:
+        """Raise alarm ``code`` now (0: none) until told otherwise; None: back to the
+        occasional alarms. The compressor stops as for any alarm."""
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 65535):
+            raise ValueError("alarm must be an alarm code from 0 to 65535, or null")
+        with self._lock:
+            now = self.sim_time()
+            self._forced_alarms = [f for f in self._forced_alarms if f[0] < now] + [(now, code)]
+            self._settings_changed()
+
+    @property
+    def forced_alarm(self) -> int | None:
+        return self._forced_alarms[-1][1] if self._forced_alarms else None
+
     def _alarm_at(self, t: float) -> int:
-        """An alarm on about one day in five, 10-40 minutes, then cleared; 0 otherwise."""
+        """An alarm on about one day in five, 10-40 minutes, then cleared; 0 otherwise (or
+        what :meth:`force_alarm` set)."""
+        for since, code in reversed(self._forced_alarms):
+            if since <= t:
+                if code is not None:
+                    return code
+                break
         if not self.alarms:
             return 0
         day = math.floor(t / DAY)

@@ -9,8 +9,9 @@ Starlette app serving the gateway's HTTP API:
 
 and two control endpoints for tests and demos (not part of the real gateway):
 
-* ``POST /sim/fault`` with JSON ``{"fault": "http500" | null, "latency": 0.5, "api_mode": 2}``
-  (every key optional) -- switch faults at runtime; answers the new state;
+* ``POST /sim/fault`` with JSON ``{"fault": "http500" | null, "latency": 0.5, "api_mode": 2, "alarm": 5}``
+  (every key optional) -- switch faults at runtime; ``alarm`` raises that alarm code now (0:
+  none; null: the occasional alarms again); answers the new state;
 * ``GET /sim/state`` -- brand, mac, api mode, fault, latency, simulated time and values.
 
 ``latency`` delays every gateway answer (not ``/sim/*``). A ``fault`` changes only
@@ -155,6 +156,7 @@ class SimGateway:
             "sim_time": self.model.sim_time(),
             "requests": self.requests,
             "overrides": dict(self.model.overrides),
+            "alarm": self.model.forced_alarm,
             "values": self.model.values(),
         }
 
@@ -250,6 +252,8 @@ def create_app(gateway: SimGateway) -> Starlette:
             if api_mode not in (1, 2) or isinstance(api_mode, bool):
                 raise ValueError("api_mode must be 1 or 2")
             fault = _check_fault(body["fault"]) if "fault" in body else gateway.fault
+            if "alarm" in body:  # an alarm code to raise now (0: none), null: the occasional ones
+                gateway.model.force_alarm(body["alarm"])
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         gateway.set_fault(fault, latency)
