@@ -296,6 +296,44 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Watch the store: "nothing stored from a gateway for N minutes" (the collector stopped)
+    to NOTIFY_URLS. The dashboard does the same when alerts are on; this is for setups without it."""
+    from .alerts.watch import INTERVAL_S, run_watch
+    from .config import load_alerts_config, load_store_config
+    from .signals import on_stop_signals
+    from .stores import make_reader
+
+    secrets = env_secrets()
+    level, fmt = log_settings()
+    setup_logging(level, secrets=secrets, fmt=fmt)
+    try:
+        alerts = load_alerts_config()
+        store = load_store_config(path=args.store)
+        if alerts.urls:
+            from .alerts.notify import Notifier
+
+            Notifier(list(alerts.urls), secrets)  # a bad URL: one line now, not at the first alert
+    except ConfigError as exc:
+        for line in exc.lines:
+            log.error("%s", secrets.mask(line))
+        return 1
+    if not alerts.urls:
+        log.warning("NOTIFY_URLS is not set: alerts are recorded for the dashboard but not sent")
+    reader = make_reader(store)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        with on_stop_signals(lambda sig: stop.set()):
+            await run_watch(alerts, reader, stop, secrets, args.interval or INTERVAL_S)
+        return 0
+
+    try:
+        return asyncio.run(main())
+    finally:
+        reader.close()
+
+
 def cmd_providers(args: argparse.Namespace) -> int:
     """Brands, or one brand's effective register table (with CONFIG_FILE's overrides)."""
     if not args.brand:
@@ -413,6 +451,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true", help="check /healthz (liveness) instead of /readyz")
     p.set_defaults(func=cmd_healthcheck)
 
+    p = sub.add_parser("watch", help="watch the store and send an alert when a gateway has nothing stored for "
+                       "N minutes (the collector stopped); the dashboard does this too when alerts are on")
+    p.add_argument("--store", help="an embedded store file (default: the store the variables select)")
+    p.add_argument("--interval", type=float, default=0, help=argparse.SUPPRESS)  # tests: seconds between checks
+    p.set_defaults(func=cmd_watch)
     p = sub.add_parser("notify-test", help="send a test message to every NOTIFY_URLS target, "
                                           "one ok/failed line each")
     p.set_defaults(func=cmd_notify_test)

@@ -493,6 +493,7 @@ class AlertsConfig:
     directory: str  # ALERTS_DIR (default DATA_DIR): state and outbox files, shared with the dashboard
     language: Literal["en", "sv"]
     tz: ZoneInfo  # "since 06:40" in the owner's time
+    on: bool = True  # NOTIFY_URLS set or an alerts: section: the rules run (a dashboard may read it anyway)
 
     def __repr__(self) -> str:  # never the URLs, in no form
         return f"AlertsConfig({len(self.urls)} target(s), directory={self.directory!r}, language={self.language})"
@@ -510,7 +511,7 @@ def alerts_config(s: Settings, doc: dict, path: str, always: bool = False) -> Al
     language = settings.language or s.language or "en"
     return AlertsConfig(urls=tuple(urls), settings=settings, directory=s.alerts_dir or s.data_dir,
                         language=language,  # type: ignore[arg-type]  # checked by both validators
-                        tz=_zone(s.tz))
+                        tz=_zone(s.tz), on=bool(urls) or "alerts" in doc)
 
 
 def load_alerts_config(env: Mapping[str, str] | None = None) -> AlertsConfig:

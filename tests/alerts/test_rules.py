@@ -13,6 +13,7 @@ from heatpump_monitor.alerts import (
     MAX_CHARS,
     RULES,
     AlertEngine,
+    AlertStore,
     AlertSettings,
     Notice,
     message,
@@ -328,7 +329,7 @@ def test_settings_rule_switches_and_section_type():
 SAMPLES = {"alarm": (20, None, "High pressure"), "gateway_silent": (12, 10, ""), "add_heat": (4.5, 120, ""),
            "hot_water": (38.4, 40, ""), "brine_delta_t": (6.2, 5, ""), "short_cycling": (4, 3, "median 5 min"),
            "sensor_missing": (1, 10, "outdoor_temp"), "store_unreachable": (12, 10, ""),
-           "spool_filling": (85, 80, "")}
+           "spool_filling": (85, 80, ""), "not_stored": (16, 15, "")}
 
 
 @pytest.mark.parametrize("language", ["en", "sv"])
@@ -412,3 +413,27 @@ def test_partial_snapshots_neither_reset_a_count_nor_make_sensors_missing():
         seq += [Snapshot(GW, "thermia", "mqtt", T0 + i * MIN + k * 10_000, {"outdoor_temp": -4.0}) for k in (1, 2, 3)]
     out = feed(e, seq)
     assert kinds(out) == [("hot_water", "fired")] and out[0].since_ms == T0
+
+
+# -- not stored (the watcher) -----------------------------------------------------------------
+
+
+def test_not_stored_fires_after_the_limit_resolves_on_new_data_and_reminds():
+    e = engine(reminder_hours=2)
+    assert e.observe_stored(T0 + 15 * MIN, {GW: T0}) == []  # exactly the limit: not yet
+    [n] = e.observe_stored(T0 + 16 * MIN, {GW: T0})
+    assert (n.rule, n.kind, n.since_ms, n.value, n.threshold) == ("not_stored", "fired", T0, 16.0, 15.0)
+    assert e.observe_stored(T0 + 30 * MIN, {GW: T0}) == []  # no repeat
+    assert kinds(e.tick(T0 + 16 * MIN + 2 * HOUR)) == [("not_stored", "reminder")]
+    [r] = e.observe_stored(T0 + 3 * HOUR, {GW: T0 + 3 * HOUR - MIN})
+    assert (r.kind, r.value) == ("resolved", 179.0)  # the gap it was silent, in minutes
+    assert e.active() == []
+
+
+def test_not_stored_forgets_a_retired_gateway_quietly(tmp_path):
+    e = AlertEngine(parse_alert_settings({"not_stored": {"forget_days": 1}}), store=AlertStore(str(tmp_path / "a.sqlite3")))
+    assert kinds(e.observe_stored(T0 + HOUR, {GW: T0})) == [("not_stored", "fired")]
+    assert e.observe_stored(T0 + 25 * HOUR, {GW: T0}) == []  # no message: it was said
+    assert e.active() == [] and e.store is not None and e.store.active() == []
+    assert e.observe_stored(T0 + 26 * HOUR, {GW: T0, "old": T0 - 100 * HOUR}) == []  # never watched
+    assert e.observe_stored(T0 + HOUR, {}) == [] and engine(not_stored=False).observe_stored(T0 + HOUR, {GW: T0}) == []

@@ -53,6 +53,10 @@ BODIES: dict[tuple[str, str], tuple[str, str]] = {
                               "spool {value} % full, ok again (since {since})"),
     ("sv", "spool_filling"): ("kön på disk {value} % full (gräns {threshold} %) sedan {since}",
                               "kön på disk {value} % full, ok igen (sedan {since})"),
+    ("en", "not_stored"): ("nothing stored for {value} min (limit {threshold}) since {since}: collector running?",
+                           "stored again after {value} min (since {since})"),
+    ("sv", "not_stored"): ("inget lagrat på {value} min (gräns {threshold}) sedan {since}: går insamlaren?",
+                           "lagras igen efter {value} min (sedan {since})"),
 }
 
 

@@ -183,6 +183,40 @@ class AlertEngine:
                 self._step(name, "spool_filling", gw, r, now_ms, 0, out)
             return self._record(out)
 
+    def observe_stored(self, now_ms: int, newest: dict[str, int]) -> list[Notice]:
+        """The watcher's rule (``not_stored``): ``newest`` is each gateway's newest snapshot in
+        the store. Fires when it is older than ``minutes`` (since: that snapshot), resolves
+        when something newer arrives; a gateway silent ``forget_days`` is not watched (an
+        active alert on it is dropped without a message: it was said, and reminded of)."""
+        rule = self.settings.not_stored
+        if not rule.enabled:
+            return []
+        with self._lock:
+            out: list[Notice] = []
+            forget_ms = rule.forget_days * 24 * HOUR_MS
+            for name, last in newest.items():
+                age_min = round((now_ms - last) / MINUTE_MS, 1)
+                known = self._gateways.get(name)
+                if now_ms - last > forget_ms:
+                    tr = known.tracks.get("not_stored") if known is not None else None
+                    if tr is not None and tr.active is not None:
+                        log.info("alerts: %s stored nothing for %.0f days: no longer watched", name[:100], age_min / 1440)
+                        tr.active = None
+                        self._forget_active(name, "not_stored")
+                    continue
+                gw = self._gateway(name)
+                if gw is None:
+                    continue
+                tr = gw.track("not_stored")
+                if tr.active is None and age_min > rule.minutes:
+                    tr.pending_ms = last
+                    self._fire(name, "not_stored", tr, Reading(True, False, age_min, rule.minutes), now_ms, out)
+                elif tr.active is not None and age_min <= rule.minutes:
+                    self._resolve(name, "not_stored", tr, round((last - tr.active.since_ms) / MINUTE_MS, 1), now_ms, out)
+                elif tr.active is not None:
+                    tr.active.value = age_min
+            return self._record(out)
+
     def tick(self, now_ms: int) -> list[Notice]:
         """Time-based rules (a silent gateway) and reminders of active alerts."""
         with self._lock:
@@ -398,6 +432,10 @@ class AlertEngine:
                 log.warning("alerts: unknown brand %r: its snapshots are not checked", key[:40])
             self._profiles[key] = profile_for(provider, self.analytics) if provider is not None else None
         return self._profiles[key]
+
+    def _forget_active(self, gateway: str, rule: str) -> None:
+        if self.store is not None:
+            self.store.forget(gateway, rule)
 
     def _record(self, out: list[Notice]) -> list[Notice]:
         if out and self.store is not None:

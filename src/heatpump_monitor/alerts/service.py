@@ -37,6 +37,8 @@ OUTBOX_PATTERN = "notify-{owner}.sqlite3"
 
 #: what the service asks of the process's store writer once a tick
 StoreState = Callable[[], "tuple[bool | None, float | None]"]
+#: what a watcher asks of the store once a tick: each gateway's newest snapshot (ms); blocking
+Newest = Callable[[], "dict[str, int]"]
 
 
 def outbox_path(directory: str, owner: str) -> str:
@@ -50,13 +52,16 @@ class AlertService:
 
     def __init__(self, config: AlertsConfig, owner: str, brand_of: BrandOf, *, gateways: Iterable[str] = (),
                  analytics: AnalyticsConfig | None = None, interval_s: float = 30.0,
-                 store_state: StoreState | None = None, secrets: Secrets | None = None,
+                 store_state: StoreState | None = None, newest: Newest | None = None,
+                 secrets: Secrets | None = None,
                  sender: Sender | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.owner = owner
         self.interval_s = interval_s
         self.store_state = store_state
+        self.newest = newest
         self.clock = clock
+        self._newest_failing = False
         self.store = AlertStore(alerts_path(config.directory, owner))
         self.engine = AlertEngine(config.settings, brand_of, store=self.store,
                                   analytics=analytics or AnalyticsConfig(tz=config.tz), gateways=gateways)
@@ -94,10 +99,13 @@ class AlertService:
             notices += self.engine.observe(snap)
         self._deliver(notices)
 
-    def check(self, now_ms: int | None = None) -> list[Notice]:
-        """The time-based rules, once a tick: silence, reminders, the store and the spool."""
+    def check(self, now_ms: int | None = None, newest: dict[str, int] | None = None) -> list[Notice]:
+        """The time-based rules, once a tick: silence, reminders, the store and the spool, and
+        (a watcher) what the store holds: ``newest`` from :attr:`newest`."""
         now_ms = int(self.clock() * 1000) if now_ms is None else now_ms
         notices = self.engine.tick(now_ms)
+        if newest is not None:
+            notices += self.engine.observe_stored(now_ms, newest)
         if self.store_state is not None:
             reachable, spool_percent = self.store_state()
             notices += self.engine.observe_store(now_ms, reachable, spool_percent, COLLECTOR)
@@ -130,8 +138,9 @@ class AlertService:
             while not stop.is_set():
                 now = self.clock()
                 if now >= next_check:
+                    newest = await self._read_newest()
                     try:
-                        self.check(int(now * 1000))
+                        self.check(int(self.clock() * 1000), newest)
                     except Exception:  # a rule's bug must not stop collection or delivery
                         log.exception("Alerts: checking the rules failed")
                     next_check = now + self.interval_s
@@ -148,6 +157,23 @@ class AlertService:
                     pass
         finally:
             watcher.cancel()
+
+    async def _read_newest(self) -> dict[str, int] | None:
+        """The store's newest snapshot per gateway (a thread: a store query blocks); None while
+        the store cannot answer (said once, and once when it answers again)."""
+        if self.newest is None:
+            return None
+        try:
+            newest = await asyncio.to_thread(self.newest)
+        except Exception as exc:  # StoreError, or a bug: the watcher keeps running
+            if not self._newest_failing:
+                log.error("Alerts: cannot read the store to watch it: %s", exc)
+            self._newest_failing = True
+            return None
+        if self._newest_failing:
+            log.info("Alerts: the store answers again")
+        self._newest_failing = False
+        return newest
 
     async def flush(self, now: float | None = None) -> int:
         if self.outbox is None:

@@ -78,6 +78,13 @@ class StoreRule(Rule):
     minutes: float = Field(default=10.0, ge=0, le=10_080)  # the store refusing writes this long
 
 
+class NotStoredRule(Rule):
+    """The watcher's rule (``watch``, the dashboard): nothing new in the store from a gateway."""
+
+    minutes: float = Field(default=15.0, gt=0, le=10_080)
+    forget_days: float = Field(default=7.0, gt=0, le=3650)  # a gateway silent this long is retired: not watched
+
+
 class SpoolRule(Rule):
     above_percent: float = Field(default=80.0, gt=0, le=100)  # of SPOOL_MAX_MB
     hysteresis_percent: float = Field(default=10.0, ge=0, le=100)  # resolves at or below above - this
@@ -98,11 +105,12 @@ class AlertSettings(BaseModel):
     sensor_missing: MissingRule = MissingRule()
     store_unreachable: StoreRule = StoreRule()
     spool_filling: SpoolRule = SpoolRule()
+    not_stored: NotStoredRule = NotStoredRule()
 
 
 #: rule ids, in the order messages and the README list them
 RULES = ("alarm", "gateway_silent", "add_heat", "hot_water", "brine_delta_t", "short_cycling", "sensor_missing",
-         "store_unreachable", "spool_filling")
+         "store_unreachable", "spool_filling", "not_stored")
 
 
 def parse_alert_settings(section: Any, path: str = "CONFIG_FILE") -> AlertSettings:

@@ -111,6 +111,11 @@ class AlertStore:
                 db.execute("ROLLBACK")
                 raise
 
+    def forget(self, gateway: str, rule: str) -> None:
+        """Drop an active alert without history (a retired gateway: nothing more to say)."""
+        with self._lock:
+            self._db.execute("DELETE FROM active WHERE gateway = ? AND rule = ?", (gateway, rule))
+
     def _one(self, n: Notice) -> None:
         db = self._db
         if n.kind == "fired":
