@@ -19,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATA_DIR=/app/data \
+    ALERTS_DIR=/app/alerts \
     STORE_PATH=/app/data/heatpump.sqlite3 \
     HEARTBEAT_FILE=/tmp/heatpump-monitor.heartbeat \
     METRICS_HOST=0.0.0.0 \
@@ -36,10 +37,11 @@ COPY collector/api_collector.py /app/api_collector.py
 COPY collector/collector.py /app/collector.py
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin heatpump \
-    && mkdir -p /app/data && chown heatpump /app/data
+    && mkdir -p /app/data /app/alerts && chown heatpump /app/data /app/alerts
 USER heatpump
 # the spool (polls not yet stored) and the embedded store live here: keep it on a volume
-VOLUME ["/app/data"]
+# alert state and undelivered messages: one volume shared by the collectors and the dashboard
+VOLUME ["/app/data", "/app/alerts"]
 # 8050: dashboard (heatpump-monitor serve); 8051: collector /metrics, /healthz, /readyz
 EXPOSE 8050 8051
 

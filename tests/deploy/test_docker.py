@@ -9,6 +9,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_VARS = ["H66_IP", "COLLECTION_INTERVAL", "HEATPUMP_BRAND", "INFLUXDB_URL", "INFLUXDB_TOKEN",
              "INFLUXDB_ORG", "INFLUXDB_BUCKET"]
+#: what the compose files add to the spec's collector: the alerts (README "Alerts")
+ALERT_VARS = ["NOTIFY_URLS", "LANGUAGE", "TZ"]
 
 
 def compose(name="docker-compose.yml"):
@@ -43,7 +45,7 @@ def test_compose_services_and_collector_as_in_spec():
     assert (ROOT / context / dockerfile).is_file()
     assert col["command"] == "python3 /app/api_collector.py"
     env = env_list(col)
-    assert list(env) == SPEC_VARS
+    assert list(env) == SPEC_VARS + ALERT_VARS  # the spec's, in its order; then the alerts'
     assert env["INFLUXDB_URL"] == "http://influxdb:8086"
     assert env["INFLUXDB_TOKEN"] == "${INFLUXDB_TOKEN}"
     assert (env["COLLECTION_INTERVAL"], env["HEATPUMP_BRAND"], env["INFLUXDB_ORG"], env["INFLUXDB_BUCKET"]) == (
@@ -121,7 +123,7 @@ def test_both_collectors_side_by_side_option_b():
     api, mqtt = c["services"]["collector-api"], c["services"]["collector-mqtt"]
     assert api["command"] == "python3 /app/api_collector.py"
     assert mqtt["command"] == "python3 /app/collector.py"
-    assert list(env_list(api)) == SPEC_VARS
+    assert list(env_list(api)) == SPEC_VARS + ALERT_VARS
     menv = env_list(mqtt)
     assert menv["MQTT_BROKER"] == "mosquitto" and menv["MQTT_PORT"] == "1883"
     assert menv["MQTT_USERNAME"] == "${MQTT_USERNAME:-}" and menv["MQTT_PASSWORD"] == "${MQTT_PASSWORD:-}"
@@ -141,12 +143,18 @@ def test_mqtt_settings_of_the_compose_file_load():
     """The MQTT collector accepts exactly what docker-compose.both.yml gives it."""
     from heatpump_monitor.config import load_mqtt_config
 
-    env = {k: v.replace("${H66_MAC}", "cd4dee258efa").replace("${H66_IP}", "192.168.1.100")
-           .replace("${INFLUXDB_TOKEN}", "t").replace("${MQTT_USERNAME:-}", "").replace("${MQTT_PASSWORD:-}", "")
+    given = {"H66_MAC": "cd4dee258efa", "H66_IP": "192.168.1.100", "INFLUXDB_TOKEN": "t"}
+    env = {k: interpolate(v, given)
            for k, v in env_list(compose("docker-compose.both.yml")["services"]["collector-mqtt"]).items()}
     cfg = load_mqtt_config(env)
     assert (cfg.mqtt.broker, cfg.mqtt.mac, cfg.mqtt.gateway_name, cfg.store.kind) == (
         "mosquitto", "cd4dee258efa", "192.168.1.100", "influxdb2")
+    assert cfg.alerts is None  # NOTIFY_URLS empty and no alerts: section: no rules run
+
+
+def interpolate(value: str, given: dict[str, str]) -> str:
+    """Compose's ${VAR} and ${VAR:-default}, with ``given`` as the .env file."""
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: given.get(m.group(1), m.group(2) or ""), value)
 
 
 @pytest.mark.parametrize("name,services", [("docker-compose.yml", ["collector"]),
@@ -169,7 +177,8 @@ def test_image_serves_readiness_on_metrics_port_for_its_healthcheck():
     env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("FROM python")[1].split("WORKDIR")[0]))
     assert env["METRICS_PORT"] == "8051" and env["METRICS_HOST"] == "0.0.0.0"
     assert env["DATA_DIR"] == "/app/data"
-    assert 'VOLUME ["/app/data"]' in text and re.search(r"EXPOSE .*8051", text)
+    assert 'VOLUME ["/app/data", "/app/alerts"]' in text and re.search(r"EXPOSE .*8051", text)
+    assert env["ALERTS_DIR"] == "/app/alerts" and "chown heatpump /app/data /app/alerts" in text
     from heatpump_monitor.config import load_collector_config
 
     cfg = load_collector_config({"H66_IP": "h66", "CONFIG_FILE": "", **env})
@@ -213,3 +222,23 @@ def test_the_chart_library_is_pinned_and_not_committed():
                              capture_output=True, text=True, check=True).stdout.split()
     assert not [f for f in tracked if "/build/" in f or "node_modules" in f or "uPlot" in f], tracked
     assert "plotly" not in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("name,services", [("docker-compose.yml", ["collector"]),
+                                           ("docker-compose.both.yml", ["collector-api", "collector-mqtt"])])
+def test_collectors_and_dashboard_share_the_alerts_volume_and_settings(name, services):
+    """The dashboard shows the collectors' alert state files and watches the store itself
+    (alerts/watch.py): one `alerts` volume at the image's ALERTS_DIR for all of them, and the
+    same NOTIFY_URLS, LANGUAGE and TZ."""
+    c = compose(name)
+    assert "alerts" in c["volumes"]
+    dash = env_list(c["services"]["dashboard"])
+    for s in services + ["dashboard"]:
+        assert "alerts:/app/alerts" in c["services"][s]["volumes"], s
+        env = env_list(c["services"][s])
+        assert env["NOTIFY_URLS"] == "${NOTIFY_URLS:-}" and env["LANGUAGE"] == dash["LANGUAGE"] and env["TZ"] == dash["TZ"]
+    from heatpump_monitor.config import load_alerts_config
+
+    cfg = load_alerts_config({"CONFIG_FILE": "", "ALERTS_DIR": "/app/alerts", "NOTIFY_URLS": "json://h/x",
+                              "LANGUAGE": "en", "TZ": "Europe/Stockholm"})
+    assert cfg.on and cfg.directory == "/app/alerts" and cfg.language == "en"
