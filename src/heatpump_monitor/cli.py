@@ -203,22 +203,30 @@ def _explain(provider: Provider, index: str, raw: dict[str, Any], given: Any, as
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The dashboard: web UI and JSON API over the store the variables select."""
-    from .config import load_dashboard_config
+    from .config import load_alerts_config, load_dashboard_config
     from .web.serve import serve
 
-    setup_logging("INFO", secrets=env_secrets(), fmt=log_settings()[1])
+    secrets = env_secrets()
+    setup_logging("INFO", secrets=secrets, fmt=log_settings()[1])
     try:
         cfg = load_dashboard_config(store_path=args.store)
         from .config import load_register_overrides
         from .providers.overrides import use_overrides
 
         use_overrides(load_register_overrides())  # units and names as the collector stores them
+        alerts = load_alerts_config()
+        if alerts.on and alerts.urls:
+            from .alerts.notify import Notifier
+
+            Notifier(list(alerts.urls), secrets)  # a bad URL: one line now, not at the first alert
     except ConfigError as exc:
         for line in exc.lines:
-            log.error("%s", line)
+            log.error("%s", secrets.mask(line))
         return 1
     auth = (cfg.auth[0], cfg.auth[1].get_secret_value()) if cfg.auth else None
-    return serve(args.host or cfg.host, args.port or cfg.port, cfg.store, auth, log)
+    # alerts on: the dashboard is the process that says "a collector stopped" (alerts/watch.py)
+    return serve(args.host or cfg.host, args.port or cfg.port, cfg.store, auth, log,
+                 watch=alerts if alerts.on else None)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

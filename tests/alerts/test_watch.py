@@ -92,3 +92,35 @@ def test_the_watch_command_delivers_to_a_real_receiver_and_stops_on_sigterm(tmp_
         assert len(receiver.requests) == 2  # gw2 is fine: nothing about it
     finally:
         receiver.stop()
+
+
+def test_the_dashboard_watches_the_store_when_alerts_are_on(tmp_path):
+    """`serve` with NOTIFY_URLS: the first check, at start, finds the stopped gateway."""
+    from ..servers import free_port
+
+    receiver = HttpReceiver()
+    try:
+        store = tmp_path / "hp.sqlite3"
+        EmbeddedSink(store).write_sync([snap(int(time.time() * 1000) - 60 * MIN, "gw9")])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "DATA_DIR", "STORE_"))}
+        env.update({"NOTIFY_URLS": f"json://127.0.0.1:{receiver.port}/dash", "CONFIG_FILE": "",
+                    "ALERTS_DIR": str(tmp_path / "alerts"), "TZ": "UTC", "PYTHONUNBUFFERED": "1"})
+        log = tmp_path / "serve.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "heatpump_monitor", "serve", "--store", str(store),
+                                     "--port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 30
+            while not receiver.requests and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert receiver.requests, log.read_text()
+            assert json.loads(receiver.requests[0][2])["message"].startswith("nothing stored for 60")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(20)
+        text = log.read_text()
+        assert rc == 0, text
+        assert "Watching the store for gateways with nothing stored for 15 min" in text
+    finally:
+        receiver.stop()

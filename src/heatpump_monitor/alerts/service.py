@@ -24,6 +24,7 @@ from ..masking import Secrets
 from ..model import Snapshot
 from .messages import message
 from .rules import COLLECTOR, AlertEngine, BrandOf, Notice
+from .settings import RULES
 from .state import AlertStore, alerts_path
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ class AlertService:
     def describe(self) -> str:
         """For the start-up log: the rules on and where messages go (targets redacted)."""
         s = self.config.settings
-        on = [r for r in type(s).model_fields if getattr(getattr(s, r), "enabled", False)]
+        # a watcher runs not_stored only; a collector every other rule
+        on = [r for r in RULES if getattr(s, r).enabled and (r == "not_stored") == (self.newest is not None)]
         where = (f"messages ({self.config.language}) to {', '.join(self.targets)}" if self.targets
                  else "sending to the configured sender" if self.outbox else "not sent (NOTIFY_URLS not set)")
         return f"{len(on)} rule(s) on ({', '.join(on)}); {where}; state in {self.store.path}"

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable
 import uvicorn
 
 from ..asgi import QuietServer, bind
-from ..config import StoreConfig
+from ..config import AlertsConfig, StoreConfig
 from ..threads import LoopThread
 from ..masking import Secrets
 from .app import create_app, dashboard_secrets, store_description
@@ -32,8 +32,9 @@ def _config(app: Any) -> uvicorn.Config:
 
 
 def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str] | None,
-          log: logging.Logger, *, stale_after_s: float | None = None) -> int:
-    """Run the dashboard until SIGINT/SIGTERM; 0 on a clean stop, 1 if it cannot start."""
+          log: logging.Logger, *, stale_after_s: float | None = None, watch: AlertsConfig | None = None) -> int:
+    """Run the dashboard until SIGINT/SIGTERM; 0 on a clean stop, 1 if it cannot start.
+    ``watch``: alerts are on, so the dashboard also watches the store (alerts/watch.py)."""
     try:
         app = create_app(store_config, auth=auth, stale_after_s=stale_after_s)
     except (RuntimeError, ValueError) as exc:
@@ -49,12 +50,38 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
     _probe(store_config, log, secrets)
     log.info("Dashboard at %s reading %s%s", _url(host, bound), secrets.mask(store_description(store_config)),
              " (basic auth on)" if auth else "")
-    server = uvicorn.Server(_config(app))
+    server = QuietServer(_config(app))  # SIGINT/SIGTERM: ours, so that a stop exits 0
     try:
-        server.run(sockets=[sock])
+        asyncio.run(_serve_and_watch(server, sock, store_config, watch, secrets))
     finally:
         sock.close()
     return 0
+
+
+async def _serve_and_watch(server: uvicorn.Server, sock: Any, store_config: StoreConfig,
+                           watch: AlertsConfig | None, secrets: Secrets) -> None:
+    """uvicorn until SIGINT/SIGTERM, and the store's watcher beside it."""
+    from ..signals import on_stop_signals
+
+    def stopping(sig: Any) -> None:
+        server.should_exit = True
+
+    with on_stop_signals(stopping):
+        if watch is None:
+            await server.serve(sockets=[sock])
+            return
+        from ..alerts.watch import run_watch
+        from ..stores import make_reader
+
+        reader = make_reader(store_config)  # its own: the watcher's reads never wait for a page's
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_watch(watch, reader, stop, secrets), name="watch")
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+            reader.close()
 
 
 def _probe(store_config: StoreConfig, log: logging.Logger, secrets: Secrets | None = None) -> None:
