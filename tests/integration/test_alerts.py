@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sys
 import time
 
 import httpx
@@ -132,3 +133,30 @@ def _exited(c, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_mqtt_collector_sends_the_alarm_too(broker, collector, tmp_path):
+    from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
+
+    receiver = HttpReceiver()
+    sim = MqttSimulatorThread(["thermia"], "127.0.0.1", broker.port, max_delay=0.2, alarms=False)
+    sim.start(wait_connected=True)
+    try:
+        model = sim.gateways[0].model
+        c = collector({"MQTT_BROKER": "127.0.0.1", "MQTT_PORT": str(broker.port), "COLLECTION_INTERVAL": "1",
+                       "H66_MAC": sim.gateways[0].mac, "GATEWAY_NAME": "house", "HEATPUMP_BRAND": "thermia",
+                       "STORE_PATH": str(tmp_path / "hp.sqlite3"), "LANGUAGE": "sv",
+                       "NOTIFY_URLS": f"json://127.0.0.1:{receiver.port}/mqtt"},
+                      name="mqtt-alerts", argv=[sys.executable, "-m", "heatpump_monitor", "collect", "--source", "mqtt"])
+        c.wait_for("Stored ", count=2)
+        model.force_alarm(60)
+        got = wait_until(lambda: [b for b in bodies(receiver) if "external alarm" in b.get("message", "")],
+                         "alarm message from the MQTT collector")
+        assert got[0]["title"] == "Värmepump house" and got[0]["message"].startswith("larm 'external alarm' sedan")
+        model.force_alarm(0)
+        wait_until(lambda: [b for b in bodies(receiver) if "återställt" in b.get("message", "")], "resolved message")
+        assert c.terminate()[0] == 0
+        assert "alerts-mqtt.sqlite3" in c.log
+    finally:
+        sim.stop()
+        receiver.stop()
