@@ -5,6 +5,10 @@ one tick a second, with ``process_time`` taken around its parts. No profiler: cP
 cost is several times the figures it would attribute.
 
     .venv/bin/python bench/bench_parts.py [--stores embedded,influxdb1] [--duration 20] [--rounds 3]
+    .venv/bin/python bench/bench_parts.py --stores embedded,embedded+alerts   # the alerts' cost
+
+``STORE+alerts`` runs with NOTIFY_URLS set (a json:// target nobody listens on: no rule fires
+on a healthy simulated pump, so nothing is sent; what is measured is the rules' work per poll).
 
 Unlike bench_tick.py's hot loops, each part here runs once a second with cold caches, as in
 production. Parts nest (the tick holds the GET and the decode; the flush holds the store write,
@@ -47,6 +51,8 @@ PARTS = [
     ("heatpump_monitor.pipeline.writer", "Writer", "_succeeded", '  "Stored ..." log line'),
     ("heatpump_monitor.pipeline.spool", "DiskSpool", "head", "  spool read-back"),
     ("heatpump_monitor.pipeline.spool", "DiskSpool", "ack", "  spool removal"),
+    ("heatpump_monitor.alerts.service", "AlertService", "on_snapshots", "alerts: rules on the snapshot"),
+    ("heatpump_monitor.alerts.service", "AlertService", "check", "alerts: clock, store and spool"),
 ]
 
 
@@ -90,6 +96,9 @@ def one_run(store: str, port: int, influx: str, seconds: float) -> dict[str, flo
     from heatpump_monitor.pipeline.run import run_collector
 
     data = tempfile.mkdtemp()
+    store, _, extra = store.partition("+")
+    if extra == "alerts":
+        os.environ["NOTIFY_URLS"] = "json://127.0.0.1:9/bench"
     os.environ.update(H66_IP=f"127.0.0.1:{port}", COLLECTION_INTERVAL="1", HEATPUMP_BRAND="auto",
                       DATA_DIR=data, CONFIG_FILE="", LOG_LEVEL="INFO")
     if store == "embedded":
@@ -140,7 +149,7 @@ def main() -> None:
     try:
         wait_listening(port)
         influx = ""
-        if "influxdb1" in stores:
+        if any(s.startswith("influxdb1") for s in stores):
             handle = start_influxdb1(Path(tempfile.mkdtemp()) / "influx1")
             influx1_query(handle.url, None, 'CREATE DATABASE "bench"')
             influx = handle.url

@@ -41,3 +41,21 @@ def loaded(store: dict) -> set[str]:
 ])
 def test_the_api_collector_loads_no_mqtt_web_or_client_library(store):
     assert loaded(store) & HEAVY == set()
+
+
+ALERTS_PROBE = """
+import json, sys
+from heatpump_monitor.alerts.service import AlertService
+from heatpump_monitor.config import load_alerts_config
+from heatpump_monitor.providers import load_provider
+cfg = load_alerts_config({"CONFIG_FILE": "", "ALERTS_DIR": sys.argv[1], "NOTIFY_URLS": sys.argv[2]})
+AlertService(cfg, "api", load_provider).close()
+print(json.dumps(sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None})))
+"""
+
+
+@pytest.mark.parametrize("urls,apprise", [("", False), ("json://127.0.0.1:9/x", True)])
+def test_alerts_load_apprise_only_when_something_is_to_be_sent(tmp_path, urls, apprise):
+    out = subprocess.run([sys.executable, "-c", ALERTS_PROBE, str(tmp_path), urls], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert ("apprise" in json.loads(out.stdout)) == apprise

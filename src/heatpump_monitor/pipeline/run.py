@@ -127,8 +127,13 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
                       writer.pending, sink.description)
         spool.close()
         if alerts_task is not None and alerts is not None:
-            alerts_task.cancel()  # undelivered messages wait in the outbox for the next start
-            await asyncio.gather(alerts_task, return_exceptions=True)
+            # a send in progress finishes and is marked done (else it would go again at the next
+            # start); what is still waiting stays in the outbox for the next start
+            try:
+                await asyncio.wait_for(alerts_task, SHUTDOWN_BUDGET_S / 4)
+            except Exception:  # the budget ran out (TimeoutError), or the task failed
+                alerts_task.cancel()
+                await asyncio.gather(alerts_task, return_exceptions=True)
             alerts.close()
         if health_server is not None:
             await health_server.stop()
