@@ -326,7 +326,7 @@ def test_settings_rule_switches_and_section_type():
 
 # -- messages ---------------------------------------------------------------------------------
 
-SAMPLES = {"alarm": (20, None, "High pressure"), "gateway_silent": (12, 10, ""), "add_heat": (4.5, 120, ""),
+SAMPLES = {"alarm": (20, None, "High pressure"), "gateway_silent": (12, 10, ""), "add_heat": (4.5, 120, ""), "add_heat_share": (62.5, 50, ""),
            "hot_water": (38.4, 40, ""), "brine_delta_t": (6.2, 5, ""), "short_cycling": (4, 3, "median 5 min"),
            "sensor_missing": (1, 10, "outdoor_temp"), "store_unreachable": (12, 10, ""),
            "spool_filling": (85, 80, ""), "not_stored": (16, 15, "")}
@@ -437,3 +437,31 @@ def test_not_stored_forgets_a_retired_gateway_quietly(tmp_path):
     assert e.active() == [] and e.store is not None and e.store.active() == []
     assert e.observe_stored(T0 + 26 * HOUR, {GW: T0, "old": T0 - 100 * HOUR}) == []  # never watched
     assert e.observe_stored(T0 + HOUR, {}) == [] and engine(not_stored=False).observe_stored(T0 + HOUR, {GW: T0}) == []
+
+
+# -- add-heat share of today's heat ------------------------------------------------------------
+
+
+def test_add_heat_share_of_todays_heat_fires_resolves_and_starts_again_each_local_day():
+    e = engine(add_heat=False)
+    # compressor heat 2.7 kW/K x 3 K = 8.1 kW, the heater at 100 % of ADD_HEAT_KW (9 kW): 52.6 %
+    running = {"radiator_forward": 35.0, "radiator_return": 32.0}
+    notices = feed(e, [snap(t, **running, additional_heat=100) for t in every(T0, T0 + HOUR)])
+    [fired] = [n for n in notices if n.rule == "add_heat_share"]
+    # nothing before 10 kWh of heat (17.1 kW: after 35 min), then 52.6 % > 50 %
+    assert fired.kind == "fired" and fired.value == 52.6 and fired.threshold == 50
+    assert T0 + 35 * MIN <= fired.time_ms <= T0 + 36 * MIN
+    # the heater off: the share falls; resolved at 45 % (hysteresis 5), not at 50 %
+    later = feed(e, [snap(t, **running, additional_heat=0) for t in every(T0 + HOUR, T0 + 4 * HOUR)])
+    [resolved] = [n for n in later if n.rule == "add_heat_share"]
+    assert resolved.kind == "resolved" and resolved.value <= 45.0 and resolved.value > 44.0
+    # a new local day starts from nothing: 20 minutes of heater alone is under min_kwh
+    next_day = T0 + 24 * HOUR
+    assert kinds(feed(e, [snap(t, **running, additional_heat=100) for t in every(next_day, next_day + 20 * MIN)]),
+                 "add_heat_share") == []
+
+
+def test_add_heat_share_counts_nothing_across_a_gap():
+    e = engine(add_heat=False, gateway_silent={"minutes": 10})
+    seq = [snap(T0 + i * 11 * MIN, radiator_forward=35.0, radiator_return=32.0, additional_heat=100) for i in range(30)]
+    assert kinds(feed(e, seq), "add_heat_share") == []

@@ -23,6 +23,7 @@ import statistics
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 from zoneinfo import ZoneInfo
 
@@ -107,6 +108,9 @@ class _Gateway:
     starts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     cycles: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     missing: dict[str, int] = field(default_factory=dict)  # register -> snapshots in a row without it
+    day: int | None = None  # today's local date (ordinal), for the add-heat share
+    add_kwh: float = 0.0  # today's add-heat energy, kWh
+    heat_kwh: float = 0.0  # today's heat from the compressor (estimated) and the add-on heater, kWh
 
     def track(self, rule: str) -> _Track:
         return self.tracks.setdefault(rule, _Track())
@@ -321,6 +325,8 @@ class AlertEngine:
             kw = p.add_heat(v)
             r = None if kw is None else Reading(kw > 0, kw <= 0, round(kw, 2), s.add_heat.minutes)
             self._step(g, "add_heat", gw, r, t, s.add_heat.minutes * MINUTE_MS, out)
+        if s.add_heat_share.enabled:
+            self._step(g, "add_heat_share", gw, self._add_heat_share(gw, p, v, t), t, 0, out)
         if s.hot_water.enabled:
             hw = s.hot_water
             x = v.get(p.hot_water_temp) if p.hot_water_temp else None
@@ -364,6 +370,27 @@ class AlertEngine:
             gw.cycles.append((t, (t - gw.run_start_ms) / MINUTE_MS))
             gw.run_start_ms = None
         gw.on = on
+
+    def _add_heat_share(self, gw: _Gateway, p: Profile, v: dict[str, float], t: int) -> Reading | None:
+        """Today's add-heat kWh over all heat kWh, integrated snapshot by snapshot (the power
+        now times the time since the last one; a gap longer than gateway_silent counts nothing,
+        as the summaries count it unknown)."""
+        rule = self.settings.add_heat_share
+        day = datetime.fromtimestamp(t / 1000, self.analytics.tz).toordinal()
+        if gw.day != day:
+            gw.day, gw.add_kwh, gw.heat_kwh = day, 0.0, 0.0
+        last = gw.last_time_ms
+        if last is not None and 0 < t - last <= self.settings.gateway_silent.minutes * MINUTE_MS:
+            hours = (t - last) / HOUR_MS
+            add = p.add_heat(v) or 0.0
+            heat = (p.heat_kw(v) or 0.0) if p.on(v) else 0.0
+            gw.add_kwh += add * hours
+            gw.heat_kwh += (heat + add) * hours
+        if gw.heat_kwh < rule.min_kwh or gw.heat_kwh <= 0:
+            return None
+        share = round(100.0 * gw.add_kwh / gw.heat_kwh, 1)
+        return Reading(share > rule.above_percent, share <= rule.above_percent - rule.hysteresis_percent,
+                       share, rule.above_percent)
 
     def _short_cycling(self, gw: _Gateway, t: int) -> Reading | None:
         rule = self.settings.short_cycling

@@ -43,6 +43,15 @@ class AddHeatRule(Rule):
     minutes: float = Field(default=120.0, ge=0, le=10_080)
 
 
+class AddHeatShareRule(Rule):
+    """The add-on heater's share of the heat made today (local day; heat estimated as in the
+    summaries): a pump that leans on its heater costs two to three times as much."""
+
+    above_percent: float = Field(default=50.0, gt=0, le=100)
+    min_kwh: float = Field(default=10.0, ge=0, le=10_000)  # heat made today before the share means anything
+    hysteresis_percent: float = Field(default=5.0, ge=0, le=100)  # resolves at or below above - this
+
+
 class HotWaterRule(Rule):
     below_c: float = Field(default=40.0, ge=-50, le=100)
     minutes: float = Field(default=30.0, ge=0, le=10_080)
@@ -99,6 +108,7 @@ class AlertSettings(BaseModel):
     alarm: AlarmRule = AlarmRule()
     gateway_silent: SilentRule = SilentRule()
     add_heat: AddHeatRule = AddHeatRule()
+    add_heat_share: AddHeatShareRule = AddHeatShareRule()
     hot_water: HotWaterRule = HotWaterRule()
     brine_delta_t: BrineRule = BrineRule()
     short_cycling: ShortCycleRule = ShortCycleRule()
@@ -109,7 +119,7 @@ class AlertSettings(BaseModel):
 
 
 #: rule ids, in the order messages and the README list them
-RULES = ("alarm", "gateway_silent", "add_heat", "hot_water", "brine_delta_t", "short_cycling", "sensor_missing",
+RULES = ("alarm", "gateway_silent", "add_heat", "add_heat_share", "hot_water", "brine_delta_t", "short_cycling", "sensor_missing",
          "store_unreachable", "spool_filling", "not_stored")
 
 
