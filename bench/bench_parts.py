@@ -7,6 +7,7 @@ cost is several times the figures it would attribute.
     .venv/bin/python bench/bench_parts.py [--stores embedded,influxdb1] [--duration 20] [--rounds 3]
     .venv/bin/python bench/bench_parts.py --stores embedded,embedded+alerts   # the alerts' cost
 
+``STORE+rules`` runs the rules without delivery (an ``alerts:`` section, no NOTIFY_URLS);
 ``STORE+alerts`` runs with NOTIFY_URLS set (a json:// target nobody listens on: no rule fires
 on a healthy simulated pump, so nothing is sent; what is measured is the rules' work per poll).
 
@@ -99,8 +100,12 @@ def one_run(store: str, port: int, influx: str, seconds: float) -> dict[str, flo
     store, _, extra = store.partition("+")
     if extra == "alerts":
         os.environ["NOTIFY_URLS"] = "json://127.0.0.1:9/bench"
+    elif extra == "rules":  # the rules without delivery (an alerts: section, no NOTIFY_URLS): no apprise
+        Path(data, "config.yaml").write_text("alerts: {}\n")
+        os.environ["CONFIG_FILE"] = data + "/config.yaml"
+    os.environ.setdefault("CONFIG_FILE", "")
     os.environ.update(H66_IP=f"127.0.0.1:{port}", COLLECTION_INTERVAL="1", HEATPUMP_BRAND="auto",
-                      DATA_DIR=data, CONFIG_FILE="", LOG_LEVEL="INFO")
+                      DATA_DIR=data, LOG_LEVEL="INFO")
     if store == "embedded":
         os.environ.update(STORE="embedded", STORE_PATH=data + "/hp.sqlite3")
     else:

@@ -465,3 +465,18 @@ def test_add_heat_share_counts_nothing_across_a_gap():
     e = engine(add_heat=False, gateway_silent={"minutes": 10})
     seq = [snap(T0 + i * 11 * MIN, radiator_forward=35.0, radiator_return=32.0, additional_heat=100) for i in range(30)]
     assert kinds(feed(e, seq), "add_heat_share") == []
+
+
+def test_add_heat_share_days_are_local_days_even_across_dst():
+    from heatpump_monitor.config import AnalyticsConfig
+
+    e = AlertEngine(parse_alert_settings({"add_heat": False}), analytics=AnalyticsConfig(tz=ZoneInfo("Europe/Stockholm")))
+    # 2026-03-29 is 23 h long in Stockholm; its local midnight is 2026-03-28 23:00 UTC
+    day_start = 1_774_738_800_000
+    running = {"radiator_forward": 35.0, "radiator_return": 32.0}
+    # the heater alone all evening before: fires; the new local day starts from nothing
+    evening = [snap(t, **running, additional_heat=100) for t in every(day_start - 3 * HOUR, day_start)]
+    assert ("add_heat_share", "fired") in kinds(feed(e, evening))
+    gw = e._gateways[GW]
+    feed(e, [snap(day_start + MIN, **running, additional_heat=100)])
+    assert gw.day == (day_start, day_start + 23 * HOUR) and gw.heat_kwh < 1.0

@@ -23,7 +23,7 @@ import statistics
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 from zoneinfo import ZoneInfo
 
@@ -107,8 +107,9 @@ class _Gateway:
     run_start_ms: int | None = None
     starts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     cycles: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
-    missing: dict[str, int] = field(default_factory=dict)  # register -> snapshots in a row without it
-    day: int | None = None  # today's local date (ordinal), for the add-heat share
+    seen: set[str] = field(default_factory=set)  # registers this gateway sent (at most MAX_REGISTERS)
+    missing: dict[str, int] = field(default_factory=dict)  # register seen before -> snapshots in a row without it
+    day: tuple[int, int] = (0, 0)  # today's local day [start, end) in ms, for the add-heat share
     add_kwh: float = 0.0  # today's add-heat energy, kWh
     heat_kwh: float = 0.0  # today's heat from the compressor (estimated) and the add-on heater, kWh
 
@@ -376,9 +377,12 @@ class AlertEngine:
         now times the time since the last one; a gap longer than gateway_silent counts nothing,
         as the summaries count it unknown)."""
         rule = self.settings.add_heat_share
-        day = datetime.fromtimestamp(t / 1000, self.analytics.tz).toordinal()
-        if gw.day != day:
-            gw.day, gw.add_kwh, gw.heat_kwh = day, 0.0, 0.0
+        if not gw.day[0] <= t < gw.day[1]:  # a new local day (its bounds computed once a day)
+            tz = self.analytics.tz
+            start = datetime.fromtimestamp(t / 1000, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+            end = start + timedelta(days=1)  # wall-clock arithmetic: the next local midnight (23 or 25 h at DST)
+            gw.day = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+            gw.add_kwh = gw.heat_kwh = 0.0
         last = gw.last_time_ms
         if last is not None and 0 < t - last <= self.settings.gateway_silent.minutes * MINUTE_MS:
             hours = (t - last) / HOUR_MS
@@ -415,20 +419,18 @@ class AlertEngine:
         return Reading(bad, busy == 0 and seen_whole, float(busy), float(rule.hours), text)
 
     def _missing(self, gw: _Gateway, v: dict[str, float]) -> Reading | None:
-        if 2 * len(v) < len(gw.missing):
+        if 2 * len(v) < len(gw.seen):
             # an empty or partial poll (MQTT_TIMESTAMP_MODE=round stores one message at a
             # time) is the gateway's trouble or the source's way, not a sensor's
             return None
-        for name in gw.missing:
-            if name not in v:
-                gw.missing[name] += 1
-        for name in v:
-            if name in gw.missing:
-                gw.missing[name] = 0
-            elif len(gw.missing) < MAX_REGISTERS:
-                gw.missing[name] = 0
+        # set operations (in C): a poll with every register costs one difference, not a loop
+        absent = gw.seen - v.keys()
+        if gw.missing or absent:
+            gw.missing = {n: gw.missing.get(n, 0) + 1 for n in absent}
+        if len(gw.seen) < MAX_REGISTERS and not v.keys() <= gw.seen:
+            gw.seen.update(list(v)[: MAX_REGISTERS - len(gw.seen)])
         ticks = self.settings.sensor_missing.ticks
-        gone = sorted(n for n, c in gw.missing.items() if c >= ticks)
+        gone = sorted(n for n, c in gw.missing.items() if c >= ticks) if gw.missing else []
         return Reading(bool(gone), not gone, float(len(gone)), float(ticks), ", ".join(gone))
 
     # -- helpers ----------------------------------------------------------------------------
@@ -478,4 +480,5 @@ class AlertEngine:
             if a.rule == "sensor_missing" and a.text:
                 # still missing until a snapshot shows them again (else the first one resolves)
                 for name in a.text.split(", ")[:MAX_REGISTERS]:
+                    gw.seen.add(name)
                     gw.missing[name] = self.settings.sensor_missing.ticks
