@@ -26,12 +26,14 @@ OUT = Path(__file__).resolve().parent / "provisioning" / "dashboards" / "heatpum
 
 M = '"heatpump"'
 # One gateway and one source (api or mqtt: both collectors may write the same gateway during
-# the migration; mixing them would count every start twice). Regex match: Grafana escapes the
-# value for it, and a gateway name such as 192.168.1.100:8081 matches itself either way.
-WHERE = '"gateway" =~ /^$gateway$/ AND "source" =~ /^$source$/ AND $timeFilter'
+# the migration; mixing them would count every start twice). The formats are explicit, so no
+# Grafana version guesses: ${x:regex} is the value regex-escaped (a gateway such as
+# 192.168.1.100:8081 matches only itself), ${x:raw} the value as it is.
+GATEWAY = '"gateway" =~ /^${gateway:regex}$/'
+WHERE = GATEWAY + ' AND "source" =~ /^${source:regex}$/ AND $timeFilter'
 BUCKETS = "GROUP BY time($__interval) fill(null)"  # fill(null): gaps stay gaps, as on our dashboard
 # Local days (the $tz variable), like the summaries' days; 23 and 25 hour days included.
-DAYS = "GROUP BY time(1d) fill(none) tz('$tz')"
+DAYS = "GROUP BY time(1d) fill(none) tz('${tz:raw}')"
 DAILY_RANGE = "30d"  # per-day panels always show the last 30 days, whatever the dashboard's range
 
 Target = dict[str, Any]
@@ -258,7 +260,7 @@ def dashboard() -> dict[str, Any]:
         "links": [],
         "templating": {"list": [
             variable_query("gateway", "Gateway", f'SHOW TAG VALUES FROM {M} WITH KEY = "gateway"'),
-            variable_query("source", "Source", f'SHOW TAG VALUES FROM {M} WITH KEY = "source" WHERE "gateway" =~ /^$gateway$/'),
+            variable_query("source", "Source", f'SHOW TAG VALUES FROM {M} WITH KEY = "source" WHERE {GATEWAY}'),
             {"type": "textbox", "name": "tz", "label": "Days in", "query": tz, "hide": 0,
              "current": {"text": tz, "value": tz}, "options": [{"selected": True, "text": tz, "value": tz}]},
         ]},

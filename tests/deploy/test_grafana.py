@@ -180,7 +180,8 @@ def test_every_query_names_only_what_our_sink_writes():
         assert fields, (p["title"], q)
         assert fields <= known, (p["title"], fields - known)
         # one gateway and one source: a start counted once even while both collectors write
-        assert '"gateway" =~ /^$gateway$/' in q and '"source" =~ /^$source$/' in q and "$timeFilter" in q
+        assert '"gateway" =~ /^${gateway:regex}$/' in q and '"source" =~ /^${source:regex}$/' in q
+        assert "$timeFilter" in q
 
 
 def test_the_web_dashboards_charts_and_the_derived_differences_are_all_there():
@@ -225,12 +226,17 @@ def interpolate(query: str, *, gateway: str, source: str, time_filter: str, inte
     values = {"gateway": escape_regex(gateway), "source": escape_regex(source), "tz": tz,
               "timeFilter": time_filter, "__interval": interval, "__interval_ms": str(to_ms(interval))}
 
+    formats = {"regex": escape_regex, "raw": lambda v: v}
+
     def one(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2) or m.group(3)
+        name = m.group(1) or m.group(2)
         assert name in values, f"Grafana would not know ${name}"
+        if m.group(3):  # ${name:format}: Grafana formats the variable's plain value so
+            return formats[m.group(3)](plain[name])
         return values[name]
 
-    out = re.sub(r"\$(\w+)|\$\{(\w+)\}|\[\[(\w+)\]\]", one, query)
+    plain = {"gateway": gateway, "source": source, "tz": tz}
+    out = re.sub(r"\$(\w+)|\$\{(\w+)(?::(\w+))?\}", one, query)
     assert "$" not in out.replace("$/", "/"), out
     return out
 
@@ -303,9 +309,9 @@ def test_the_variables_list_what_was_written(influxdb1, db):
     var = {v["name"]: v for v in doc["templating"]["list"]}
     rows = run(influxdb1.url, db, var["gateway"]["query"])
     assert {r["value"] for r in rows} == set(GATEWAYS.values())
-    q = var["source"]["query"].replace("$gateway", escape_regex(GATEWAYS["thermia"]))
+    q = var["source"]["query"].replace("${gateway:regex}", escape_regex(GATEWAYS["thermia"]))
     assert {r["value"] for r in run(influxdb1.url, db, q)} == {"api", "mqtt"}
-    q = var["source"]["query"].replace("$gateway", escape_regex(GATEWAYS["ivt"]))
+    q = var["source"]["query"].replace("${gateway:regex}", escape_regex(GATEWAYS["ivt"]))
     assert {r["value"] for r in run(influxdb1.url, db, q)} == {"api"}
     assert var["tz"]["query"] == TZ  # a name InfluxDB's tz() knows (the queries below use it)
 
