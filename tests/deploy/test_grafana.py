@@ -286,6 +286,12 @@ def db(influxdb1, history) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def asked() -> set[str]:
+    """Queries already run and checked (with their gateway, range and interval filled in)."""
+    return set()
+
+
 def run(url: str, db: str, query: str, method: str = "POST") -> list[dict[str, Any]]:
     """Rows of the answer (epoch ms, as Grafana asks), raising on any InfluxQL error. GET puts
     the query in the URL, as Grafana does with ``httpMode: GET``."""
@@ -328,7 +334,7 @@ def test_the_variables_list_what_was_written(influxdb1, db):
 @pytest.mark.realserver
 @pytest.mark.parametrize("dashboard_from,max_points", [("24h", 1000), ("6h", 1200), ("3d", 800)])
 def test_every_panel_query_returns_rows_for_each_brand_that_has_its_registers(influxdb1, db, dashboard_from,
-                                                                              max_points):
+                                                                              max_points, asked):
     """Each target, for each gateway whose brand writes every register it reads: no error and
     at least one value; for the other gateways: no error (an empty line in Grafana)."""
     brands = registers()
@@ -344,6 +350,10 @@ def test_every_panel_query_returns_rows_for_each_brand_that_has_its_registers(in
         for brand, gateway in GATEWAYS.items():
             q = interpolate(target["query"], gateway=gateway, source="api", time_filter=time_filter_,
                             interval=interval)
+            if q in asked:  # a per-day panel's own 30 days: the same query for every dashboard range
+                answered += brand in having
+                continue
+            asked.add(q)
             rows = run(influxdb1.url, db, q, method)
             if brand in having:
                 got = values(rows)
