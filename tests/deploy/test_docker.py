@@ -119,7 +119,7 @@ def test_healthcheck_command_exists_in_cli():
 
 def test_both_collectors_side_by_side_option_b():
     c = compose("docker-compose.both.yml")
-    assert set(c["services"]) == {"influxdb", "mosquitto", "collector-mqtt", "collector-api", "dashboard"}
+    assert set(c["services"]) == {"influxdb", "mosquitto", "collector-mqtt", "collector-api", "dashboard", "grafana"}
     api, mqtt = c["services"]["collector-api"], c["services"]["collector-mqtt"]
     assert api["command"] == "python3 /app/api_collector.py"
     assert mqtt["command"] == "python3 /app/collector.py"
@@ -242,3 +242,41 @@ def test_collectors_and_dashboard_share_the_alerts_volume_and_settings(name, ser
     cfg = load_alerts_config({"CONFIG_FILE": "", "ALERTS_DIR": "/app/alerts", "NOTIFY_URLS": "json://h/x",
                               "LANGUAGE": "en", "TZ": "Europe/Stockholm"})
     assert cfg.on and cfg.directory == "/app/alerts" and cfg.language == "en"
+
+
+COMPOSE_FILES = sorted(p.relative_to(ROOT).as_posix()
+                       for p in [*ROOT.glob("docker-compose*.yml"), *ROOT.glob("deploy/**/docker-compose*.yml")])
+
+
+def test_the_glob_finds_the_compose_files():
+    # any further compose file (also under deploy/) gets the grafana checks below
+    assert {"docker-compose.yml", "docker-compose.both.yml"} <= set(COMPOSE_FILES)
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_grafana_service_pinned_read_only_provisioning_and_off_by_default(name):
+    """README "Grafana": deploy/grafana/ provisions the data source and the dashboard; the
+    service starts only with the grafana profile (COMPOSE_PROFILES=grafana in .env)."""
+    c = compose(name)
+    assert list(c["services"])[-1] == "grafana"
+    g = c["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", g["image"])  # a version, never latest
+    assert g["profiles"] == ["grafana"] and "3000:3000" in g["ports"]
+    assert g["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    env = env_list(g)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD}"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    # the data source reads the bucket the collectors write, with the same URL and token
+    collector = env_list(c["services"].get("collector") or c["services"]["collector-api"])
+    assert env["INFLUXDB_URL"] == collector["INFLUXDB_URL"] and env["INFLUXDB_TOKEN"] == collector["INFLUXDB_TOKEN"]
+    assert env["INFLUXDB_BUCKET"] == collector["INFLUXDB_BUCKET"]
+    binds = [v for v in g["volumes"] if v.startswith("./")]
+    assert {v.split(":")[1] for v in binds} == {"/etc/grafana/provisioning/datasources",
+                                                "/etc/grafana/provisioning/dashboards"}
+    for v in binds:
+        src, _, mode = v.split(":")
+        assert mode == "ro" and (ROOT / src).is_dir(), v
+    assert "grafana-data:/var/lib/grafana" in g["volumes"] and "grafana-data" in c["volumes"]
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in binds}
+    assert (ROOT / mounts[str(Path(home).parent)] / Path(home).name).is_file()
