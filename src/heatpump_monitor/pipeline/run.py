@@ -188,8 +188,10 @@ def _start_alerts(cfg: CollectorConfig, collector: Collector, writer: Writer, sp
             full = 100.0 * spool.depth / cfg.write_buffer_max if cfg.write_buffer_max else None
         return writer.failing_since is None, full
 
+    # the time-based rules count minutes: checking them more often than every 10 s buys nothing
+    # (a pump's alarm comes with its snapshot, not with the check)
     service = AlertService(cfg.alerts, cfg.source, Providers(cfg.registers).get, gateways=gateways,
-                           interval_s=cfg.interval_s, store_state=store_state, secrets=env_secrets())
+                           interval_s=max(cfg.interval_s, 10), store_state=store_state, secrets=env_secrets())
     writer.listeners.append(service.on_snapshots)
     log.info("Alerts: %s", service.describe())
     return service
