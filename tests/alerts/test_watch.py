@@ -31,6 +31,18 @@ def snap(t: int, gateway: str, source: str = "api") -> Snapshot:
     return Snapshot(gateway, "thermia", source, t, {"outdoor_temp": 1.0})
 
 
+def start(tmp_path: Path, argv: list[str], notify_url: str) -> tuple[subprocess.Popen, Path]:
+    """``heatpump-monitor ARGV`` with alerts to ``notify_url``; its output goes to a log file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "DATA_DIR", "STORE_"))}
+    env.update({"NOTIFY_URLS": notify_url, "CONFIG_FILE": "", "ALERTS_DIR": str(tmp_path / "alerts"), "TZ": "UTC",
+                "PYTHONUNBUFFERED": "1"})
+    log = tmp_path / f"{argv[0]}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "heatpump_monitor", *argv], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+    return proc, log
+
+
 def test_newest_by_gateway_names_the_source_only_when_two_collectors_store_one_gateway(tmp_path):
     path = tmp_path / "hp.sqlite3"
     EmbeddedSink(path).write_sync([snap(T0, "a"), snap(T0 + MIN, "a"), snap(T0, "b"), snap(T0 + 2 * MIN, "b", "mqtt")])
@@ -63,13 +75,8 @@ def test_the_watch_command_delivers_to_a_real_receiver_and_stops_on_sigterm(tmp_
         now = int(time.time() * 1000)
         EmbeddedSink(store).write_sync([snap(now - 30 * MIN, "gw1"), snap(now, "gw2")])
         secret = "w4tchS3cretTopic"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "DATA_DIR", "STORE_"))}
-        env.update({"NOTIFY_URLS": f"json://127.0.0.1:{receiver.port}/{secret}", "CONFIG_FILE": "",
-                    "ALERTS_DIR": str(tmp_path / "alerts"), "TZ": "UTC", "PYTHONUNBUFFERED": "1"})
-        log = tmp_path / "watch.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "heatpump_monitor", "watch", "--store", str(store),
-                                     "--interval", "0.2"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc, log = start(tmp_path, ["watch", "--store", str(store), "--interval", "0.2"],
+                          f"json://127.0.0.1:{receiver.port}/{secret}")
         try:
             deadline = time.monotonic() + 30
             while not receiver.requests and time.monotonic() < deadline and proc.poll() is None:
@@ -102,14 +109,8 @@ def test_the_dashboard_watches_the_store_when_alerts_are_on(tmp_path):
     try:
         store = tmp_path / "hp.sqlite3"
         EmbeddedSink(store).write_sync([snap(int(time.time() * 1000) - 60 * MIN, "gw9")])
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "DATA_DIR", "STORE_"))}
-        env.update({"NOTIFY_URLS": f"json://127.0.0.1:{receiver.port}/dash", "CONFIG_FILE": "",
-                    "ALERTS_DIR": str(tmp_path / "alerts"), "TZ": "UTC", "PYTHONUNBUFFERED": "1"})
-        log = tmp_path / "serve.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "heatpump_monitor", "serve", "--store", str(store),
-                                     "--port", str(free_port())], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=ROOT)
+        proc, log = start(tmp_path, ["serve", "--store", str(store), "--port", str(free_port())],
+                          f"json://127.0.0.1:{receiver.port}/dash")
         try:
             deadline = time.monotonic() + 30
             while not receiver.requests and time.monotonic() < deadline and proc.poll() is None:
