@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from .rules import Notice
 
@@ -56,16 +57,40 @@ def alert_files(directory: str) -> dict[str, str]:
     return {p.name[len(prefix):-len(suffix)]: str(p) for p in found if p.is_file()}
 
 
+def _readonly_uri(path: str) -> str:
+    """A URI opening ``path`` read-only. While its writer has it open (its ``-wal`` is there),
+    ``mode=ro`` reads through that WAL (the newest state). Without a ``-wal`` nobody writes
+    it: ``immutable=1`` then reads the file alone, because ``mode=ro`` would create the
+    ``-wal``/``-shm`` files beside it, owned by the reader (a dashboard running as another user
+    would leave files its collector cannot open) and fail in a directory it may not write."""
+    base = "file:" + quote(str(Path(path).resolve()))
+    return base + ("?mode=ro" if Path(path + "-wal").exists() else "?mode=ro&immutable=1")
+
+
 class AlertStore:
     """The state file. Thread-safe (one connection behind a lock): the collector's threads
-    and a dashboard reading the history may share it."""
+    and a dashboard reading the history may share it. ``readonly``: the dashboard's view of a
+    collector's file: opened read-only (no directory made, no schema, no journal change);
+    a missing file or one that is not a state file raises ``sqlite3.Error``."""
 
-    def __init__(self, path: str, history_rows: int = HISTORY_ROWS) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str, history_rows: int = HISTORY_ROWS, *, readonly: bool = False) -> None:
         self.path = path
         self.history_rows = history_rows
+        self.readonly = readonly
         self._lock = threading.Lock()
+        if readonly:
+            if not Path(path).is_file():  # sqlite's own message would only say "unable to open"
+                raise sqlite3.OperationalError(f"no such file: {Path(path).name}")
+            self._db = sqlite3.connect(_readonly_uri(path), uri=True, check_same_thread=False, isolation_level=None)
+            try:  # not a state file (yet): refused here, not at the first read
+                self._db.execute("SELECT 1 FROM active LIMIT 0").fetchall()
+                self._db.execute("SELECT 1 FROM history LIMIT 0").fetchall()
+            except sqlite3.Error:
+                self._db.close()
+                raise
+            return
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)

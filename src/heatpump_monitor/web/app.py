@@ -1,6 +1,7 @@
 """The dashboard's ASGI app: HTML pages (overview, charts, API docs), the JSON API, static files.
 
-* ``/`` overview, ``/charts`` charts, ``/docs`` API reference (rendered by our own script from
+* ``/`` overview, ``/charts`` charts, ``/daily`` daily figures, ``/alerts`` alerts (:mod:`.alerts`),
+  ``/docs`` API reference (rendered by our own script from
   ``/openapi.json``; FastAPI's Swagger UI and ReDoc would load from a CDN and are off).
 * ``/api/v1/...`` see :mod:`heatpump_monitor.web.routes`.
 * ``/static/<file>``: our own ``app.js``/``style.css``/``docs.js`` and the chart library
@@ -45,10 +46,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from ..config import AnalyticsConfig, StoreConfig
+from ..config import AlertsConfig, AnalyticsConfig, StoreConfig
 from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
+from .alerts import AlertsView, alerts_settings
+from .alerts import make_router as make_alerts_router
 from .answers import gateway_out
 from .assets import UPLOT_CSS, UPLOT_JS, Assets, static_response
 from .catalog import field_catalog, load_or_none
@@ -70,14 +73,16 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # uPlot first: the charts page's data requests are preloaded (charts.py), app.js needs no head start
 # summary.js: the overview's KPI cards and the daily page's bars (summaries.py answers them);
 # on the daily page app.js first (the gateway picker), uPlot before summary.js
-PAGE_SCRIPTS = {"overview": ("app.js", "summary.js"), "charts": (UPLOT_JS, "app.js"),
-                "daily": ("app.js", UPLOT_JS, "summary.js"), "docs": ("docs.js",)}
+# alerts.js: the overview's list of active alerts and the alerts page
+PAGE_SCRIPTS = {"overview": ("app.js", "summary.js", "alerts.js"), "charts": (UPLOT_JS, "app.js"),
+                "daily": ("app.js", UPLOT_JS, "summary.js"), "alerts": ("app.js", "alerts.js"), "docs": ("docs.js",)}
 # how many of the charts page's data requests the page preloads: the first chart's only; app.js
 # asks for the rest once it is answered, so the first chart's query has the server to itself
 # (measured: first chart sooner, all charts as soon as with both preloaded)
 CHARTS_PRELOADS = 1
-PAGE_STYLES = {"overview": ("style.css", "summary.css"), "charts": (UPLOT_CSS, "style.css"),
-               "daily": (UPLOT_CSS, "style.css", "summary.css"), "docs": ("style.css",)}
+PAGE_STYLES = {"overview": ("style.css", "summary.css", "alerts.css"), "charts": (UPLOT_CSS, "style.css"),
+               "daily": (UPLOT_CSS, "style.css", "summary.css"), "alerts": ("style.css", "alerts.css"),
+               "docs": ("style.css",)}
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -147,6 +152,7 @@ def create_app(
     limits: Limits = LIMITS,
     analytics: AnalyticsConfig | None = None,
     summary_limits: SummaryLimits = SUMMARY_LIMITS,
+    alerts: AlertsConfig | None = None,
 ) -> FastAPI:
     """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
     callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
@@ -158,7 +164,8 @@ def create_app(
     ``pool_size`` readers serve the light requests, ``limits.series_concurrency`` more the chart
     queries. Readers are only opened on the first request. ``analytics``: how summaries are
     computed (default: from the environment, ``load_analytics_config``), within ``summary_limits``
-    (:class:`~heatpump_monitor.web.summaries.SummaryLimits`)."""
+    (:class:`~heatpump_monitor.web.summaries.SummaryLimits`). ``alerts``: where the alert state
+    files are, the rules and NOTIFY_URLS (default: from the environment, ``load_alerts_config``)."""
     if isinstance(store, StoreConfig):
         from ..stores import make_reader
 
@@ -174,6 +181,7 @@ def create_app(
                  heavy_pool_size=limits.series_concurrency, gateways_ttl_s=gateways_ttl_s, clock=clock)
     gate = SeriesGate.of(limits)
     summaries = Summaries(data, factory, analytics, summary_limits, clock)
+    alerts_view = AlertsView(alerts_settings(alerts), dashboard_secrets(store, auth), clock)
     ready_check = ReadyCheck(data, ready_timeout_s)
     description = data.mask(store_description(store))
     auth_bytes = (auth[0].encode("utf-8"), auth[1].encode("utf-8")) if auth is not None else None
@@ -185,7 +193,7 @@ def create_app(
     # every brand's registers (unit, kind, description): the pages label and filter with them
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
-    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs", "daily")}
+    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs", "daily", "alerts")}
     bodies["charts"] = Template(bodies["charts"]).substitute(cards=cards_html())
 
     @asynccontextmanager
@@ -251,6 +259,7 @@ def create_app(
 
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
     app.include_router(make_summary_router(summaries))
+    app.include_router(make_alerts_router(alerts_view))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
@@ -316,6 +325,7 @@ def create_app(
             nav_overview="aria-current=\"page\"" if name == "overview" else "",
             nav_charts="aria-current=\"page\"" if name == "charts" else "",
             nav_daily="aria-current=\"page\"" if name == "daily" else "",
+            nav_alerts="aria-current=\"page\"" if name == "alerts" else "",
             nav_docs="aria-current=\"page\"" if name == "docs" else "",
         )
         return HTMLResponse(html)
@@ -331,6 +341,10 @@ def create_app(
     @app.get("/daily", include_in_schema=False)
     async def daily(request: Request) -> HTMLResponse:
         return await page(request, "daily", "Daily")
+
+    @app.get("/alerts", include_in_schema=False)
+    async def alerts_page(request: Request) -> HTMLResponse:
+        return await page(request, "alerts", "Alerts")
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:

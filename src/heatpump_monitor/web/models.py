@@ -175,6 +175,86 @@ class EventsOut(Answer):
     events: list[EventOut]
 
 
+class AlertOut(Answer):
+    """An alert still active (``/api/v1/alerts``)."""
+
+    gateway: str
+    rule: str = Field(description="The rule's id, as in CONFIG_FILE's `alerts:` section")
+    owner: str = Field(description="The process whose rules raised it: api, mqtt (the collectors) or watch")
+    since: str = Field(description="Local time (the TZ setting), ISO 8601 with offset")
+    since_ms: int
+    last_notice_ms: int = Field(description="When it was sent or last reminded of")
+    value: Number | None = Field(description="The value that raised it, in the rule's unit")
+    threshold: Number | None
+    text: str = Field(description="The brand's alarm text, missing registers, short-cycling details")
+    title: str = Field(description="The message's title, in the configured language")
+    body: str = Field(description="The message's body, in the configured language")
+
+
+class AlertsOut(Answer):
+    server_time_ms: int
+    language: str
+    owners: list[str] = Field(description="The state files read (one per process that evaluates rules)")
+    unreadable: list[str] = Field(description="State files that could not be read (see the dashboard's log)")
+    alerts: list[AlertOut]
+
+
+class AlertNoticeOut(Answer):
+    """An alert raised (`fired`) or cleared (`resolved`)."""
+
+    gateway: str
+    rule: str
+    kind: str = Field(description="fired or resolved")
+    owner: str
+    time: str = Field(description="Local time, ISO 8601 with offset")
+    time_ms: int
+    since: str
+    since_ms: int
+    value: Number | None
+    threshold: Number | None
+    text: str
+    title: str
+    body: str
+
+
+class AlertHistoryOut(Answer):
+    language: str
+    owners: list[str]
+    unreadable: list[str]
+    notices: list[AlertNoticeOut] = Field(description="Newest first")
+
+
+class AlertRuleOut(Answer):
+    rule: str
+    enabled: bool
+    description: str
+    settings: dict[str, Number] = Field(description="Its thresholds, as in CONFIG_FILE's `alerts:` section")
+
+
+class DeliveryOut(Answer):
+    configured: bool = Field(description="NOTIFY_URLS is set: messages are sent")
+    targets: list[str] = Field(description="Each target's number and scheme only (`1 ntfys://***`), never a URL")
+
+
+class AlertRulesOut(Answer):
+    language: str
+    tz: str
+    reminder_hours: Number
+    delivery: DeliveryOut
+    rules: list[AlertRuleOut]
+
+
+class TargetResultOut(Answer):
+    target: str = Field(description="Number and scheme only (`1 json://***`)")
+    ok: bool
+    cause: str = Field(description="Why it failed, with every secret of the URL masked; empty when delivered")
+
+
+class AlertTestOut(Answer):
+    ok: bool = Field(description="Every target accepted the message")
+    results: list[TargetResultOut]
+
+
 def render_json(content: Any) -> bytes:
     """Compact UTF-8 JSON without NaN/Infinity (invalid JSON): such values, should a store
     hold one, become null."""

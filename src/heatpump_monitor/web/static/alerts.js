@@ -1,0 +1,182 @@
+/* heatpump-monitor: alerts. On the overview, the active alerts above the cards (nothing when
+ * there are none); on /alerts, the active alerts, their history, the configured rules, where
+ * messages go (targets by scheme only) and a button sending a test message. Reads
+ * /api/v1/alerts, /api/v1/alerts/history and /api/v1/alerts/rules. */
+(function () {
+  "use strict";
+
+  var page = document.body.dataset.page;
+  var REFRESH_MS = 30000;
+  var HISTORY_ROWS = 200;
+
+  // app.js's helpers (loaded before this file)
+  var hp = window.hpDashboard;
+  var $ = hp.$, api = hp.api, capital = hp.capital;
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  var timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  function fmt(ms) { return timeFmt.format(new Date(ms)); }
+
+  // one alert: its message (title and body, as sent), then the rule and which process raised it
+  function alertItem(a) {
+    var li = el("li", "alert-item");
+    li.dataset.rule = a.rule;
+    li.dataset.gateway = a.gateway;
+    li.appendChild(el("span", "alert-title", a.title));
+    li.appendChild(el("span", "alert-body", a.body));
+    var meta = el("span", "alert-meta", a.rule + " \u00b7 since " + fmt(a.since_ms));
+    meta.title = "Raised by the " + a.owner + " process";
+    li.appendChild(meta);
+    return li;
+  }
+
+  // -- overview: the active alerts above the cards ----------------------------------------
+
+  function overviewAlerts() {
+    var box = document.getElementById("active-alerts");
+    if (!box) return;
+    function load() {
+      api("/api/v1/alerts").then(function (doc) {
+        box.textContent = "";
+        box.hidden = doc.alerts.length === 0;
+        if (!doc.alerts.length) return;
+        var h = el("h2");
+        var link = el("a", null, doc.alerts.length === 1 ? "1 active alert" : doc.alerts.length + " active alerts");
+        link.href = "/alerts";
+        h.appendChild(link);
+        box.appendChild(h);
+        var ul = el("ul", "alert-list");
+        doc.alerts.forEach(function (a) { ul.appendChild(alertItem(a)); });
+        box.appendChild(ul);
+      }).catch(function () {
+        box.hidden = true; // the overview's own banner tells of a dashboard that cannot answer
+      }).then(function () {
+        document.body.dataset.alertsLoaded = "1";
+        setTimeout(load, REFRESH_MS);
+      });
+    }
+    load();
+  }
+
+  // -- the alerts page ------------------------------------------------------------------
+
+  function showError(text) {
+    var banner = document.getElementById("banner");
+    banner.textContent = text;
+    banner.className = "banner error";
+    banner.hidden = false;
+  }
+
+  function renderActive(doc) {
+    var box = $("#alerts-active");
+    box.textContent = "";
+    if (!doc.alerts.length) {
+      box.appendChild(el("p", "muted", "No active alert."));
+    } else {
+      var ul = el("ul", "alert-list");
+      doc.alerts.forEach(function (a) { ul.appendChild(alertItem(a)); });
+      box.appendChild(ul);
+    }
+    var bad = $("#alerts-unreadable");
+    bad.hidden = !doc.unreadable.length;
+    bad.textContent = doc.unreadable.length ? "Cannot read the alert state of: " + doc.unreadable.join(", ") +
+      " (see the dashboard's log)." : "";
+  }
+
+  function renderHistory(doc) {
+    var body = $("#alerts-history tbody");
+    body.textContent = "";
+    doc.notices.forEach(function (n) {
+      var tr = el("tr", "notice");
+      tr.dataset.kind = n.kind;
+      tr.appendChild(el("td", null, fmt(n.time_ms)));
+      tr.appendChild(el("td", null, n.gateway));
+      tr.appendChild(el("td", null, n.rule));
+      tr.appendChild(el("td", "kind-" + n.kind, n.kind === "fired" ? "raised" : "cleared"));
+      tr.appendChild(el("td", null, n.body));
+      body.appendChild(tr);
+    });
+    $("#alerts-history-empty").hidden = doc.notices.length > 0;
+  }
+
+  function thresholds(settings) {
+    return Object.keys(settings).map(function (k) { return k + " " + settings[k]; }).join(", ") || "\u2013";
+  }
+
+  function renderRules(doc) {
+    $("#alerts-rules-info").textContent = "Messages in " + (doc.language === "sv" ? "Swedish" : "English") +
+      ", times in " + doc.tz + "; " + (doc.reminder_hours ? "a reminder every " + doc.reminder_hours +
+      " h while an alert is active." : "no reminders.") + " Set in CONFIG_FILE's alerts: section.";
+    var body = $("#alerts-rules tbody");
+    body.textContent = "";
+    doc.rules.forEach(function (r) {
+      var tr = el("tr");
+      tr.dataset.rule = r.rule;
+      tr.appendChild(el("td", r.enabled ? null : "off", r.rule));
+      tr.appendChild(el("td", r.enabled ? null : "off", r.enabled ? "on" : "off"));
+      tr.appendChild(el("td", r.enabled ? null : "off", thresholds(r.settings)));
+      tr.appendChild(el("td", "muted", r.description));
+      body.appendChild(tr);
+    });
+    var d = doc.delivery;
+    $("#alerts-delivery").textContent = d.configured ? d.targets.length + (d.targets.length === 1 ? " target" : " targets") +
+      " (NOTIFY_URLS):" : "No delivery configured: set NOTIFY_URLS to send messages (the rules still run and are shown here).";
+    var ul = $("#alerts-targets");
+    ul.textContent = "";
+    d.targets.forEach(function (t) { ul.appendChild(el("li", null, t)); });
+    $("#alerts-test").disabled = !d.configured;
+  }
+
+  function sendTest() {
+    var button = $("#alerts-test"), status = $("#alerts-test-status"), out = $("#alerts-test-results");
+    button.disabled = true;
+    status.textContent = "Sending\u2026";
+    out.textContent = "";
+    // the header tells the server this comes from the dashboard's own page (a foreign page cannot send it)
+    fetch("/api/v1/alerts/test", { method: "POST", credentials: "same-origin",
+      headers: { "X-Requested-With": "heatpump-monitor", Accept: "application/json" } })
+      .then(function (resp) {
+        return resp.json().catch(function () { return {}; }).then(function (doc) {
+          if (!resp.ok) throw new Error(doc.error || ("HTTP " + resp.status));
+          return doc;
+        });
+      }).then(function (doc) {
+        status.textContent = doc.ok ? "Delivered to every target." : "Not delivered to every target:";
+        doc.results.forEach(function (r) {
+          var li = el("li", r.ok ? "ok" : "failed", r.target + ": " + (r.ok ? "delivered" : "failed: " + r.cause));
+          out.appendChild(li);
+        });
+        document.body.dataset.testState = doc.ok ? "ok" : "failed";
+      }).catch(function (err) {
+        status.textContent = capital(err.message);
+        document.body.dataset.testState = "error";
+      }).then(function () {
+        button.disabled = false;
+      });
+  }
+
+  function alertsPage() {
+    var picker = document.getElementById("gateway-picker");
+    if (picker) picker.hidden = true; // every gateway's alerts are listed
+    $("#alerts-test").addEventListener("click", sendTest);
+    function load() {
+      Promise.all([
+        api("/api/v1/alerts").then(renderActive),
+        api("/api/v1/alerts/history", { limit: HISTORY_ROWS }).then(renderHistory),
+        api("/api/v1/alerts/rules").then(renderRules)
+      ]).catch(function (err) { showError("Cannot load the alerts: " + err.message); })
+        .then(function () {
+          document.body.dataset.alertsLoaded = "1";
+          setTimeout(load, REFRESH_MS);
+        });
+    }
+    load();
+  }
+
+  if (page === "overview") overviewAlerts();
+  else if (page === "alerts") alertsPage();
+})();
