@@ -324,8 +324,8 @@ def make_router(view: AlertsView) -> APIRouter:
         if refusal is not None:
             raise ApiError(403, refusal)
         if not view.config.urls:
-            raise ApiError(409, "no delivery is configured: set NOTIFY_URLS (comma-separated apprise URLs, "
-                                "e.g. ntfys://topic) for the processes that send alerts and for the dashboard")
+            raise ApiError(409, "NOTIFY_URLS is not set: there is no target to send to. Set it (comma-separated "
+                                "apprise URLs, e.g. ntfys://topic) for the dashboard and the processes that send alerts")
         wait = view.gate.take()
         if wait:
             raise ApiError(429, f"a test message was sent less than {view.gate.interval_s:g} s ago: "
