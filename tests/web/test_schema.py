@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+import httpx
 import jsonschema_rs  # schemathesis' JSON Schema validator
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -18,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from heatpump_monitor.derived import DERIVED, difference, increase, ratio
 from heatpump_monitor.web import models
 from heatpump_monitor.web.catalog import field_catalog
-from tests.web.test_api import IV, LAST, NI, NOW, T0, TH, client, dashboard, embedded, store_path  # noqa: F401
+from tests.web.test_alerts_api import alerts_config, write_state
+from tests.web.test_api import IV, LAST, NI, NOW, T0, TH, dashboard, embedded, store_path  # noqa: F401
 
 # every JSON route with requests that reach data (and one that does not)
 REQUESTS: dict[str, list[dict[str, str]]] = {
@@ -41,6 +43,9 @@ REQUESTS: dict[str, list[dict[str, str]]] = {
         {"gateway": IV, "from": "2025-11-28", "to": "2025-11-28"},
         {"gateway": NI, "since": "3d"},
     ],
+    "/api/v1/alerts": [{}],
+    "/api/v1/alerts/history": [{}, {"gateway": TH, "limit": "1"}, {"gateway": "nope"}],
+    "/api/v1/alerts/rules": [{}],
 }
 ERRORS = [("/api/v1/series", {"gateway": TH, "fields": "no_such_field"}, 400),
           ("/api/v1/latest", {"gateway": "nope"}, 404),
@@ -48,7 +53,21 @@ ERRORS = [("/api/v1/series", {"gateway": TH, "fields": "no_such_field"}, 400),
           ("/api/v1/summary", {"gateway": TH, "since": "40d", "by": "hour"}, 400),
           ("/api/v1/summary", {"gateway": "nope"}, 404),
           ("/api/v1/events", {"gateway": TH, "since": "32d"}, 400),
-          ("/api/v1/events", {"gateway": "nope"}, 404)]
+          ("/api/v1/events", {"gateway": "nope"}, 404),
+          ("/api/v1/alerts/history", {"limit": "0"}, 400),
+          ("/api/v1/alerts", {"gateway": TH}, 400)]
+#: the one route that is not a GET (it sends a message): its answers are checked against the
+#: schema in tests/web/test_alerts_api.py, with a real receiver
+POSTS = ["/api/v1/alerts/test"]
+
+
+@pytest.fixture(scope="module")
+def client(store_path, tmp_path_factory) -> Iterator[httpx.Client]:  # noqa: F811
+    """The app of test_api's client, with alert state files (active alerts and history)."""
+    directory = str(tmp_path_factory.mktemp("schema-alerts"))
+    write_state(directory)
+    with dashboard(embedded(store_path), clock=lambda: NOW / 1000, alerts=alerts_config(directory)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +82,8 @@ def validator(doc: dict[str, Any], path: str, status: str) -> jsonschema_rs.Draf
 
 
 def test_every_json_route_is_checked(openapi):
-    assert sorted(openapi["paths"]) == sorted(REQUESTS)
+    assert sorted(p for p, ops in openapi["paths"].items() if "get" in ops) == sorted(REQUESTS)
+    assert sorted(p for p, ops in openapi["paths"].items() if set(ops) != {"get"}) == POSTS
 
 
 @pytest.mark.parametrize("path", sorted(REQUESTS))
@@ -87,11 +107,11 @@ def test_error_answers_are_what_the_schema_documents(client, openapi):  # noqa: 
 
 def keys_and_nested(doc: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any], str]]:
     """(where, object, key) for every key of every object in ``doc``, but the free-form maps
-    (values, units, texts) whose keys are field names."""
+    (values, units, texts) whose keys are field names, and a rule's settings (its thresholds)."""
     if isinstance(doc, dict):
         for k, v in doc.items():
             yield prefix, doc, k
-            if k not in ("values", "units", "texts"):
+            if k not in ("values", "units", "texts", "settings"):
                 yield from keys_and_nested(v, f"{prefix}.{k}")
     elif isinstance(doc, list) and doc:
         yield from keys_and_nested(doc[0], prefix + "[0]")
