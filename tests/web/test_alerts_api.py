@@ -167,6 +167,7 @@ def test_rules_with_thresholds_and_delivery_redacted(store_path, tmp_path):  # n
         assert rules["hot_water"]["enabled"] is False and rules["brine_delta_t"]["enabled"] is True
         assert rules["brine_delta_t"]["settings"] == {"above_k": 6.5, "minutes": 15, "hysteresis_k": 1}
         assert rules["gateway_silent"]["settings"] == {"minutes": 10} and all(r["description"] for r in doc["rules"])
+        assert rules["brine_delta_t"]["description"].startswith("Brine in - out above 6.5 K for 15 min")
         assert doc["reminder_hours"] == 12 and doc["tz"] == "Europe/Stockholm"
         page = c.get("/alerts").text
         for text in (resp.text, page):

@@ -46,18 +46,19 @@ HISTORY_DEFAULT, HISTORY_MAX = 100, 1000
 TEST_INTERVAL_S = 10.0
 TEST_HEADER = "X-Requested-With"
 
-#: what each rule watches, for the rules' list (its thresholds are the `settings`)
+#: what each rule watches, in words, its thresholds filled in (the rules' list and page)
 DESCRIPTIONS: dict[str, str] = {
     "alarm": "The heat pump's own alarm (with the brand's text) and its clearing",
-    "gateway_silent": "No snapshot stored from a gateway for `minutes`",
-    "add_heat": "Add-heat running for more than `minutes`",
-    "hot_water": "Hot water (top) below `below_c` for `minutes`; resolved above below_c + hysteresis_k",
-    "brine_delta_t": "Brine in - out above `above_k` for `minutes`; resolved at above_k - hysteresis_k",
-    "short_cycling": "At least `hours` busy hours (`starts` starts or more) within `window_hours` with the median "
-                     "cycle at most `median_minutes`",
-    "sensor_missing": "A register seen before missing from `ticks` snapshots in a row",
-    "store_unreachable": "The store refusing writes for `minutes`",
-    "spool_filling": "The spool on disk fuller than `above_percent` % of SPOOL_MAX_MB",
+    "gateway_silent": "No snapshot stored from a gateway for {minutes} min",
+    "add_heat": "Add-heat running for more than {minutes} min",
+    "hot_water": "Hot water (top) below {below_c} °C for {minutes} min; resolved above {below_c} + {hysteresis_k} °C",
+    "brine_delta_t": "Brine in - out above {above_k} K for {minutes} min; resolved at {above_k} - {hysteresis_k} K",
+    "short_cycling": "{hours} hours or more with at least {starts} starts each within {window_hours} h, the median "
+                     "cycle at most {median_minutes} min",
+    "sensor_missing": "A register seen before missing from {ticks} snapshots in a row",
+    "store_unreachable": "The store refusing writes for {minutes} min",
+    "spool_filling": "The spool on disk fuller than {above_percent} % of SPOOL_MAX_MB; resolved at "
+                     "{above_percent} - {hysteresis_percent} %",
 }
 TEST_MESSAGE = {"en": ("heatpump-monitor: test", "A test message from the heatpump-monitor dashboard."),
                 "sv": ("heatpump-monitor: test", "Ett testmeddelande från heatpump-monitors webbsida.")}
@@ -206,8 +207,9 @@ class AlertsView:
         for rule in RULES:
             doc = getattr(s, rule).model_dump()
             enabled = bool(doc.pop("enabled"))
-            rules.append(AlertRuleOut(rule=rule, enabled=enabled, description=DESCRIPTIONS.get(rule, ""),
-                                      settings={k: _whole(v) for k, v in doc.items()}))
+            settings = {k: _whole(v) for k, v in doc.items()}
+            words = DESCRIPTIONS.get(rule, "").format(**settings)
+            rules.append(AlertRuleOut(rule=rule, enabled=enabled, description=words, settings=settings))
         return AlertRulesOut(language=self.config.language, tz=str(self.config.tz),
                              reminder_hours=_whole(s.reminder_hours),
                              delivery=DeliveryOut(configured=bool(self.config.urls),
@@ -325,7 +327,8 @@ def make_router(view: AlertsView) -> APIRouter:
             raise ApiError(403, refusal)
         if not view.config.urls:
             raise ApiError(409, "NOTIFY_URLS is not set: there is no target to send to. Set it (comma-separated "
-                                "apprise URLs, e.g. ntfys://topic) for the dashboard and the processes that send alerts")
+                                "apprise URLs, e.g. ntfys://topic) for the dashboard and the processes that send "
+                                "alerts")
         wait = view.gate.take()
         if wait:
             raise ApiError(429, f"a test message was sent less than {view.gate.interval_s:g} s ago: "

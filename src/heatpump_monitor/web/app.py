@@ -193,7 +193,8 @@ def create_app(
     # every brand's registers (unit, kind, description): the pages label and filter with them
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
-    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8") for name in ("overview", "charts", "docs", "daily", "alerts")}
+    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8")
+              for name in ("overview", "charts", "docs", "daily", "alerts")}
     bodies["charts"] = Template(bodies["charts"]).substitute(cards=cards_html())
 
     @asynccontextmanager

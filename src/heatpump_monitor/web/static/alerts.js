@@ -18,8 +18,8 @@
     if (text !== undefined && text !== null) e.textContent = text;
     return e;
   }
-  var timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  function fmt(ms) { return timeFmt.format(new Date(ms)); }
+  // times as the server gives them, in the TZ setting: the same clock as the messages' "since 06:40"
+  function localTime(iso) { return iso.slice(0, 16).replace("T", " "); }
 
   // one alert: its message (title and body, as sent), then the rule and which process raised it
   function alertItem(a) {
@@ -28,8 +28,8 @@
     li.dataset.gateway = a.gateway;
     li.appendChild(el("span", "alert-title", a.title));
     li.appendChild(el("span", "alert-body", a.body));
-    var meta = el("span", "alert-meta", a.rule + " \u00b7 since " + fmt(a.since_ms));
-    meta.title = "Raised by the " + a.owner + " process";
+    var meta = el("span", "alert-meta", a.rule);
+    meta.title = "Since " + localTime(a.since) + ", raised by the " + a.owner + " process";
     li.appendChild(meta);
     return li;
   }
@@ -93,7 +93,7 @@
     doc.notices.forEach(function (n) {
       var tr = el("tr", "notice");
       tr.dataset.kind = n.kind;
-      tr.appendChild(el("td", null, fmt(n.time_ms)));
+      tr.appendChild(el("td", null, localTime(n.time)));
       tr.appendChild(el("td", null, n.gateway));
       tr.appendChild(el("td", null, n.rule));
       tr.appendChild(el("td", "kind-" + n.kind, n.kind === "fired" ? "raised" : "cleared"));
