@@ -217,6 +217,7 @@ def create_app(
     )
     app.state.store = data
     app.state.series_gate = gate
+    app.state.alerts = alerts_view
 
     def openapi() -> dict[str, Any]:
         # parameters are checked by the app and answered with 400 {"error"}, never 422

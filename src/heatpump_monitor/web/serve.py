@@ -32,11 +32,15 @@ def _config(app: Any) -> uvicorn.Config:
 
 
 def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str] | None,
-          log: logging.Logger, *, stale_after_s: float | None = None, watch: AlertsConfig | None = None) -> int:
+          log: logging.Logger, *, stale_after_s: float | None = None, watch: AlertsConfig | None = None,
+          alerts: AlertsConfig | None = None) -> int:
     """Run the dashboard until SIGINT/SIGTERM; 0 on a clean stop, 1 if it cannot start.
-    ``watch``: alerts are on, so the dashboard also watches the store (alerts/watch.py)."""
+    ``watch``: alerts are on, so the dashboard also watches the store (alerts/watch.py).
+    ``alerts``: what the alert pages show and the test message uses (default: ``watch``, else
+    from the environment, ``load_alerts_config``)."""
     try:
-        app = create_app(store_config, auth=auth, stale_after_s=stale_after_s)
+        app = create_app(store_config, auth=auth, stale_after_s=stale_after_s,
+                         alerts=alerts if alerts is not None else watch)
     except (RuntimeError, ValueError) as exc:
         log.error("Cannot start the dashboard: %s", exc)
         return 1
@@ -50,6 +54,10 @@ def serve(host: str, port: int, store_config: StoreConfig, auth: tuple[str, str]
     _probe(store_config, log, secrets)
     log.info("Dashboard at %s reading %s%s", _url(host, bound), secrets.mask(store_description(store_config)),
              " (basic auth on)" if auth else "")
+    shown = app.state.alerts.config
+    log.info("Alerts shown from the state files in %s; %s", shown.directory,
+             f"test messages go to {len(shown.urls)} NOTIFY_URLS target(s)" if shown.urls
+             else "NOTIFY_URLS is not set (no test message)")
     server = QuietServer(_config(app))  # SIGINT/SIGTERM: ours, so that a stop exits 0
     try:
         asyncio.run(_serve_and_watch(server, sock, store_config, watch, secrets))
