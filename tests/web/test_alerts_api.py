@@ -306,3 +306,31 @@ def test_an_alerts_section_with_a_mistake_stops_the_dashboard(store_path, tmp_pa
     with pytest.raises(ValueError, match="minuets"):
         create_app(embedded(store_path))
     assert AlertSettings().hot_water.below_c == 40  # the defaults the rules list when no section is given
+
+
+APPRISE_PROBE = """
+import sys, zoneinfo
+from fastapi.testclient import TestClient
+from heatpump_monitor.alerts import AlertSettings
+from heatpump_monitor.config import AlertsConfig, StoreConfig
+from heatpump_monitor.web import create_app
+cfg = AlertsConfig(urls=("json://127.0.0.1:1/x",), settings=AlertSettings(), directory=sys.argv[1], language="en",
+                   tz=zoneinfo.ZoneInfo("UTC"))
+with TestClient(create_app(StoreConfig(kind="embedded", path=sys.argv[1] + "/s.sqlite3"), alerts=cfg)) as c:
+    for path in ("/", "/alerts", "/api/v1/alerts", "/api/v1/alerts/history", "/api/v1/alerts/rules"):
+        assert c.get(path).status_code == 200, path
+    before = "apprise" in sys.modules
+    c.post("/api/v1/alerts/test", headers={"X-Requested-With": "x"})
+    print(before, "apprise" in sys.modules)
+"""
+
+
+def test_apprise_is_imported_only_to_send_a_test_message(tmp_path):
+    import subprocess
+    import sys
+
+    write_state(str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", APPRISE_PROBE, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
