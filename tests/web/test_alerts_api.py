@@ -17,7 +17,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from heatpump_monitor.alerts import (AlertEngine, AlertSettings, AlertStore, Notice, alerts_path, message,
+from heatpump_monitor.alerts import (RULES, AlertEngine, AlertSettings, AlertStore, Notice, alerts_path, message,
                                      parse_alert_settings)
 from heatpump_monitor.config import AlertsConfig
 from tests.alerts.test_notify import HttpReceiver
@@ -162,8 +162,7 @@ def test_rules_with_thresholds_and_delivery_redacted(store_path, tmp_path):  # n
         doc = resp.json()
         assert doc["delivery"] == {"configured": True, "targets": ["1 json://***", "2 ntfys://***"]}
         rules = {r["rule"]: r for r in doc["rules"]}
-        assert list(rules) == ["alarm", "gateway_silent", "add_heat", "hot_water", "brine_delta_t", "short_cycling",
-                               "sensor_missing", "store_unreachable", "spool_filling"]
+        assert tuple(rules) == RULES and "not_stored" in rules and doc["running"] is True
         assert rules["hot_water"]["enabled"] is False and rules["brine_delta_t"]["enabled"] is True
         assert rules["brine_delta_t"]["settings"] == {"above_k": 6.5, "minutes": 15, "hysteresis_k": 1}
         assert rules["gateway_silent"]["settings"] == {"minutes": 10} and all(r["description"] for r in doc["rules"])
@@ -176,6 +175,9 @@ def test_rules_with_thresholds_and_delivery_redacted(store_path, tmp_path):  # n
         assert c.get("/api/v1/alerts").json()["alerts"] == []
     with dashboard(embedded(store_path), alerts=alerts_config(str(tmp_path / "absent"))) as c:
         assert c.get("/api/v1/alerts/rules").json()["delivery"] == {"configured": False, "targets": []}
+    off = AlertsConfig(urls=(), settings=AlertSettings(), directory=str(tmp_path), language="en", tz=TZ, on=False)
+    with dashboard(embedded(store_path), alerts=off) as c:
+        assert c.get("/api/v1/alerts/rules").json()["running"] is False
         doc = c.get("/api/v1/alerts").json()
         assert (doc["alerts"], doc["owners"], doc["unreadable"]) == ([], [], [])
         assert c.get("/api/v1/alerts/history").json()["notices"] == []

@@ -51,6 +51,8 @@ DESCRIPTIONS: dict[str, str] = {
     "alarm": "The heat pump's own alarm (with the brand's text) and its clearing",
     "gateway_silent": "No snapshot stored from a gateway for {minutes} min",
     "add_heat": "Add-heat running for more than {minutes} min",
+    "add_heat_share": "Add-heat making more than {above_percent} % of today's heat (from {min_kwh} kWh of heat on); "
+                      "resolved at {above_percent} - {hysteresis_percent} %",
     "hot_water": "Hot water (top) below {below_c} °C for {minutes} min; resolved above {below_c} + {hysteresis_k} °C",
     "brine_delta_t": "Brine in - out above {above_k} K for {minutes} min; resolved at {above_k} - {hysteresis_k} K",
     "short_cycling": "{hours} hours or more with at least {starts} starts each within {window_hours} h, the median "
@@ -59,6 +61,8 @@ DESCRIPTIONS: dict[str, str] = {
     "store_unreachable": "The store refusing writes for {minutes} min",
     "spool_filling": "The spool on disk fuller than {above_percent} % of SPOOL_MAX_MB; resolved at "
                      "{above_percent} - {hysteresis_percent} %",
+    "not_stored": "Nothing new stored from a gateway for {minutes} min: a collector stopped (checked by the "
+                  "dashboard or watch); a gateway silent {forget_days} days is no longer watched",
 }
 TEST_MESSAGE = {"en": ("heatpump-monitor: test", "A test message from the heatpump-monitor dashboard."),
                 "sv": ("heatpump-monitor: test", "Ett testmeddelande från heatpump-monitors webbsida.")}
@@ -210,7 +214,7 @@ class AlertsView:
             settings = {k: _whole(v) for k, v in doc.items()}
             words = DESCRIPTIONS.get(rule, "").format(**settings)
             rules.append(AlertRuleOut(rule=rule, enabled=enabled, description=words, settings=settings))
-        return AlertRulesOut(language=self.config.language, tz=str(self.config.tz),
+        return AlertRulesOut(running=self.config.on, language=self.config.language, tz=str(self.config.tz),
                              reminder_hours=_whole(s.reminder_hours),
                              delivery=DeliveryOut(configured=bool(self.config.urls),
                                                   targets=delivery_targets(self.config.urls)),

@@ -237,6 +237,7 @@ class DeliveryOut(Answer):
 
 
 class AlertRulesOut(Answer):
+    running: bool = Field(description="The rules run: NOTIFY_URLS is set or CONFIG_FILE has an `alerts:` section")
     language: str
     tz: str
     reminder_hours: Number

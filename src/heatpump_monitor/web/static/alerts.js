@@ -108,7 +108,8 @@
   }
 
   function renderRules(doc) {
-    $("#alerts-rules-info").textContent = "Messages in " + (doc.language === "sv" ? "Swedish" : "English") +
+    $("#alerts-rules-info").textContent = (doc.running ? "" : "Off: no process runs these rules (set NOTIFY_URLS, " +
+      "or an alerts: section in CONFIG_FILE, to turn them on). ") + "Messages in " + (doc.language === "sv" ? "Swedish" : "English") +
       ", times in " + doc.tz + "; " + (doc.reminder_hours ? "a reminder every " + doc.reminder_hours +
       " h while an alert is active." : "no reminders.") + " Set in CONFIG_FILE's alerts: section.";
     var body = $("#alerts-rules tbody");
