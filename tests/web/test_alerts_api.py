@@ -205,6 +205,27 @@ def test_an_unreadable_state_file_is_left_out_and_logged_once(store_path, tmp_pa
         assert len(lines) == 2 and "can be read again" in lines[1]
 
 
+def test_rows_a_hand_edit_damaged_are_left_out_not_a_500(store_path, tmp_path, caplog):  # noqa: F811
+    d = str(tmp_path / "data")
+    write_state(d)
+    db = sqlite3.connect(alerts_path(d, "mqtt"))
+    db.execute("INSERT INTO active VALUES ('gw-x', 'alarm', 99999999999999999, 0, 'abc', NULL, '')")
+    db.execute("INSERT INTO history (gateway, rule, kind, since_ms, time_ms, value, threshold, text) "
+               "VALUES ('gw-x', 'alarm', 'fired', 0, 'yesterday', 1, NULL, '')")
+    db.commit()
+    db.close()
+    caplog.set_level(logging.WARNING, logger="heatpump_monitor.web.alerts")
+    with dashboard(embedded(store_path), alerts=alerts_config(d)) as c:
+        active = c.get("/api/v1/alerts")
+        history = c.get("/api/v1/alerts/history")
+        assert active.status_code == 200 and history.status_code == 200, (active.text, history.text)
+        assert {a["gateway"] for a in active.json()["alerts"]} == {TH, OTHER}  # the others still shown
+        assert len(history.json()["notices"]) == 4
+    lines = [r.getMessage() for r in caplog.records if r.name == "heatpump_monitor.web.alerts"]
+    # one line for the same cause (both reads left one row out), not one per request
+    assert len(lines) == 1 and "'mqtt'" in lines[0] and "1 row(s) with an impossible time" in lines[0], lines
+
+
 def test_the_dashboard_never_writes_the_state_files(store_path, tmp_path):  # noqa: F811
     d = str(tmp_path / "data")
     write_state(d)

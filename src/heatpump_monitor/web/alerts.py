@@ -31,13 +31,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..alerts import RULES, AlertStore, Notice, alert_files, message
+from ..alerts import RULES, ActiveAlert, AlertStore, Notice, alert_files, message
 from ..config import AlertsConfig, ConfigError, load_alerts_config, redact_url
 from ..masking import Secrets
 from .errors import ApiError
 from .models import (AlertHistoryOut, AlertNoticeOut, AlertOut, AlertRuleOut, AlertRulesOut, AlertsOut, AlertTestOut,
                      DeliveryOut, ErrorOut, Json, TargetResultOut)
-from .params import check_params
+from .params import TIME_MAX_MS, check_params
 from .summaries import Format, csv_response
 
 log = logging.getLogger(__name__)
@@ -149,22 +149,30 @@ class AlertsView:
             out: dict[str, list[Any]] = {}
             for owner, store in stores.items():
                 try:
-                    out[owner] = fn(store)
+                    rows = fn(store)
                 except sqlite3.Error as exc:
                     self._failed(owner, store.path, exc)
                     bad.append(owner)
                     continue
-                self._recovered(owner)
+                out[owner] = [r for r in rows if _sane(r)]
+                if len(out[owner]) < len(rows):  # a damaged or hand-edited file: the rest is shown
+                    self._failed(owner, store.path, ValueError(f"{len(rows) - len(out[owner])} row(s) with an "
+                                                               "impossible time, value or text left out"), True)
+                else:
+                    self._recovered(owner)
         return out, sorted(bad)
 
-    def _failed(self, owner: str, path: str, exc: BaseException) -> None:
+    def _failed(self, owner: str, path: str, exc: BaseException, partly: bool = False) -> None:
         # one line per owner and cause, not one per request: the overview asks every 30 s
         what = self.secrets.mask(" ".join(str(exc).split()) or type(exc).__name__)
         with self._lock:
             if self._failing.get(owner) == what:
                 return
             self._failing[owner] = what
-        log.warning("The alert state of %r (%s) cannot be read, its alerts are not shown: %s", owner, path, what)
+        if partly:
+            log.warning("The alert state of %r (%s) is damaged: %s", owner, path, what)
+        else:
+            log.warning("The alert state of %r (%s) cannot be read, its alerts are not shown: %s", owner, path, what)
 
     def _recovered(self, owner: str) -> None:
         with self._lock:
@@ -243,6 +251,16 @@ def _number(x: float | None) -> float | int | None:
     if x is None or not math.isfinite(x):
         return None
     return _whole(x)
+
+
+def _sane(row: ActiveAlert | Notice) -> bool:
+    """A row as the engine writes it (SQLite keeps whatever a column is given: a damaged or
+    hand-edited file could hold a text for a time, a time past year 9999)."""
+    times = (row.since_ms, row.last_notice_ms if isinstance(row, ActiveAlert) else row.time_ms)
+    texts = (row.gateway, row.rule, row.text if isinstance(row, ActiveAlert) else row.alarm_text)
+    return (all(isinstance(t, int) and 0 <= t <= TIME_MAX_MS for t in times)
+            and all(isinstance(t, str) for t in texts)
+            and all(v is None or isinstance(v, (int, float)) for v in (row.value, row.threshold)))
 
 
 def _whole(x: float) -> float | int:
