@@ -108,6 +108,7 @@ def test_alerts_page_lists_alerts_history_rules_and_sends_a_test_message(setup, 
         assert page.evaluate("() => document.body.dataset.testState") == "ok"
         assert page.inner_text("#alerts-test-results li.ok") == "1 json://***: delivered"
         assert len(receiver.requests) == 1 and "test" in receiver.requests[0][2]
+        page.evaluate("() => window.scrollTo(0, 0)")  # the sticky top bar where it belongs in the picture
         page.screenshot(path=str(SCREENSHOTS / "alerts.png"), full_page=True)
         # at once again: the rate limit answers, nothing sent
         page.click("#alerts-test")
