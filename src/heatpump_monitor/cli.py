@@ -226,7 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     auth = (cfg.auth[0], cfg.auth[1].get_secret_value()) if cfg.auth else None
     # alerts on: the dashboard is the process that says "a collector stopped" (alerts/watch.py)
     return serve(args.host or cfg.host, args.port or cfg.port, cfg.store, auth, log,
-                 watch=alerts if alerts.on else None)
+                 watch=alerts if alerts.on else None, alerts=alerts)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
