@@ -740,6 +740,8 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
 
 def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
             mqtt: MqttSettings | None = None, doc: dict | None = None) -> CollectorConfig:
+    if s.metrics_registers and not s.metrics_port:
+        raise ConfigError("METRICS_REGISTERS=true needs METRICS_PORT: the register values are served on its /metrics")
     spool_path = ""
     if s.spool_max_mb > 0:
         spool_path = s.spool_path or str(Path(s.data_dir) / f"spool-{'api' if mqtt is None else 'mqtt'}.sqlite3")

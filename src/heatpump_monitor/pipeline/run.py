@@ -204,6 +204,10 @@ def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Wri
     from ..health.server import Health, HealthServer, create_health_app
 
     metrics = CollectorMetrics(collector, writer, cfg.source, cfg.brand)
+    if cfg.metrics_registers:  # every register as a gauge: only when METRICS_REGISTERS is on
+        from ..integrations.registers import start_register_gauges
+
+        start_register_gauges(cfg, writer.listeners, metrics.extra)
     health = Health(collector, writer)
     health.sink_check_error = sink_error
     if alerts is not None:
