@@ -343,3 +343,42 @@ def test_last_will_says_offline_and_a_broker_down_at_start_gets_discovery_once_b
         assert c.log.count("dropping state messages") == 1  # one line per outage, not per tick
     finally:
         listener.close()
+
+
+@pytest.mark.realserver
+def test_the_mqtt_collector_announces_on_its_own_broker(broker, collector, tmp_path):
+    """The MQTT collector: the gateway's broker is Home Assistant's too; its own client id is
+    kept (the publisher's is MQTT_CLIENT_ID-ha) and GATEWAY_NAME names the device."""
+    import sys
+
+    from heatpump_monitor.simulator.mqtt import MqttSimulatorThread
+
+    from ..integration.conftest import FROZEN, ROOT
+
+    sim = MqttSimulatorThread(["thermia"], "127.0.0.1", broker.port, clock=lambda: FROZEN, max_delay=0.3)
+    sim.start(wait_connected=True)
+    listener = Listener(broker.port, ["homeassistant/#", "heatpump-monitor/#"])
+    try:
+        mac = sim.gateways[0].mac
+        c = collector({"MQTT_BROKER": "127.0.0.1", "MQTT_PORT": str(broker.port), "COLLECTION_INTERVAL": "1",
+                       "H66_MAC": mac, "GATEWAY_NAME": "Villa Nova", "MQTT_CLIENT_ID": "hp-collector",
+                       "HEATPUMP_BRAND": "thermia", "STORE_PATH": str(tmp_path / "s.sqlite3"), "HA_DISCOVERY": "true"},
+                      name="mqtt", argv=[sys.executable, str(ROOT / "collector" / "collector.py")])
+        c.wait_for(r"Home Assistant: announced \d+ entities of gateway Villa Nova \(thermia\)")
+        n = len(load_provider("thermia").registers) + 1
+        found = listener.wait(f"{n} configs", lambda: (f := configs(listener)) and len(f) == n and f)
+        assert {t: p for t, cfg in found.items() if (p := ha_problems(t, cfg))} == {}
+        assert {cfg["device"]["name"] for cfg in found.values()} == {"Heat pump Villa Nova"}
+        topic = "heatpump-monitor/villa_nova/state"
+        want = load_provider("thermia").decode_poll(sim.gateways[0].model.raw_alldata()).values
+        last = listener.wait("a complete state", lambda: [s for s in states(listener, topic)
+                                                            if all(s.get(k) is not None for k in want)])[-1]
+        assert {k: last[k] for k in want} == pytest.approx(want)
+        c.wait_for("Stored ", count=3)
+        assert c.terminate()[0] == 0
+        assert "Lost the MQTT broker" not in c.log  # the two clients did not push each other off
+        listener.wait("offline", lambda: [p for _, p, _ in listener.under("heatpump-monitor/mqtt/availability")][-1:]
+                      == [b"offline"], timeout=10)
+    finally:
+        listener.close()
+        sim.stop()
