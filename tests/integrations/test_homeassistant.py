@@ -382,3 +382,18 @@ def test_the_mqtt_collector_announces_on_its_own_broker(broker, collector, tmp_p
     finally:
         listener.close()
         sim.stop()
+
+
+def test_gateways_are_bounded_and_two_names_with_one_topic_are_not_mixed(caplog):
+    """Memory and topics are bounded by the gateways the collector may have (MQTT_MAX_GATEWAYS);
+    each refusal is one line. No broker is needed: nothing is started."""
+    from heatpump_monitor.integrations.homeassistant import HomeAssistant
+
+    ha = HomeAssistant(settings(max_gateways=2), "mqtt", load_provider, 1, client=mqtt.Client(CallbackAPIVersion.VERSION2))
+    snap = lambda gw: Snapshot(gw, "thermia", "mqtt", 0, {"outdoor_temp": 1.0})  # noqa: E731
+    for _ in range(3):
+        ha.on_snapshots([snap("house.1"), snap("house_1"), snap("barn"), snap("shed")])
+    assert sorted(ha._gateways) == ["barn", "house.1"]
+    assert len(ha._latest) == 2 and len(ha._refused) <= 2
+    assert caplog.text.count("gateway house_1 not published: its topic name 'house_1' is taken by house.1") == 1
+    assert caplog.text.count("gateway shed not published: already 2 gateway(s) announced") == 1
