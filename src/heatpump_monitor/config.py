@@ -159,6 +159,11 @@ class Settings(BaseModel):
     notify_urls: SecretStr = SecretStr("")
     alerts_dir: str = ""  # default: DATA_DIR; shared by the collectors and the dashboard (compose)
     language: str = ""  # en | sv: messages (and, with issue 16, the dashboard); "" = en
+    # integrations (issue 15): Home Assistant MQTT discovery on the MQTT_* broker; register gauges
+    ha_discovery: bool = False
+    ha_discovery_prefix: str = "homeassistant"
+    ha_state_topic: str = "heatpump-monitor"  # base: <base>/<gateway>/state, <base>/<source>/availability
+    metrics_registers: bool = False
 
     # Every validator runs before pydantic's own parsing ("before"), on the text of the
     # variable, so that each bad value gives the one-line message naming it.
@@ -194,13 +199,23 @@ class Settings(BaseModel):
     def _log_format(cls, v: str) -> str:
         return _choice(v, "LOG_FORMAT", LogFormat, "text or json")
 
-    @field_validator("store_unknown_registers", "mqtt_tls", mode="before")
+    @field_validator("store_unknown_registers", "mqtt_tls", "ha_discovery", "metrics_registers", mode="before")
     @classmethod
     def _boolean(cls, v: str, info: ValidationInfo) -> bool:
         text = str(v).strip().lower()
         if text not in _TRUE | _FALSE:
             raise _bad(str(info.field_name).upper(), v, "true or false")
         return text in _TRUE
+
+    @field_validator("ha_discovery_prefix", "ha_state_topic", mode="before")
+    @classmethod
+    def _topic_base(cls, v: str, info: ValidationInfo) -> str:
+        """A topic prefix: no wildcards, no empty level (it is joined with '/')."""
+        text = str(v).strip()
+        if not text or any(c in text for c in "+#\0") or "" in text.split("/"):
+            raise _bad(str(info.field_name).upper(), v, "an MQTT topic prefix without +, # or empty levels, "
+                       "e.g. homeassistant")
+        return text
 
     @field_validator("h66_mac", mode="before")
     @classmethod
@@ -370,6 +385,23 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class HomeAssistantSettings:
+    """HA_DISCOVERY=true: where and how the collector publishes to Home Assistant (the MQTT_*
+    broker of the MQTT collector, or the one given to the API collector)."""
+
+    broker: str
+    port: int
+    username: str
+    password: SecretStr
+    client_id: str  # MQTT_CLIENT_ID + "-ha" when set: never the MQTT source's own id
+    tls: bool
+    ca_file: str
+    discovery_prefix: str
+    state_base: str
+    max_gateways: int  # the configured gateways, or MQTT_MAX_GATEWAYS when they are discovered
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     gateways: tuple[GatewayAddress, ...]
     interval_s: int
@@ -388,6 +420,8 @@ class CollectorConfig:
     log_format: LogFormat = "text"
     registers: RegisterOverrides = NO_OVERRIDES  # CONFIG_FILE's registers: section
     alerts: AlertsConfig | None = None  # None: no rules run (neither NOTIFY_URLS nor alerts: set)
+    homeassistant: HomeAssistantSettings | None = None  # HA_DISCOVERY=true
+    metrics_registers: bool = False  # METRICS_REGISTERS=true: register values on /metrics
 
     @property
     def source(self) -> str:
@@ -706,6 +740,8 @@ def load_mqtt_config(env: Mapping[str, str] | None = None) -> CollectorConfig:
 
 def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, source: str,
             mqtt: MqttSettings | None = None, doc: dict | None = None) -> CollectorConfig:
+    if s.metrics_registers and not s.metrics_port:
+        raise ConfigError("METRICS_REGISTERS=true needs METRICS_PORT: the register values are served on its /metrics")
     spool_path = ""
     if s.spool_max_mb > 0:
         spool_path = s.spool_path or str(Path(s.data_dir) / f"spool-{'api' if mqtt is None else 'mqtt'}.sqlite3")
@@ -727,7 +763,27 @@ def _common(s: Settings, gateways: tuple[GatewayAddress, ...], brand: str, sourc
         log_format=s.log_format,
         registers=register_overrides(s.config_file, doc or {}, brand),
         alerts=alerts_config(s, doc or {}, s.config_file),
+        homeassistant=_homeassistant(s, len(gateways) if mqtt is None else len(mqtt.macs) or mqtt.max_gateways),
+        metrics_registers=s.metrics_registers,
     )
+
+
+def _homeassistant(s: Settings, max_gateways: int) -> HomeAssistantSettings | None:
+    if not s.ha_discovery:
+        return None
+    if not s.mqtt_broker:
+        raise ConfigError("Invalid MQTT_BROKER='': HA_DISCOVERY=true needs the broker's host name or address")
+    if s.mqtt_tls and s.mqtt_ca_file:
+        import ssl  # checked here: a bad file found by the publisher's thread would only be logged
+
+        try:
+            ssl.create_default_context(cafile=s.mqtt_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"Invalid MQTT_CA_FILE={s.mqtt_ca_file!r}: {exc}") from None
+    return HomeAssistantSettings(
+        broker=s.mqtt_broker, port=s.mqtt_port, username=s.mqtt_username, password=s.mqtt_password,
+        client_id=f"{s.mqtt_client_id}-ha" if s.mqtt_client_id else "", tls=s.mqtt_tls, ca_file=s.mqtt_ca_file,
+        discovery_prefix=s.ha_discovery_prefix, state_base=s.ha_state_topic, max_gateways=max_gateways)
 
 
 @dataclass(frozen=True)

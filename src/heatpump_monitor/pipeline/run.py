@@ -91,6 +91,10 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
         await sink.close()
         return 1
     health_server = _start_health_server(cfg, collector, writer, sink_error, alerts)
+    if cfg.homeassistant is not None:  # paho's thread and the discovery rules only when HA_DISCOVERY is on
+        from ..integrations.homeassistant import start_homeassistant
+
+        homeassistant = start_homeassistant(cfg, writer)
     alerts_task = asyncio.create_task(alerts.run(stop), name="alerts") if alerts is not None else None
     writer_task = asyncio.create_task(writer.run(stop), name="writer")
     collect_task = asyncio.create_task(collector.run(stop), name="collector")
@@ -135,6 +139,8 @@ async def _run(cfg: CollectorConfig, stop: asyncio.Event) -> int:
                 alerts_task.cancel()
                 await asyncio.gather(alerts_task, return_exceptions=True)
             alerts.close()
+        if cfg.homeassistant is not None:
+            await asyncio.to_thread(homeassistant.stop)  # "offline", then disconnect
         if health_server is not None:
             await health_server.stop()
         if client is not None:
@@ -205,6 +211,10 @@ def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Wri
     from ..health.server import Health, HealthServer, create_health_app
 
     metrics = CollectorMetrics(collector, writer, cfg.source, cfg.brand)
+    if cfg.metrics_registers:  # every register as a gauge: only when METRICS_REGISTERS is on
+        from ..integrations.registers import start_register_gauges
+
+        start_register_gauges(cfg, writer.listeners, metrics.extra)
     health = Health(collector, writer)
     health.sink_check_error = sink_error
     if alerts is not None:
