@@ -32,7 +32,8 @@ def load(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
         doc = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("settings") != settings:
+    same = json.loads(json.dumps(settings))  # as stored: tuples are lists in JSON
+    if not isinstance(doc, dict) or doc.get("version") != VERSION or doc.get("settings") != same:
         return None
     return doc
 
@@ -42,5 +43,5 @@ def save(path: Path, description: str, settings: dict[str, Any], done_until_ms: 
     doc = {"version": VERSION, "from": description, "settings": settings, "done_until_ms": done_until_ms,
            "state": state}
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, sort_keys=True), "utf-8")
+    tmp.write_text(json.dumps(doc), "utf-8")  # the held values in their order: resumed rows identical
     os.replace(tmp, path)
