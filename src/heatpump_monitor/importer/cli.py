@@ -10,12 +10,14 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import MAX_GATEWAY_NAME, ConfigError, _settings, load_mqtt_config
 from ..providers import BRANDS, normalize_index
 from ..verify import parse_duration
-from .source import OldDatabase
+
+if TYPE_CHECKING:  # the reader (and httpx) only when the command runs: `collect` must not load it
+    from .source import OldDatabase
 
 DEFAULT_SOURCE = "import"
 DEFAULT_CHUNK = "1d"
@@ -107,6 +109,8 @@ def _secret(var: str, what: str, option: str) -> str:
 
 
 def _old_database(args: argparse.Namespace) -> OldDatabase:
+    from .source import OldDatabase
+
     if args.from_bucket:
         if args.from_username or args.from_password_env:
             raise ConfigError("--from-username/--from-password-env are for --from-database (1.x); "
