@@ -200,6 +200,20 @@ def test_week_into_the_embedded_store(influxdb1, old_db, week_points, truth, env
     assert err.count("import: chunk ") == 7
 
 
+def test_since_inside_the_old_data_starts_with_what_the_gateway_had(influxdb1, old_db, truth, env, capsys):
+    """--since 2026-01-03: the held values at that moment come from before it (the constant
+    register was published once, on 2026-01-01), so the result is the whole import's from then on."""
+    store = StoreConfig(kind="embedded", path=str(env / "later.sqlite3"))
+    args = import_args(influxdb1.url, old_db, "--store", store.path)
+    args[args.index("--since") + 1] = "2026-01-03"
+    rc, _, err = run_cli(capsys, args)
+    assert rc == 0, err
+    day3 = T0_MS + 2 * 86_400_000
+    got = stored(store)
+    assert got == {t: v for t, v in truth.items() if t >= day3}
+    assert td.CONSTANT_NAME in got[day3]
+
+
 def _rows(path: str) -> list[tuple]:
     with sqlite3.connect(path) as conn:
         return conn.execute("SELECT * FROM snapshots ORDER BY gateway, source, ts_ms").fetchall()

@@ -51,6 +51,8 @@ class FakeV2:
         if q.startswith("SHOW TAG VALUES"):
             return answer([{"name": "heatpump", "columns": ["key", "value"],
                             "values": [["register_id", r] for r in sorted({p[1] for p in self.points})]}])
+        if q.startswith("SELECT last("):
+            return answer()
         m = _RANGE.search(q)
         assert m, q
         a, b = int(m.group(1)), int(m.group(2))
@@ -90,8 +92,10 @@ def test_v2_request_shape_and_import(tmp_path):
         assert r.headers["Authorization"] == f"Token {TOKEN}"
     queries = [parse_qs(r.content.decode())["q"][0] for r in fake.requests]
     assert queries[0] == 'SHOW TAG VALUES FROM "heatpump" WITH KEY = "register_id"'
-    assert queries[1:] == [f'SELECT "value", "register_id" FROM "heatpump" WHERE time >= {T0 + k * 2 * HOUR}ms '
-                           f'AND time < {T0 + (k + 1) * 2 * HOUR}ms' for k in range(3)]
+    # the warm-up: each register's last point before one chunk ahead of --since, then that chunk
+    assert queries[1] == f'SELECT last("value") FROM "heatpump" WHERE time < {T0 - 2 * HOUR}ms GROUP BY "register_id"'
+    assert queries[2:] == [f'SELECT "value", "register_id" FROM "heatpump" WHERE time >= {T0 + k * 2 * HOUR}ms '
+                           f'AND time < {T0 + (k + 1) * 2 * HOUR}ms' for k in range(-1, 3)]
     reader2 = make_reader(store)
     snaps = list(reader2.snapshots("gw", T0, T0 + 6 * HOUR, source="import"))
     reader2.close()

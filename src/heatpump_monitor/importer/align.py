@@ -105,6 +105,20 @@ class Aligner:
         self.counts.snapshots += len(out)
         return out
 
+    def warm_up(self, last: list[Point], recent: list[Point], since_ms: int) -> None:
+        """The state at ``since_ms`` as the collector would have had it: ``last``, each
+        register's last point before the warm-up window (taken without ticks: they say nothing
+        about silences), then ``recent``, every point of the window, with its ticks run and
+        their snapshots dropped (so a silence in the window forgets as it should). Counters
+        start at zero afterwards: they count what is imported."""
+        for _ in self.feed(last):
+            pass
+        for _ in self.feed(recent):
+            pass
+        for _ in self.until(since_ms):
+            pass
+        self.counts = Counts()
+
     # -- checkpoint ---------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:

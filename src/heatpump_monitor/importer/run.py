@@ -99,11 +99,14 @@ async def _run(job: ImportJob, out: TextIO, err: TextIO, reader: TallReader) -> 
                                "'register_id' tag: is it the old collector's database?")
         path = checkpoint.checkpoint_path(job.data_dir, job.old.url, job.old.name)
         settings = job.settings()
-        aligner = Aligner(job.provider, job.gateway, job.source, job.interval_ms, job.silent_limit_ms,
-                          job.since_ms, job.store_unknown, job.rescale)
-        start = job.since_ms
         cp = None if job.restart else checkpoint.load(path, settings)
-        if cp is not None:
+        warm_from = job.since_ms - job.chunk_ms  # the warm-up window: one chunk before --since
+        aligner = Aligner(job.provider, job.gateway, job.source, job.interval_ms, job.silent_limit_ms,
+                          warm_from if cp is None else job.since_ms, job.store_unknown, job.rescale)
+        start = job.since_ms
+        if cp is None:
+            aligner.warm_up(reader.last_points(warm_from), reader.points(warm_from, job.since_ms), job.since_ms)
+        else:
             aligner.restore(cp["state"])
             start = int(cp["done_until_ms"])
             err.write(f"import: resuming at {iso_ms(start)} ({path})\n" if start < job.until_ms else

@@ -119,6 +119,21 @@ class TallReader(InfluxReader):
         out.sort(key=lambda p: p.time_ms)  # stable: the server's order within one millisecond
         return out
 
+    def last_points(self, before_ms: int) -> list[Point]:
+        """Each register's last point before ``before_ms``, in time order: what the gateway had
+        published of the registers that change seldom (a setpoint published once a month)."""
+        q = (f"SELECT last({quote_ident(VALUE_FIELD)}) FROM {quote_ident(MEASUREMENT)} "
+             f"WHERE time < {int(before_ms)}ms GROUP BY {quote_ident(REGISTER_TAG)}")
+        series = self._guarded(q)
+        if series is None:  # one row per register: only a tiny max-row-limit truncates it
+            raise ImportSourceError(f"{self.old.description()} truncates one row per register "
+                                    "(max-row-limit): raise [http] max-row-limit")
+        out = [Point(int(row[0]), s.tags.get(REGISTER_TAG, ""), float(row[1]))
+               for s in series for row in s.values
+               if len(row) > 1 and isinstance(row[1], (int, float)) and not isinstance(row[1], bool)]
+        out.sort(key=lambda p: p.time_ms)
+        return out
+
     def _guarded(self, q: str):  # type: ignore[no-untyped-def]
         """The statement's series (None: truncated), its errors as one line in our terms."""
         try:
