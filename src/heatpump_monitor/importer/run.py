@@ -195,7 +195,7 @@ def coverage(job: ImportJob) -> str:
     finally:
         reader.close()
     first, n = grid(job.since_ms, job.until_ms, job.interval_ms)
-    ticks = sorted(set(present))
+    ticks = present  # in time order, one per tick: chunks in order, one row per (gateway, source, time)
     own_first, own_n = (grid(ticks[0], job.until_ms, job.interval_ms) if ticks else (first, n))
     sorted_counts = sorted(counts)
     median = None
