@@ -1,15 +1,18 @@
 """The old database's reader at the request level: InfluxDB 2.x's v1-compatible ``/query`` with
-``Authorization: Token`` (no InfluxDB 2 binary here), its errors in the command's terms, a
+``Authorization: Token`` (no InfluxDB 2 binary here: a local HTTP server answers as 2.x does), its errors in the command's terms, a
 truncated answer read again in halves; and the options, the progress bar and the checkpoint."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
-from urllib.parse import parse_qs
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from heatpump_monitor.config import StoreConfig
@@ -27,27 +30,66 @@ HOUR = 3_600_000
 _RANGE = re.compile(r"time >= (\d+)ms AND time < (\d+)ms")
 
 
-def answer(series: list[dict] | None = None, partial: bool = False) -> httpx.Response:
+Answer = tuple[int, dict]
+
+
+def answer(series: list[dict] | None = None, partial: bool = False) -> Answer:
     result: dict = {"statement_id": 0}
     if series:
         result["series"] = series
     if partial:
         result["partial"] = True
-    return httpx.Response(200, json={"results": [result]})
+    return 200, {"results": [result]}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    q: str
 
 
 class FakeV2:
-    """Answers /query like InfluxDB 2.x's v1 API over a list of (time, register, value)."""
+    """Answers /query like InfluxDB 2.x's v1 API over a list of (time, register, value), on a
+    real local HTTP server (``url``); ``fixed`` answers every request the same."""
 
-    def __init__(self, points: list[tuple[int, str, float]], max_rows: int | None = None) -> None:
+    def __init__(self, points: list[tuple[int, str, float]], max_rows: int | None = None,
+                 fixed: Answer | None = None) -> None:
         self.points = points
         self.max_rows = max_rows
-        self.requests: list[httpx.Request] = []
+        self.fixed = fixed
+        self.requests: list[Request] = []
+        fake = self
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        form = parse_qs(request.content.decode())
-        q = form["q"][0]
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                parts = urlsplit(self.path)
+                req = Request("POST", parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()},
+                              dict(self.headers.items()), parse_qs(body).get("q", [""])[0])
+                fake.requests.append(req)
+                status, doc = fake.fixed or fake.answer(req.q)
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, q: str) -> Answer:
         if q.startswith("SHOW TAG VALUES"):
             return answer([{"name": "heatpump", "columns": ["key", "value"],
                             "values": [["register_id", r] for r in sorted({p[1] for p in self.points})]}])
@@ -64,8 +106,21 @@ class FakeV2:
                       if rows else None)
 
 
-def old_v2() -> OldDatabase:
-    return OldDatabase("http://influx2.example:8086", bucket="heatpump", org="thermia", token=TOKEN)
+@pytest.fixture
+def fakes():
+    made: list[FakeV2] = []
+
+    def make(*args, **kw) -> FakeV2:  # type: ignore[no-untyped-def]
+        made.append(FakeV2(*args, **kw))
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def old_v2(url: str) -> OldDatabase:
+    return OldDatabase(url, bucket="heatpump", org="thermia", token=TOKEN)
 
 
 def points_every_minute(hours: int) -> list[tuple[int, str, float]]:
@@ -77,20 +132,20 @@ def points_every_minute(hours: int) -> list[tuple[int, str, float]]:
     return out
 
 
-def test_v2_request_shape_and_import(tmp_path):
-    fake = FakeV2(points_every_minute(6))
-    reader = TallReader(old_v2(), transport=httpx.MockTransport(fake))
+def test_v2_request_shape_and_import(tmp_path, fakes):
+    fake = fakes(points_every_minute(6))
+    reader = TallReader(old_v2(fake.url))
     store = StoreConfig(kind="embedded", path=str(tmp_path / "s.sqlite3"))
-    job = ImportJob(old=old_v2(), store=store, provider=load_provider("thermia"), gateway="gw", source="import",
+    job = ImportJob(old=old_v2(fake.url), store=store, provider=load_provider("thermia"), gateway="gw", source="import",
                     since_ms=T0, until_ms=T0 + 6 * HOUR, interval_ms=30_000, silent_limit_ms=300_000,
                     chunk_ms=2 * HOUR, data_dir=str(tmp_path / "data"))
     out, err = io.StringIO(), io.StringIO()
     assert run_import(job, out, err, reader) == 0, err.getvalue()
     for r in fake.requests:
-        assert r.method == "POST" and r.url.path == "/query"
-        assert r.url.params["db"] == "heatpump" and r.url.params["epoch"] == "ms"
+        assert r.method == "POST" and r.path == "/query"
+        assert r.params["db"] == "heatpump" and r.params["epoch"] == "ms"
         assert r.headers["Authorization"] == f"Token {TOKEN}"
-    queries = [parse_qs(r.content.decode())["q"][0] for r in fake.requests]
+    queries = [r.q for r in fake.requests]
     assert queries[0] == 'SHOW TAG VALUES FROM "heatpump" WITH KEY = "register_id"'
     # the warm-up: each register's last point before one chunk ahead of --since, then that chunk
     assert queries[1] == f'SELECT last("value") FROM "heatpump" WHERE time < {T0 - 2 * HOUR}ms GROUP BY "register_id"'
@@ -104,28 +159,31 @@ def test_v2_request_shape_and_import(tmp_path):
     s = next(s for s in snaps if s.time_ms == T0 + 60_000)
     assert s.values == {"outdoor_temp": -5.0, "radiator_forward": 35.5}
     assert TOKEN not in out.getvalue() + err.getvalue()
-    assert "InfluxDB 2.x at http://influx2.example:8086 (bucket heatpump" in out.getvalue()
+    assert f"InfluxDB 2.x at {fake.url} (bucket heatpump" in out.getvalue()
 
 
 @pytest.mark.parametrize("status, body, expected", [
     (401, {"code": "unauthorized", "message": "unauthorized access"},
      "refused the credentials: check the token (--from-token-env)"),
     (404, {"code": "not found", "message": f"no dbrp mapping for database heatpump {TOKEN}"},
-     "bucket 'heatpump' not found through the v1-compatible API of http://influx2.example:8086: check "
+     "bucket 'heatpump' not found through the v1-compatible API of {url}: check "
      "--from-bucket; a bucket needs a DBRP mapping"),
 ])
-def test_v2_errors_name_the_cause_in_our_terms(status, body, expected):
-    reader = TallReader(old_v2(), transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body)))
+def test_v2_errors_name_the_cause_in_our_terms(status, body, expected, fakes):
+    fake = fakes([], fixed=(status, body))
+    reader = TallReader(old_v2(fake.url))
     with pytest.raises(ImportSourceError) as info:
         reader.registers()
-    assert expected in str(info.value) and TOKEN not in str(info.value)
+    reader.close()
+    assert expected.format(url=fake.url) in str(info.value) and TOKEN not in str(info.value)
 
 
-def test_truncated_answers_are_read_again_in_halves():
+def test_truncated_answers_are_read_again_in_halves(fakes):
     pts = points_every_minute(4)
-    fake = FakeV2(pts, max_rows=100)
-    reader = TallReader(old_v2(), transport=httpx.MockTransport(fake))
+    fake = fakes(pts, max_rows=100)
+    reader = TallReader(old_v2(fake.url))
     got = reader.points(T0, T0 + 4 * HOUR)
+    reader.close()
     assert [(p.time_ms, p.register_id, p.value) for p in got] == sorted(pts)
     assert len(fake.requests) > 3
 

@@ -80,10 +80,10 @@ def run_import(job: ImportJob, out: TextIO | None = None, err: TextIO | None = N
 
 
 def _same_database(job: ImportJob) -> bool:
-    s = job.store
-    if s.kind == "embedded" or display_url(s.url) != display_url(job.old.url):
+    s = job.store  # an embedded store has no URL; a 1.x store no bucket, a 2.x one no database
+    if not s.url or display_url(s.url) != display_url(job.old.url):
         return False
-    return (s.bucket if s.kind == "influxdb2" else s.database) == job.old.name
+    return (s.bucket or s.database) == job.old.name
 
 
 async def _run(job: ImportJob, out: TextIO, err: TextIO, reader: TallReader) -> int:

@@ -3,8 +3,8 @@ InfluxDB 2.x's v1-compatible API (``Authorization: Token``, the bucket as ``db``
 needs a DBRP mapping for InfluxQL to find it).
 
 The request, the answer's shapes, the truncation flag and the error causes are those of the
-store reader (:class:`~heatpump_monitor.stores.influx.reader.InfluxReader`), which this
-subclasses; only the query is the importer's own. Errors are :class:`ImportSourceError`: one
+store reader the registry makes for such a database (``make_reader``: the InfluxDB reader),
+whose statement runner this uses; only the queries are the importer's own. Errors are :class:`ImportSourceError`: one
 line naming the cause (unreachable, credentials refused, database or bucket not found) in
 terms of the command's own ``--from-*`` options, never a secret.
 """
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
-
-import httpx
+from typing import Any, Callable, NamedTuple, cast
 
 from ..config import StoreConfig
 from ..errors import display_url
+from ..stores import make_reader
 from ..stores.base import CREDENTIALS, NOT_FOUND, ReaderError
-from ..stores.influx.reader import InfluxReader, quote_ident
 
 #: the old collectors' measurement, its register tag and its one field
 MEASUREMENT = "heatpump"
@@ -28,6 +26,8 @@ REGISTER_TAG = "register_id"
 VALUE_FIELD = "value"
 #: a chunk truncated by the server's max-row-limit is asked again in halves down to this
 MIN_SPLIT_MS = 1000
+# the same names as InfluxQL identifiers (constants: nothing of the user's is pasted into a query)
+_M, _TAG, _FIELD = f'"{MEASUREMENT}"', f'"{REGISTER_TAG}"', f'"{VALUE_FIELD}"'
 
 
 class ImportSourceError(Exception):
@@ -79,24 +79,33 @@ class OldDatabase:
                            password=SecretStr(self.password))
 
 
-class TallReader(InfluxReader):
+#: one statement -> its series (each with ``tags``, ``columns``, ``values``), None when truncated
+SeriesQuery = Callable[[str], "list[Any] | None"]
+
+
+class TallReader:
     """The old points, a time range at a time (bounded memory: one range's rows)."""
 
-    def __init__(self, old: OldDatabase, timeout_s: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(old.store_config(), timeout_s=timeout_s, measurement=MEASUREMENT, transport=transport)
+    def __init__(self, old: OldDatabase) -> None:
         self.old = old
+        # the registry's reader for this kind of database: one set of requests and error causes.
+        # Its statement runner is not part of the Reader protocol (which speaks our own schema).
+        self._reader = make_reader(old.store_config())
+        self._partial_series = cast(SeriesQuery, getattr(self._reader, "_partial_series"))
+
+    def close(self) -> None:
+        self._reader.close()
 
     def registers(self) -> list[str]:
         """The register ids tagged in the old measurement (empty: not the old collector's data).
         Also the first contact: unreachable, refused or missing shows here."""
-        q = f"SHOW TAG VALUES FROM {quote_ident(MEASUREMENT)} WITH KEY = {quote_ident(REGISTER_TAG)}"
+        q = f"SHOW TAG VALUES FROM {_M} WITH KEY = {_TAG}"
         return sorted({str(row[1]) for s in self._guarded(q) or [] for row in s.values if len(row) > 1})
 
     def points(self, start_ms: int, end_ms: int) -> list[Point]:
         """Every point with start_ms <= time < end_ms, in time order. A range the server
         truncates (max-row-limit) is read again in halves."""
-        q = (f"SELECT {quote_ident(VALUE_FIELD)}, {quote_ident(REGISTER_TAG)} FROM {quote_ident(MEASUREMENT)} "
+        q = (f"SELECT {_FIELD}, {_TAG} FROM {_M} "
              f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
         series = self._guarded(q)
         if series is None:
@@ -122,8 +131,8 @@ class TallReader(InfluxReader):
     def last_points(self, before_ms: int) -> list[Point]:
         """Each register's last point before ``before_ms``, in time order: what the gateway had
         published of the registers that change seldom (a setpoint published once a month)."""
-        q = (f"SELECT last({quote_ident(VALUE_FIELD)}) FROM {quote_ident(MEASUREMENT)} "
-             f"WHERE time < {int(before_ms)}ms GROUP BY {quote_ident(REGISTER_TAG)}")
+        q = (f"SELECT last({_FIELD}) FROM {_M} "
+             f"WHERE time < {int(before_ms)}ms GROUP BY {_TAG}")
         series = self._guarded(q)
         if series is None:  # one row per register: only a tiny max-row-limit truncates it
             raise ImportSourceError(f"{self.old.description()} truncates one row per register "
