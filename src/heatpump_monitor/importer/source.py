@@ -143,7 +143,7 @@ class TallReader:
         out.sort(key=lambda p: p.time_ms)
         return out
 
-    def _guarded(self, q: str):  # type: ignore[no-untyped-def]
+    def _guarded(self, q: str) -> list[Any] | None:
         """The statement's series (None: truncated), its errors as one line in our terms."""
         try:
             return self._partial_series(q)
