@@ -479,6 +479,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .analytics import cli as summary_cli  # `summary`: runtime, starts, energy, COP, cost per day
 
     summary_cli.add_parser(sub)
+    from .importer import cli as import_cli  # `import-upstream`: the old collector's history
+
+    import_cli.add_parser(sub)
     return parser
 
 

@@ -251,6 +251,20 @@ class Snapshotter:
             out = _merged(out, self._take(gw, mac, held, guess.decided == "scaled", now_ms))
         return out
 
+    def accept_values(self, mac: str, numbers: Mapping[str, int | float], now_ms: int,
+                      scaled: bool = True) -> Snapshot | None:
+        """Values of gateway ``mac`` that came another way than a topic (``import-upstream``
+        reads them from the old collector's InfluxDB), taken at ``now_ms`` exactly as a message
+        of that gateway would be: same acceptance of the gateway, decoding (``scaled``: already
+        in real units), holding and silence rules. Returns what :meth:`accept` returns."""
+        gw = self.gateways.get(mac)
+        if gw is None:
+            cause = self._refusal(mac, retained=False)
+            if cause:
+                return self._refuse(cause, mac, now_ms)
+            gw = self._admit(mac, now_ms)
+        return self._take(gw, mac, numbers, scaled, now_ms)
+
     def _refusal(self, mac: str, retained: bool) -> str:
         """Why a gateway heard for the first time is not accepted; "" when it is."""
         if self.macs:
