@@ -12,12 +12,7 @@
   // app.js's helpers (loaded before this file)
   var hp = window.hpDashboard;
   var $ = hp.$, api = hp.api, capital = hp.capital;
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
+  var el = hp.el;
   // times as the server gives them, in the TZ setting: the same clock as the messages' "since 06:40"
   function localTime(iso) { return iso.slice(0, 16).replace("T", " "); }
 

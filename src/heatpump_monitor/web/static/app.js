@@ -852,7 +852,15 @@
   // ====================================================================================
 
   // what summary.js (the KPI cards, the daily page; loaded after this file) uses of these helpers
-  window.hpDashboard = { $: $, api: api, axis: axis, capital: capital, css: css, fmtDuration: fmtDuration };
+  // an element with a class and a text (text via textContent: never markup from the answers)
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  window.hpDashboard = { $: $, api: api, axis: axis, capital: capital, css: css, el: el, fmtDuration: fmtDuration };
 
   pickGateway();
   if (page === "overview") overview();

@@ -13,12 +13,7 @@
   // app.js's helpers (loaded before this file): one API client, one axis style, one duration format
   var hp = window.hpDashboard;
   var $ = hp.$, api = hp.api, capital = hp.capital;
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
+  var el = hp.el;
 
   function gatewayName() {
     var select = document.getElementById("gateway");
