@@ -73,7 +73,7 @@ def test_alarm_reaches_the_receiver_within_two_ticks_then_resolved_and_no_repeat
         before = len(c.log.splitlines())
         alarm(url, 60)
         # the model steps its physics 10 s at a time: the alarm shows in a poll within a few ticks
-    fired = c.wait_for(r"Alert fired: Heat pump .*: alarm 'external alarm' since \d\d:\d\d", timeout=60)
+        fired = c.wait_for(r"Alert fired: Heat pump .*: alarm 'external alarm' since \d\d:\d\d", timeout=60)
         got = wait_until(lambda: [b for b in bodies(receiver) if "external alarm" in b.get("message", "")],
                          "alarm message at the receiver")
         assert got[0]["title"] == f"Heat pump {gw}" and got[0]["message"].startswith("alarm 'external alarm' since")
