@@ -65,6 +65,18 @@ STOP_TIMEOUT_S = 10.0
 _live: "weakref.WeakSet[ServerHandle]" = weakref.WeakSet()
 
 
+def wait_until(predicate, what: str, timeout: float = 30.0, detail=lambda: ""):  # type: ignore[no-untyped-def]
+    """``predicate()``'s first truthy answer, asked every 50 ms; AssertionError naming ``what``
+    (and ``detail()``, e.g. a log, read only then) when none comes within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout} s{detail()}")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -19,6 +19,7 @@ from heatpump_monitor.config import AlertsConfig
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.stores.embedded import EmbeddedReader, EmbeddedSink
 
+from ..servers import free_port, wait_until
 from .test_notify import HttpReceiver
 from .test_service import Clock, Recorder
 
@@ -78,16 +79,12 @@ def test_the_watch_command_delivers_to_a_real_receiver_and_stops_on_sigterm(tmp_
         proc, log = start(tmp_path, ["watch", "--store", str(store), "--interval", "0.2"],
                           f"json://127.0.0.1:{receiver.port}/{secret}")
         try:
-            deadline = time.monotonic() + 30
-            while not receiver.requests and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
+            wait_until(lambda: receiver.requests or proc.poll() is not None, "message", detail=log.read_text)
             assert receiver.requests, log.read_text()
             body = json.loads(receiver.requests[0][2])
             assert body["title"] == "Heat pump gw1" and body["message"].startswith("nothing stored for 30")
             EmbeddedSink(store).write_sync([snap(int(time.time() * 1000), "gw1")])
-            deadline = time.monotonic() + 30
-            while len(receiver.requests) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: len(receiver.requests) >= 2, "second message", detail=log.read_text)
             assert "stored again after" in json.loads(receiver.requests[1][2])["message"]
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -103,8 +100,6 @@ def test_the_watch_command_delivers_to_a_real_receiver_and_stops_on_sigterm(tmp_
 
 def test_the_dashboard_watches_the_store_when_alerts_are_on(tmp_path):
     """`serve` with NOTIFY_URLS: the first check, at start, finds the stopped gateway."""
-    from ..servers import free_port
-
     receiver = HttpReceiver()
     try:
         store = tmp_path / "hp.sqlite3"
@@ -112,9 +107,7 @@ def test_the_dashboard_watches_the_store_when_alerts_are_on(tmp_path):
         proc, log = start(tmp_path, ["serve", "--store", str(store), "--port", str(free_port())],
                           f"json://127.0.0.1:{receiver.port}/dash")
         try:
-            deadline = time.monotonic() + 30
-            while not receiver.requests and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
+            wait_until(lambda: receiver.requests or proc.poll() is not None, "message", detail=log.read_text)
             assert receiver.requests, log.read_text()
             assert json.loads(receiver.requests[0][2])["message"].startswith("nothing stored for 60")
         finally:

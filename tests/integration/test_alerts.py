@@ -17,7 +17,7 @@ import pytest
 from heatpump_monitor.stores.embedded import EmbeddedReader
 
 from ..alerts.test_notify import HttpReceiver
-from ..servers import free_port
+from ..servers import free_port, wait_until
 from .conftest import addr
 
 pytestmark = pytest.mark.realserver
@@ -33,16 +33,6 @@ def alarm(url: str, code: int) -> None:
 
 def bodies(receiver: HttpReceiver) -> list[dict]:
     return [json.loads(b) for _, _, b in list(receiver.requests)]
-
-
-def wait_until(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s")
 
 
 def first_alarm_tick(store, gateway: str) -> str:

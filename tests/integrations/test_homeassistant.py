@@ -32,6 +32,7 @@ from heatpump_monitor.providers import BRANDS, load_provider
 from pydantic import SecretStr
 
 from ..integration.conftest import addr
+from ..servers import wait_until
 
 # ----------------------------------------------------------------------------------------------
 # What Home Assistant requires of a discovery config, written from its MQTT sensor and
@@ -214,13 +215,7 @@ class Listener:
             return [m for m in self.messages if m[0].startswith(prefix)]
 
     def wait(self, what: str, predicate, timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = predicate()
-            if got:
-                return got
-            time.sleep(0.05)
-        raise AssertionError(f"no {what} within {timeout} s; got {len(self.messages)} message(s)")
+        return wait_until(predicate, what, timeout, detail=lambda: f"; got {len(self.messages)} message(s)")
 
     def close(self) -> None:
         self.client.loop_stop()

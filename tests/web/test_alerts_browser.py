@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from heatpump_monitor.alerts import RULES
 from heatpump_monitor.config import StoreConfig
@@ -23,7 +22,7 @@ from tests.alerts.test_notify import HttpReceiver
 from tests.alerts.test_rules import HEALTHY
 from tests.web.test_alerts_api import OTHER, PASSWORD, TOKEN, alerts_config, write_state
 from tests.web.test_api import TH
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Watched, write
+from tests.web.test_browser import SCREENSHOTS, Watched, browser, write  # noqa: F401  (browser: the one Chromium fixture)
 
 pytestmark = pytest.mark.realserver
 
@@ -43,15 +42,6 @@ def setup(tmp_path_factory):
             DashboardThread(store_cfg, alerts=alerts_config(str(base / "none"))) as without:
         yield {"url": with_alerts, "quiet": without, "receiver": receiver}
     receiver.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_overview_lists_the_active_alerts_above_the_cards(setup, browser):

@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
 
 from heatpump_monitor.config import AnalyticsConfig, StoreConfig
 from heatpump_monitor.model import Snapshot
 from heatpump_monitor.simulator.model import PumpModel
 from heatpump_monitor.web import DashboardThread
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, Watched, write
+from tests.web.test_browser import SCREENSHOTS, Watched, browser, write  # noqa: F401  (browser: the one Chromium fixture)
 
 pytestmark = pytest.mark.realserver
 
@@ -52,15 +51,6 @@ def setup(tmp_path_factory):
     fill(store)
     with DashboardThread(StoreConfig(kind="embedded", path=str(store)), analytics=AnalyticsConfig(tz=TZ)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_overview_shows_kpi_cards(setup, browser):
