@@ -191,8 +191,11 @@ class Settings(BaseModel):
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, v: str) -> str:
+        from .i18n import languages  # any language with a catalogue (locales/<code>.po)
         text = str(v).strip().lower()
-        return "" if not text else _choice(text, "LANGUAGE", Literal["en", "sv"], "en or sv")
+        if text and text not in languages():
+            raise _bad("LANGUAGE", v, " or ".join(languages()))
+        return text
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -525,7 +528,7 @@ class AlertsConfig:
     urls: tuple[str, ...] = field(repr=False)  # secret: NOTIFY_URLS
     settings: AlertSettings
     directory: str  # ALERTS_DIR (default DATA_DIR): state and outbox files, shared with the dashboard
-    language: Literal["en", "sv"]
+    language: str  # "en" or a code with a catalogue (heatpump_monitor.i18n.languages)
     tz: ZoneInfo  # "since 06:40" in the owner's time
     on: bool = True  # NOTIFY_URLS set or an alerts: section: the rules run (a dashboard may read it anyway)
 
@@ -544,7 +547,7 @@ def alerts_config(s: Settings, doc: dict, path: str, always: bool = False) -> Al
     settings = parse_alert_settings(doc.get("alerts"), path)
     language = settings.language or s.language or "en"
     return AlertsConfig(urls=tuple(urls), settings=settings, directory=s.alerts_dir or s.data_dir,
-                        language=language,  # type: ignore[arg-type]  # checked by both validators
+                        language=language,  # checked by both validators
                         tz=_zone(s.tz), on=bool(urls) or "alerts" in doc)
 
 

@@ -1,67 +1,58 @@
-"""Short texts for notices, in English and Swedish: a title naming the gateway and a body
-naming the value, the threshold and since when (local time), short enough together for a
+"""Short texts for notices, in any language with a catalogue: a title naming the gateway and a
+body naming the value, the threshold and since when (local time), short enough together for a
 phone's lock screen (:data:`MAX_CHARS`). Long names are cut with an ellipsis, never the time.
+
+The texts are English in the code and translated in ``i18n/locales/<code>.po`` (context
+``alert``; the brands' alarm texts context ``alarm``), so a language is one file, no code.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
+from ..i18n import Translator, translator
 from .rules import Notice
-from .settings import Language
+
+log = logging.getLogger(__name__)
 
 MAX_CHARS = 120  # title + body: what a lock screen shows without opening the notification
 MAX_NAME = 30  # a gateway name or an alarm text at most this long in a message
 
-TITLES: dict[str, str] = {"en": "Heat pump {gw}", "sv": "Värmepump {gw}"}
-STILL: dict[str, str] = {"en": "still: ", "sv": "fortfarande: "}
+CONTEXT = "alert"  # the catalogue context of these templates: a word alone may differ elsewhere
+TITLE = "Heat pump {gw}"
+STILL = "still: "  # before a reminder's body
 
-#: (language, rule) -> (fired body, resolved body); a reminder is the fired body after STILL
-BODIES: dict[tuple[str, str], tuple[str, str]] = {
-    ("en", "alarm"): ("alarm '{text}' since {since}", "alarm '{text}' cleared (since {since})"),
-    ("sv", "alarm"): ("larm '{text}' sedan {since}", "larm '{text}' återställt (sedan {since})"),
-    ("en", "gateway_silent"): ("no data for {value} min (limit {threshold}) since {since}",
-                               "data again after {value} min silent (since {since})"),
-    ("sv", "gateway_silent"): ("inga data på {value} min (gräns {threshold}) sedan {since}",
-                               "data igen efter {value} min tystnad (sedan {since})"),
-    ("en", "add_heat"): ("add-heat on ({value} kW) over {threshold} min, since {since}",
-                         "add-heat off again (on since {since})"),
-    ("sv", "add_heat"): ("tillsats på ({value} kW) över {threshold} min, sedan {since}",
-                         "tillsats av igen (på sedan {since})"),
-    ("en", "add_heat_share"): ("add-heat made {value} % of today's heat (limit {threshold} %), since {since}",
-                               "add-heat share {value} %, ok again (since {since})"),
-    ("sv", "add_heat_share"): ("tillsatsen gav {value} % av dagens värme (gräns {threshold} %), sedan {since}",
-                               "tillsatsens andel {value} %, ok igen (sedan {since})"),
-    ("en", "hot_water"): ("hot water {value} °C, below {threshold} °C since {since}",
-                          "hot water {value} °C again (low since {since})"),
-    ("sv", "hot_water"): ("varmvatten {value} °C, under {threshold} °C sedan {since}",
-                          "varmvatten {value} °C igen (lågt sedan {since})"),
-    ("en", "brine_delta_t"): ("brine ΔT {value} K, above {threshold} K since {since}",
-                              "brine ΔT {value} K, normal again (high since {since})"),
-    ("sv", "brine_delta_t"): ("köldbärare ΔT {value} K, över {threshold} K sedan {since}",
-                              "köldbärare ΔT {value} K, normal igen (hög sedan {since})"),
-    ("en", "short_cycling"): ("short-cycling: {value} busy hours (>= {threshold}), {text}, since {since}",
-                              "short-cycling over (since {since})"),
-    ("sv", "short_cycling"): ("täta starter: {value} timmar (>= {threshold}), {text}, sedan {since}",
-                              "täta starter över (sedan {since})"),
-    ("en", "sensor_missing"): ("sensor missing: {text} since {since}",
-                               "sensor back: {text} (missing since {since})"),
-    ("sv", "sensor_missing"): ("givare saknas: {text} sedan {since}",
-                               "givare tillbaka: {text} (saknades sedan {since})"),
-    ("en", "store_unreachable"): ("store refuses writes for {value} min (limit {threshold}) since {since}",
-                                  "store writes again (failing since {since})"),
-    ("sv", "store_unreachable"): ("lagringen tar inte emot data på {value} min (gräns {threshold}) sedan {since}",
-                                  "lagringen tar emot data igen (fel sedan {since})"),
-    ("en", "spool_filling"): ("spool {value} % full (limit {threshold} %) since {since}",
-                              "spool {value} % full, ok again (since {since})"),
-    ("sv", "spool_filling"): ("kön på disk {value} % full (gräns {threshold} %) sedan {since}",
-                              "kön på disk {value} % full, ok igen (sedan {since})"),
-    ("en", "not_stored"): ("nothing stored for {value} min (limit {threshold}) since {since}: collector running?",
-                           "stored again after {value} min (since {since})"),
-    ("sv", "not_stored"): ("inget lagrat på {value} min (gräns {threshold}) sedan {since}: går insamlaren?",
-                           "lagras igen efter {value} min (sedan {since})"),
+#: rule -> (fired body, resolved body); a reminder is the fired body after STILL
+BODIES: dict[str, tuple[str, str]] = {
+    "alarm": ("alarm '{text}' since {since}", "alarm '{text}' cleared (since {since})"),
+    "gateway_silent": ("no data for {value} min (limit {threshold}) since {since}",
+                       "data again after {value} min silent (since {since})"),
+    "add_heat": ("add-heat on ({value} kW) over {threshold} min, since {since}",
+                 "add-heat off again (on since {since})"),
+    "add_heat_share": ("add-heat made {value} % of today's heat (limit {threshold} %), since {since}",
+                       "add-heat share {value} %, ok again (since {since})"),
+    "hot_water": ("hot water {value} °C, below {threshold} °C since {since}",
+                  "hot water {value} °C again (low since {since})"),
+    "brine_delta_t": ("brine ΔT {value} K, above {threshold} K since {since}",
+                      "brine ΔT {value} K, normal again (high since {since})"),
+    "short_cycling": ("short-cycling: {value} busy hours (>= {threshold}), {text}, since {since}",
+                      "short-cycling over (since {since})"),
+    "sensor_missing": ("sensor missing: {text} since {since}",
+                       "sensor back: {text} (missing since {since})"),
+    "store_unreachable": ("store refuses writes for {value} min (limit {threshold}) since {since}",
+                          "store writes again (failing since {since})"),
+    "spool_filling": ("spool {value} % full (limit {threshold} %) since {since}",
+                      "spool {value} % full, ok again (since {since})"),
+    "not_stored": ("nothing stored for {value} min (limit {threshold}) since {since}: collector running?",
+                   "stored again after {value} min (since {since})"),
 }
+#: a rule this module does not know (a newer state file read by an older dashboard)
+FALLBACK = ("{rule} {value} since {since}", "{rule} over (since {since})")
+_BROKEN: set[str] = set()  # translations already logged as broken: one line each, not one per notice
+_ALARM_CODE = re.compile(r"alarm (\d{1,6})")  # a code the brand's table lacks (Provider.alarm_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +66,51 @@ class Message:
         return f"{self.title}: {self.body}"
 
 
-def message(n: Notice, language: Language = "en", tz: tzinfo | None = None) -> Message:
-    """The notice as title and body in ``language`` (unknown rules get a plain fallback)."""
-    lang = language if language in TITLES else "en"
-    fired, resolved = BODIES.get((lang, n.rule), ("{rule} {value} since {since}", "{rule} over (since {since})"))
-    template = resolved if n.kind == "resolved" else fired
+def message(n: Notice, language: str = "en", tz: tzinfo | None = None) -> Message:
+    """The notice as title and body in ``language`` (English where it has no catalogue or a
+    text has no translation; unknown rules get a plain fallback)."""
+    t = translator(language)
+    fired, resolved = BODIES.get(n.rule, FALLBACK)
+    english = resolved if n.kind == "resolved" else fired
+    template = _tr(t, CONTEXT, english)
+    title_template = _tr(t, CONTEXT, TITLE)
+    still = _tr(t, CONTEXT, STILL) if n.kind == "reminder" else ""
+    # only the alarm rule's text is the brand's; the others' are register names or figures
+    text = alarm_text(t, n.alarm_text) if n.rule == "alarm" else n.alarm_text
     since = local_time(n.since_ms, n.time_ms, tz)
     # names are cut shorter until the whole fits (odd values, long names): never the time
     for cap in (MAX_NAME, 20, 12, 6):
-        title = TITLES[lang].format(gw=_cut(n.gateway, cap))
-        body = template.format(rule=n.rule[:20], value=_num(n.value), threshold=_num(n.threshold),
-                               text=_cut(n.alarm_text, cap) or "?", since=since)
-        if n.kind == "reminder":
-            body = STILL[lang] + body
+        title = _fill(title_template, TITLE, gw=_cut(n.gateway, cap))
+        body = still + _fill(template, english, rule=n.rule[:20], value=_num(n.value),
+                             threshold=_num(n.threshold), text=_cut(text, cap) or "?", since=since)
         if len(title) + len(body) <= MAX_CHARS:
             break
     return Message(title, body)
+
+
+def alarm_text(t: Translator, text: str) -> str:
+    """A brand's alarm text (English, as in ``providers/data``) in ``t``'s language; "alarm 12"
+    (a code without a text) keeps its number."""
+    m = _ALARM_CODE.fullmatch(text)
+    if m:
+        return _fill(_tr(t, "alarm", "alarm {code}"), "alarm {code}", code=m.group(1))
+    return _tr(t, "alarm", text) if text else text
+
+
+def _tr(t: Translator, context: str, text: str) -> str:
+    return str(t.pgettext(context, text))  # Babel types it as object: it is always the str
+
+
+def _fill(template: str, english: str, **fields: str) -> str:
+    """``template`` filled in; a translation with a broken placeholder ({gw without its brace,
+    a field the code does not give) must not stop the notice: the English is sent instead."""
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError, ValueError):
+        if template not in _BROKEN:
+            _BROKEN.add(template)
+            log.warning("Alerts: translation %r has a broken placeholder; sending the English", template)
+        return english.format(**fields)
 
 
 def local_time(since_ms: int, now_ms: int, tz: tzinfo | None = None) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import ConfigError
-
-Language = Literal["en", "sv"]
+from ..i18n import languages
 
 
 class Rule(BaseModel):
@@ -102,7 +101,7 @@ class SpoolRule(Rule):
 class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    language: Language | None = None  # None: LANGUAGE, else English
+    language: str | None = None  # None: LANGUAGE, else English; a code with a catalogue (i18n)
     reminder_hours: float = Field(default=12.0, ge=0, le=8760)  # 0: no reminders
     max_gateways: int = Field(default=1000, ge=1, le=100_000)  # gateways tracked at most (memory bound)
     alarm: AlarmRule = AlarmRule()
@@ -116,6 +115,14 @@ class AlertSettings(BaseModel):
     store_unreachable: StoreRule = StoreRule()
     spool_filling: SpoolRule = SpoolRule()
     not_stored: NotStoredRule = NotStoredRule()
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        # any language with a locales/<code>.po: adding one is adding a file, not code
+        if isinstance(v, str) and v.strip().lower() not in languages():
+            raise ValueError(f"expected one of {', '.join(languages())}")
+        return v.strip().lower() if isinstance(v, str) else v
 
 
 #: rule ids, in the order messages and the README list them
