@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from heatpump_monitor import i18n
-from heatpump_monitor.alerts.messages import BODIES, MAX_CHARS, STILL, TITLE, message
+from heatpump_monitor.alerts.messages import BODIES, MAX_CHARS, STILL, TITLE, delivery_test_message, message
 from heatpump_monitor.alerts.rules import Notice
 from heatpump_monitor.alerts.settings import RULES, parse_alert_settings
 from heatpump_monitor.config import ConfigError, load_alerts_config
@@ -129,3 +129,9 @@ def test_a_broken_placeholder_in_a_translation_sends_the_english_and_logs_once(t
         assert len(broken) == 2  # the title and the body, once each however many notices
     finally:
         _clear_caches()
+
+
+def test_the_dashboards_test_message_is_in_the_configured_language():
+    assert delivery_test_message("sv").body == "Ett testmeddelande från heatpump-monitors webbsida."
+    assert delivery_test_message("en").body == "A test message from the heatpump-monitor dashboard."
+    assert delivery_test_message("xx") == delivery_test_message("en")

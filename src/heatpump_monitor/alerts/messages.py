@@ -88,6 +88,13 @@ def message(n: Notice, language: str = "en", tz: tzinfo | None = None) -> Messag
     return Message(title, body)
 
 
+def delivery_test_message(language: str = "en") -> Message:
+    """The dashboard's "Send test message": that delivery works, in the messages' language."""
+    t = translator(language)
+    return Message(_tr(t, CONTEXT, "heatpump-monitor: test"),
+                   _tr(t, CONTEXT, "A test message from the heatpump-monitor dashboard."))
+
+
 def alarm_text(t: Translator, text: str) -> str:
     """A brand's alarm text (English, as in ``providers/data``) in ``t``'s language; "alarm 12"
     (a code without a text) keeps its number."""

@@ -32,6 +32,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..alerts import RULES, ActiveAlert, AlertStore, Notice, alert_files, message
+from ..alerts.messages import delivery_test_message
 from ..config import AlertsConfig, ConfigError, load_alerts_config, redact_url
 from ..masking import Secrets
 from .errors import ApiError
@@ -64,8 +65,6 @@ DESCRIPTIONS: dict[str, str] = {
     "not_stored": "Nothing new stored from a gateway for {minutes} min: a collector stopped (checked by the "
                   "dashboard or watch); a gateway silent {forget_days} days is no longer watched",
 }
-TEST_MESSAGE = {"en": ("heatpump-monitor: test", "A test message from the heatpump-monitor dashboard."),
-                "sv": ("heatpump-monitor: test", "Ett testmeddelande från heatpump-monitors webbsida.")}
 
 
 def alerts_settings(config: AlertsConfig | None) -> AlertsConfig:
@@ -238,8 +237,8 @@ class AlertsView:
             notifier = Notifier(list(self.config.urls), self.secrets)
         except ConfigError as exc:  # names the entry redacted; masked still, to be sure
             raise ApiError(409, self.secrets.mask(str(exc))) from None
-        title, body = TEST_MESSAGE.get(self.config.language, TEST_MESSAGE["en"])
-        results = notifier.send(title, body)
+        test = delivery_test_message(self.config.language)
+        results = notifier.send(test.title, test.body)
         log.info("Test message from the dashboard: %s",
                  "; ".join(f"{r.target}: ok" if r.ok else f"{r.target}: failed: {r.cause}" for r in results))
         return AlertTestOut(ok=all(r.ok for r in results),
