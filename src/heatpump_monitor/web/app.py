@@ -60,6 +60,7 @@ from .errors import ApiError
 from .limits import LIMITS, Limits, SeriesGate
 from .middleware import BasicAuthMiddleware, SecurityHeadersMiddleware, basic_auth_ok
 from .models import ErrorOut, Json
+from .params import POINTS_MAX
 from .routes import make_router
 from .store import ReadyCheck, Store
 from .summaries import SUMMARY_LIMITS, SUMMARY_PAGES, Summaries, SummaryLimits
@@ -294,7 +295,8 @@ def create_app(
         links = preload_links(plan, CHARTS_PRELOADS)
         if plan is not None:
             plan["preloaded"] = len(links)
-        config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan)
+        config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan,
+                      export={"max_values": limits.max_values, "points_max": POINTS_MAX})
         return links + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
 
     async def page(request: Request, name: str, heading: str) -> HTMLResponse:

@@ -414,7 +414,27 @@
         " \u00b7 every snapshot";
       $("#range-info").textContent = shortFmt.format(new Date(win.start)) + " \u2013 " + shortFmt.format(new Date(win.end)) + bucket;
       $("#range-from").value = toLocalInput(win.start);
-      $("#range-to").value = toLocalInput(win.end);
+      $("#range-to").value = toLocalInput(win.end);      exportLinks(win);
+    }
+
+    function exportLinks(win) {
+      // the download links follow the window shown (the range, or the zoomed part of it): the
+      // series API's CSV/JSON of every charted field, as fine as the API's value limit allows
+      // (every snapshot when the window holds fewer than that; else bucket means, min and max)
+      var box = $("#export"), fields = allFields();
+      if (!box || !gateway || !fields.length) { if (box) box.hidden = true; return; }
+      var lim = cfg.export || {};
+      var points = Math.max(10, Math.min(lim.points_max || 5000, Math.floor((lim.max_values || 60000) / fields.length)));
+      var q = { gateway: gateway.gateway, fields: fields.join(","), start: Math.round(win.start), end: Math.round(win.end),
+                points: points };
+      var name = "series-" + gateway.gateway.replace(/[^A-Za-z0-9._-]+/g, "_") + "-" + q.start + "-" + q.end;
+      ["csv", "json"].forEach(function (fmt) {
+        var a = $("#export-" + fmt), qs = new URLSearchParams(q);
+        qs.set("format", fmt);
+        a.href = "/api/v1/series?" + qs.toString();
+        a.download = name + "." + fmt;
+      });
+      box.hidden = false;
     }
 
     function setUrl(push) {
@@ -720,10 +740,11 @@
       if (!base) return;
       var full = base.end - base.start;
       if (Math.abs(start - base.start) < full * 0.002 && Math.abs(end - base.end) < full * 0.002) {
-        if (zoom) { zoom = null; draw(base.doc, base); }
+        if (zoom) { zoom = null; draw(base.doc, base); exportLinks(base); }
         return;
       }
       zoom = { start: start, end: end };
+      exportLinks(zoom);
       if (end - start > full * 0.6 || base.doc.bucket_ms <= base.doc.interval_ms) return;
       zoomTimer = setTimeout(function () {
         var mine = ++zoomSeq, of = base;
