@@ -122,12 +122,12 @@ def _environment(lang: str) -> jinja2.Environment:
     return env
 
 
-def language_links(query: list[tuple[str, str]], lang: str) -> list[dict[str, Any]]:
-    """The topbar's language switch: one link per language, each the current address's query
-    with ``lang`` set (the server sets the cookie on that request)."""
+def language_links(path: str, query: list[tuple[str, str]], lang: str) -> list[dict[str, Any]]:
+    """The topbar's language switch: one link per language, each the current address with
+    ``lang`` set in its query (the server sets the cookie on that request)."""
     kept = [(k, v) for k, v in query if k != "lang"]
     return [{"code": code, "name": LANGUAGE_NAMES.get(code, code), "current": code == lang,
-             "query": "?" + urlencode(kept + [("lang", code)])} for code in languages()]
+             "href": path + "?" + urlencode(kept + [("lang", code)])} for code in languages()]
 
 
 def _json_for_script(doc: Any) -> str:
@@ -371,7 +371,7 @@ def create_app(
             page=name,
             body_template=f"{name}.html",
             nav=[{"page": p, "href": href, "label": t.gettext(label), "keep": p != "docs"} for p, href, label in NAV],
-            languages=language_links(request.query_params.multi_items(), t.lang),
+            languages=language_links(request.url.path, request.query_params.multi_items(), t.lang),
             cards=Markup(cards_html(tr=t.gettext)) if name == "charts" else "",
             config=Markup(_json_for_script(config)),
             messages=Markup(_json_for_script(t.browser_messages())),
