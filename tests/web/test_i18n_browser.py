@@ -95,6 +95,9 @@ def test_the_charts_in_swedish(base, browser):
         # the time axis: Swedish (24 h clock or "3 dec."), never am/pm
         ticks = page.evaluate("() => window.__charts.climate.axes[0]._values.join(' ')")
         assert not re.search(r"\b(am|pm)\b", ticks, re.I) and re.search(r"\d{2}:\d{2}|dec|jan", ticks), ticks
+        # the value axis: Swedish numbers (uPlot's own would follow the browser's English: "21.5")
+        yticks = page.evaluate("() => window.__charts.climate.axes[1]._values")
+        assert yticks and not any("." in v for v in yticks), yticks
         assert page.inner_text("button[type=submit]") == "Visa"
         w.check_clean()
     finally:

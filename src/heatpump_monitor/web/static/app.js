@@ -62,6 +62,7 @@
   var dayFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", day: "numeric" });
   var monthFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", year: "numeric" });
   var clockFmt = new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" });
+  var tickFmt = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 3 });
   function fmtTime(ms) { return dateTimeFmt.format(new Date(ms)); }
 
   // a time axis's tick labels in the page's language (uPlot's own are English, 12 h): the
@@ -87,8 +88,10 @@
   // a uPlot axis in the page's colours (CSS variables: light and dark); ``extra`` overrides
   function axis(label, extra) {
     var text = css("--text"), grid = css("--grid");
+    // tick numbers in the page's language (uPlot's own follow the browser's: "21.5" on a Swedish page)
     var a = { stroke: text, label: label, size: 56, labelSize: 18, grid: { stroke: grid, width: 1 },
-              ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
+              ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT,
+              values: function (u, splits) { return splits.map(function (v) { return v === null || v === undefined ? "" : tickFmt.format(v); }); } };
     if (extra) Object.keys(extra).forEach(function (k) { a[k] = extra[k]; });
     return a;
   }
