@@ -187,3 +187,38 @@ def test_the_switch_changes_the_language_and_it_holds(base, browser):
         w.check_clean()
     finally:
         w.close()
+
+
+def test_the_pumps_alarm_text_in_the_pages_language(tmp_path, browser):
+    """An active pump alarm (the alerts' state files of test_alerts_api): the overview's and the
+    alerts page's items and the history show the brand's alarm text as the Swedish catalogue has
+    it (context "alarm"; English where it has none yet)."""
+    import httpx
+
+    from heatpump_monitor.i18n import translator
+    from tests.web.test_alerts_api import alerts_config, write_state
+
+    store = tmp_path / "store.sqlite3"
+    write(store, [Snapshot(GW, "thermia", "api", int(time.time() * 1000), {"outdoor_temp": 1.0})])
+    state = str(tmp_path / "alerts")
+    write_state(state)
+    with DashboardThread(StoreConfig(kind="embedded", path=str(store)), alerts=alerts_config(state)) as url:
+        base = url.rstrip("/")
+        doc = httpx.get(base + "/api/v1/alerts", trust_env=False).json()
+        alarm = next(a for a in doc["alerts"] if a["rule"] == "alarm")
+        shown = "Larm: " + translator("sv").pgettext("alarm", alarm["text"])
+        w = Watched(browser, base)
+        try:
+            page = w.page
+            page.goto(f"{base}/alerts?lang=sv")
+            page.wait_for_function("() => document.body.dataset.alertsLoaded")
+            assert shown in texts(page, "#alerts-active .alert-item[data-rule=alarm] .alert-alarm")
+            what = texts(page, "#alerts-history tr.notice td:nth-child(4)")
+            assert any(t.startswith(("utlöst: ", "återställd: ")) and t.endswith(shown[len("Larm: "):]) for t in what), what
+            page.goto(f"{base}/?lang=sv")
+            page.wait_for_selector("#active-alerts .alert-item")
+            assert texts(page, "#active-alerts h2") == ["2 aktiva aviseringar"]
+            assert shown in texts(page, "#active-alerts .alert-alarm")
+            w.check_clean()
+        finally:
+            w.close()

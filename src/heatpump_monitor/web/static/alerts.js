@@ -23,6 +23,8 @@
     li.dataset.gateway = a.gateway;
     li.appendChild(el("span", "alert-title", a.title));
     li.appendChild(el("span", "alert-body", a.body));
+    // the message is in the alerts' language (LANGUAGE); the pump's alarm text also in the page's
+    if (a.rule === "alarm" && a.text) li.appendChild(el("span", "alert-alarm", _("Alarm: {text}", { text: hp.alarmText(a.text) })));
     var meta = el("span", "alert-meta", a.rule);
     meta.title = _("Since {time}, raised by the {owner} process", { time: localTime(a.since), owner: a.owner });
     li.appendChild(meta);
@@ -91,7 +93,9 @@
       tr.appendChild(el("td", null, localTime(n.time)));
       tr.appendChild(el("td", null, n.gateway));
       tr.appendChild(el("td", null, n.rule));
-      tr.appendChild(el("td", "kind-" + n.kind, n.kind === "fired" ? _("raised") : _("cleared")));
+      var what = n.kind === "fired" ? _("raised") : _("cleared");
+      if (n.rule === "alarm" && n.text) what += ": " + hp.alarmText(n.text);  // the pump's alarm text, in the page's language
+      tr.appendChild(el("td", "kind-" + n.kind, what));
       tr.appendChild(el("td", null, n.body));
       body.appendChild(tr);
     });
