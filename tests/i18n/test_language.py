@@ -65,3 +65,32 @@ def test_LANGUAGE_accepts_the_catalogued_languages_only():
     assert load_language({}) == "en"
     with pytest.raises(ConfigError, match="LANGUAGE"):
         load_language({"LANGUAGE": "klingon"})
+
+
+def test_a_new_language_is_one_file(tmp_path, monkeypatch):
+    """A contributor's ``locales/de.po`` (here: a copy of sv.po with one text in German) makes
+    German a choice everywhere: the list, ?lang=, LANGUAGE, the catalogue and the switch."""
+    import heatpump_monitor.i18n as i18n
+    from heatpump_monitor.web.app import language_links
+
+    po = (i18n.LOCALE_DIR / "sv.po").read_text("utf-8")
+    po = po.replace('"Language: sv\\n"', '"Language: de\\n"').replace('msgstr "Översikt"', 'msgstr "Übersicht"')
+    for name in ("sv.po", "de.po"):
+        (tmp_path / name).write_text(po if name == "de.po" else (i18n.LOCALE_DIR / name).read_text("utf-8"), "utf-8")
+    caches = (i18n.languages, i18n.translator, i18n._browser_messages)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    for c in caches:
+        c.cache_clear()
+    try:
+        assert i18n.languages() == ("en", "de", "sv")
+        assert pick_language("de") == "de" and pick_language(accept_language="de-AT,en;q=0.5") == "de"
+        assert load_language({"LANGUAGE": "de"}) == "de"
+        t = i18n.translator("de")
+        assert t.gettext("Overview") == "Übersicht" and t.browser_messages()["Overview"] == "Übersicht"
+        links = language_links("/", [("gateway", "a")], "de")
+        assert [(l["code"], l["name"], l["current"]) for l in links] == [
+            ("en", "English", False), ("de", "Deutsch", True), ("sv", "Svenska", False)]
+        assert links[0]["href"] == "/?gateway=a&lang=en"
+    finally:
+        for c in caches:
+            c.cache_clear()  # the next test reads the real catalogues again

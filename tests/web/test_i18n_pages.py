@@ -79,6 +79,7 @@ def test_every_page_in_swedish(base, path):
     # the switch: both languages, Swedish marked, each link keeping the query
     assert re.search(r'<a href="' + re.escape(path) + r'\?lang=sv"[^>]*aria-current="true"[^>]*>SV</a>', r.text)
     assert re.search(r'<a href="' + re.escape(path) + r'\?lang=en"[^>]*>EN</a>', r.text)
+    assert 'title="Svenska"' in r.text and 'title="English"' in r.text  # each language in its own words
 
 
 @pytest.mark.parametrize("path", PAGES)

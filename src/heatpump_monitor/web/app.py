@@ -40,6 +40,7 @@ from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlencode
 
 import jinja2
+from babel import Locale, UnknownLocaleError
 from markupsafe import Markup
 
 from fastapi import FastAPI, Request
@@ -107,8 +108,17 @@ NAV = (("overview", "/", N_("Overview")), ("charts", "/charts", N_("Charts")), (
 LANG_COOKIE_MAX_AGE = 365 * 86_400
 # the page depends on these request headers (the language choice): caches keep one copy per value
 PAGE_VARY = "Accept-Language, Cookie"
-# how each language names itself in the switch's tooltip (a language without an entry: its code)
-LANGUAGE_NAMES = {"en": "English", "sv": "Svenska"}
+
+
+@lru_cache(maxsize=None)
+def language_name(code: str) -> str:
+    """How a language names itself ("Svenska"), from Babel's locale data: a new catalogue needs
+    no entry here. Its code when Babel does not know it."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]
 
 
 @lru_cache(maxsize=None)
@@ -126,7 +136,7 @@ def language_links(path: str, query: list[tuple[str, str]], lang: str) -> list[d
     """The topbar's language switch: one link per language, each the current address with
     ``lang`` set in its query (the server sets the cookie on that request)."""
     kept = [(k, v) for k, v in query if k != "lang"]
-    return [{"code": code, "name": LANGUAGE_NAMES.get(code, code), "current": code == lang,
+    return [{"code": code, "name": language_name(code), "current": code == lang,
              "href": path + "?" + urlencode(kept + [("lang", code)])} for code in languages()]
 
 

@@ -103,7 +103,9 @@
   }
 
   function thresholds(settings) {
-    return Object.keys(settings).map(function (k) { return k + " " + settings[k]; }).join(", ") || "\u2013";
+    return Object.keys(settings).map(function (k) {
+      return k + " " + (typeof settings[k] === "number" ? settings[k].toLocaleString(hp.locale) : settings[k]);
+    }).join(", ") || "\u2013";
   }
 
   function renderRules(doc) {
