@@ -126,7 +126,8 @@ def _environment(lang: str) -> jinja2.Environment:
     """The templates of one language: Jinja2 with ``jinja2.ext.i18n`` (``{% trans %}``,
     ``_()``), whose texts Babel extracts like the Python and JavaScript ones; autoescaped.
     One environment per language, since the installed translations are the environment's."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
+    # auto_reload off: the templates are the package's files, compiled once per language
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, auto_reload=False,
                              extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translator(lang), newstyle=True)  # type: ignore[attr-defined]
     return env
