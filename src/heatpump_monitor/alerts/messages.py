@@ -22,35 +22,52 @@ MAX_CHARS = 120  # title + body: what a lock screen shows without opening the no
 MAX_NAME = 30  # a gateway name or an alarm text at most this long in a message
 
 CONTEXT = "alert"  # the catalogue context of these templates: a word alone may differ elsewhere
-TITLE = "Heat pump {gw}"
-STILL = "still: "  # before a reminder's body
+
+
+def pgettext(context: str, text: str) -> str:
+    """Marks ``text`` for the catalogue: Babel's extractor (scripts/i18n-extract and
+    tests/i18n/test_catalog.py) collects pgettext calls. It is translated when a message is made,
+    in that message's language, so here it stays English."""
+    return text
+
+
+# Translators: the title of every alert message; {gw} is the gateway's name
+TITLE = pgettext("alert", "Heat pump {gw}")
+# Translators: before a reminder's body (the alert is still on); keep the trailing space
+STILL = pgettext("alert", "still: ")
 
 #: rule -> (fired body, resolved body); a reminder is the fired body after STILL
 BODIES: dict[str, tuple[str, str]] = {
-    "alarm": ("alarm '{text}' since {since}", "alarm '{text}' cleared (since {since})"),
-    "gateway_silent": ("no data for {value} min (limit {threshold}) since {since}",
-                       "data again after {value} min silent (since {since})"),
-    "add_heat": ("add-heat on ({value} kW) over {threshold} min, since {since}",
-                 "add-heat off again (on since {since})"),
-    "add_heat_share": ("add-heat made {value} % of today's heat (limit {threshold} %), since {since}",
-                       "add-heat share {value} %, ok again (since {since})"),
-    "hot_water": ("hot water {value} °C, below {threshold} °C since {since}",
-                  "hot water {value} °C again (low since {since})"),
-    "brine_delta_t": ("brine ΔT {value} K, above {threshold} K since {since}",
-                      "brine ΔT {value} K, normal again (high since {since})"),
-    "short_cycling": ("short-cycling: {value} busy hours (>= {threshold}), {text}, since {since}",
-                      "short-cycling over (since {since})"),
-    "sensor_missing": ("sensor missing: {text} since {since}",
-                       "sensor back: {text} (missing since {since})"),
-    "store_unreachable": ("store refuses writes for {value} min (limit {threshold}) since {since}",
-                          "store writes again (failing since {since})"),
-    "spool_filling": ("spool {value} % full (limit {threshold} %) since {since}",
-                      "spool {value} % full, ok again (since {since})"),
-    "not_stored": ("nothing stored for {value} min (limit {threshold}) since {since}: collector running?",
-                   "stored again after {value} min (since {since})"),
+    "alarm": (pgettext("alert", "alarm '{text}' since {since}"),
+              pgettext("alert", "alarm '{text}' cleared (since {since})")),
+    "gateway_silent": (pgettext("alert", "no data for {value} min (limit {threshold}) since {since}"),
+                       pgettext("alert", "data again after {value} min silent (since {since})")),
+    "add_heat": (pgettext("alert", "add-heat on ({value} kW) over {threshold} min, since {since}"),
+                 pgettext("alert", "add-heat off again (on since {since})")),
+    "add_heat_share": (pgettext("alert", "add-heat made {value} % of today's heat (limit {threshold} %), "
+                                         "since {since}"),
+                       pgettext("alert", "add-heat share {value} %, ok again (since {since})")),
+    "hot_water": (pgettext("alert", "hot water {value} °C, below {threshold} °C since {since}"),
+                  pgettext("alert", "hot water {value} °C again (low since {since})")),
+    "brine_delta_t": (pgettext("alert", "brine ΔT {value} K, above {threshold} K since {since}"),
+                      pgettext("alert", "brine ΔT {value} K, normal again (high since {since})")),
+    "short_cycling": (pgettext("alert", "short-cycling: {value} busy hours (>= {threshold}), {text}, since {since}"),
+                      pgettext("alert", "short-cycling over (since {since})")),
+    "sensor_missing": (pgettext("alert", "sensor missing: {text} since {since}"),
+                       pgettext("alert", "sensor back: {text} (missing since {since})")),
+    "store_unreachable": (pgettext("alert", "store refuses writes for {value} min (limit {threshold}) since {since}"),
+                          pgettext("alert", "store writes again (failing since {since})")),
+    "spool_filling": (pgettext("alert", "spool {value} % full (limit {threshold} %) since {since}"),
+                      pgettext("alert", "spool {value} % full, ok again (since {since})")),
+    "not_stored": (pgettext("alert", "nothing stored for {value} min (limit {threshold}) since {since}: "
+                                     "collector running?"),
+                   pgettext("alert", "stored again after {value} min (since {since})")),
 }
 #: a rule this module does not know (a newer state file read by an older dashboard)
-FALLBACK = ("{rule} {value} since {since}", "{rule} over (since {since})")
+FALLBACK = (pgettext("alert", "{rule} {value} since {since}"), pgettext("alert", "{rule} over (since {since})"))
+# Translators: the dashboard's "Send test message" (alerts page)
+TEST_TITLE = pgettext("alert", "heatpump-monitor: test")
+TEST_BODY = pgettext("alert", "A test message from the heatpump-monitor dashboard.")
 _BROKEN: set[str] = set()  # translations already logged as broken: one line each, not one per notice
 _ALARM_CODE = re.compile(r"alarm (\d{1,6})")  # a code the brand's table lacks (Provider.alarm_text)
 
@@ -91,8 +108,7 @@ def message(n: Notice, language: str = "en", tz: tzinfo | None = None) -> Messag
 def delivery_test_message(language: str = "en") -> Message:
     """The dashboard's "Send test message": that delivery works, in the messages' language."""
     t = translator(language)
-    return Message(_tr(t, CONTEXT, "heatpump-monitor: test"),
-                   _tr(t, CONTEXT, "A test message from the heatpump-monitor dashboard."))
+    return Message(_tr(t, CONTEXT, TEST_TITLE), _tr(t, CONTEXT, TEST_BODY))
 
 
 def alarm_text(t: Translator, text: str) -> str:
@@ -100,7 +116,8 @@ def alarm_text(t: Translator, text: str) -> str:
     (a code without a text) keeps its number."""
     m = _ALARM_CODE.fullmatch(text)
     if m:
-        return _fill(_tr(t, "alarm", "alarm {code}"), "alarm {code}", code=m.group(1))
+        # the dashboard's text for it too (no context: web/static/app.js alarmText)
+        return _fill(t.gettext("alarm {code}"), "alarm {code}", code=m.group(1))
     return _tr(t, "alarm", text) if text else text
 
 
