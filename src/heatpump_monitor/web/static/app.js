@@ -125,7 +125,9 @@
 
   function fmtValue(name, value, meta, text) {
     if (value === undefined || value === null) return { v: "–", u: "" };
-    if (text) return { v: text, u: "" };
+    // a mapped state ("auto", "hot water") in the page's language (context "state"); an alarm
+    // register's text is the pump's alarm text (context "alarm")
+    if (text) return { v: meta && meta.kind === "alarm" ? alarmText(text) : pgettext("state", text), u: "" };
     var unit = meta ? meta.unit : "";
     var kind = meta ? meta.kind : "";
     var digits = (kind === "temperature" || unit === "°C" || unit === "K") ? 1 : (Number.isInteger(value) ? 0 : 1);
