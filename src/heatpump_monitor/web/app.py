@@ -64,6 +64,7 @@ from .routes import make_router
 from .store import ReadyCheck, Store
 from .summaries import SUMMARY_LIMITS, SUMMARY_PAGES, Summaries, SummaryLimits
 from .summaries import make_router as make_summary_router
+from .curve import make_router as make_curve_router
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # alerts.js: the overview's list of active alerts and the alerts page
 PAGE_SCRIPTS = {"overview": ("app.js", "summary.js", "alerts.js"), "charts": (UPLOT_JS, "app.js"),
                 "daily": ("app.js", UPLOT_JS, "summary.js"), "alerts": ("app.js", "alerts.js"), "docs": ("docs.js",)}
+# the heat-curve and signature pages (curve.js): their text is in the script, through i18n.js's _()
+PAGE_SCRIPTS.update(heatcurve=("i18n.js", "app.js", UPLOT_JS, "curve.js"), signature=("i18n.js", "app.js", UPLOT_JS, "curve.js"))
 # how many of the charts page's data requests the page preloads: the first chart's only; app.js
 # asks for the rest once it is answered, so the first chart's query has the server to itself
 # (measured: first chart sooner, all charts as soon as with both preloaded)
@@ -83,6 +86,7 @@ CHARTS_PRELOADS = 1
 PAGE_STYLES = {"overview": ("style.css", "summary.css", "alerts.css"), "charts": (UPLOT_CSS, "style.css"),
                "daily": (UPLOT_CSS, "style.css", "summary.css"), "alerts": ("style.css", "alerts.css"),
                "docs": ("style.css",)}
+PAGE_STYLES.update(heatcurve=(UPLOT_CSS, "style.css", "curve.css"), signature=(UPLOT_CSS, "style.css", "curve.css"))
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ def create_app(
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
     bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8")
-              for name in ("overview", "charts", "docs", "daily", "alerts")}
+              for name in ("overview", "charts", "docs", "daily", "alerts", "heatcurve", "signature")}
     bodies["charts"] = Template(bodies["charts"]).substitute(cards=cards_html())
 
     @asynccontextmanager
@@ -262,6 +266,7 @@ def create_app(
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
     app.include_router(make_summary_router(summaries))
     app.include_router(make_alerts_router(alerts_view))
+    app.include_router(make_curve_router(summaries, data, gate, limits))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
@@ -329,6 +334,8 @@ def create_app(
             nav_daily="aria-current=\"page\"" if name == "daily" else "",
             nav_alerts="aria-current=\"page\"" if name == "alerts" else "",
             nav_docs="aria-current=\"page\"" if name == "docs" else "",
+            nav_heatcurve="aria-current=\"page\"" if name == "heatcurve" else "",
+            nav_signature="aria-current=\"page\"" if name == "signature" else "",
         )
         return HTMLResponse(html)
 
@@ -347,6 +354,14 @@ def create_app(
     @app.get("/alerts", include_in_schema=False)
     async def alerts_page(request: Request) -> HTMLResponse:
         return await page(request, "alerts", "Alerts")
+
+    @app.get("/heatcurve", include_in_schema=False)
+    async def heatcurve_page(request: Request) -> HTMLResponse:
+        return await page(request, "heatcurve", "Heat curve")
+
+    @app.get("/signature", include_in_schema=False)
+    async def signature_page(request: Request) -> HTMLResponse:
+        return await page(request, "signature", "Heat signature")
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
