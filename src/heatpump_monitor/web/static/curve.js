@@ -1,6 +1,6 @@
 /* heatpump-monitor: the heat-curve page (/heatcurve, /api/v1/heatcurve) and the heat-signature
  * page (/signature, /api/v1/signature). Every text is here, through i18n.js's _() with {name}
- * placeholders, so the templates stay bare ids. Scatter plots with uPlot: one shared, sorted x
+ * placeholders (short common words with the context "curve"), so the templates stay bare ids. Scatter plots with uPlot: one shared, sorted x
  * (outdoor temperature) and one series per kind of point, null where a point belongs to another
  * series; points without paths, lines with spanGaps. Loaded after app.js (hpDashboard) and uPlot. */
 (function () {
@@ -111,11 +111,11 @@
   // -- the heat curve ---------------------------------------------------------------------------
 
   var STATES = [
-    { key: "heating", label: function () { return _("Heating"); }, color: "--accent" },
-    { key: "hot_water", label: function () { return _("Hot water"); }, color: "--hot" },
-    { key: "add_heat", label: function () { return _("Add-heat"); }, color: "--bad" },
-    { key: "defrost", label: function () { return _("Defrost"); }, color: "--on" },
-    { key: "off", label: function () { return _("Compressor off"); }, color: "--off" },
+    { key: "heating", label: function () { return pgettext("curve", "Heating"); }, color: "--accent" },
+    { key: "hot_water", label: function () { return pgettext("curve", "Hot water"); }, color: "--hot" },
+    { key: "add_heat", label: function () { return pgettext("curve", "Add-heat"); }, color: "--bad" },
+    { key: "defrost", label: function () { return pgettext("curve", "Defrost"); }, color: "--on" },
+    { key: "off", label: function () { return pgettext("curve", "Compressor off"); }, color: "--off" },
   ];
   var CURVE_DAYS = [7, 30, 90, 365];
 
@@ -124,11 +124,11 @@
     text("indoor-title", _("Indoor temperature against outdoor temperature"));
     text("curve-about-title", _("About the configured curve"));
     var presets = document.getElementById("curve-days");
-    presets.setAttribute("aria-label", _("Days shown"));
+    presets.setAttribute("aria-label", pgettext("curve", "Days shown"));
     var days = parseInt(new URLSearchParams(location.search).get("since") || "30", 10);
     if (CURVE_DAYS.indexOf(days) < 0) days = 30;
     CURVE_DAYS.forEach(function (d) {
-      var b = el("button", null, ngettext("{n} day", "{n} days", d));
+      var b = el("button", null, ngettext("Last {n} day", "Last {n} days", d));
       b.type = "button";
       b.dataset.days = String(d);
       b.addEventListener("click", function () { days = d; setParam("since", d + "d"); load(); });
@@ -140,8 +140,8 @@
         b.setAttribute("aria-pressed", String(parseInt(b.dataset.days, 10) === days));
       });
       var gw = gatewayName();
-      if (!gw) { showBanner(cfg.error ? hp.capital(cfg.error) : _("No data in the store yet."), cfg.error ? "error" : ""); return; }
-      text("curve-info", _("Loading…"));
+      if (!gw) { showBanner(cfg.error ? hp.capital(cfg.error) : pgettext("curve", "No data in the store yet."), cfg.error ? "error" : ""); return; }
+      text("curve-info", pgettext("curve", "Loading…"));
       hp.api("/api/v1/heatcurve", { gateway: gw, since: days + "d" }).then(function (doc) {
         showBanner(null);
         draw(doc);
@@ -170,7 +170,7 @@
       }
       var op = doc.operating;
       if (op && op.outdoor !== null && op.forward !== null) {
-        groups.push({ key: "now", label: _("Now"), color: css("--text"), fill: css("--card"), ring: true, size: 12,
+        groups.push({ key: "now", label: pgettext("curve", "Now"), color: css("--text"), fill: css("--card"), ring: true, size: 12,
           points: [[op.outdoor, op.forward]] });
       }
       scatter("curve-chart", groups, _("Outdoor (°C)"), _("Forward (°C)"));
@@ -253,9 +253,9 @@
 
   function signaturePage() {
     text("sig-title", _("Energy per day against the day's mean outdoor temperature"));
-    text("sig-after-label", _("Period"));
+    text("sig-after-label", pgettext("curve", "Period"));
     text("sig-before-label", _("Compare with (e.g. before a curve change)"));
-    text("sig-show", _("Show"));
+    text("sig-show", pgettext("curve", "Show"));
     var params = new URLSearchParams(location.search);
     var today = new Date();
     var monthAgo = new Date(today.getTime() - 29 * 86400000);
@@ -263,20 +263,20 @@
     $("#sig-to").value = params.get("to") || isoDay(today);
     $("#sig-cmp-from").value = params.get("compare_from") || "";
     $("#sig-cmp-to").value = params.get("compare_to") || "";
-    [["#sig-from", _("From")], ["#sig-to", _("To")], ["#sig-cmp-from", _("From")], ["#sig-cmp-to", _("To")]].forEach(function (a) {
+    [["#sig-from", pgettext("curve", "From")], ["#sig-to", pgettext("curve", "To")], ["#sig-cmp-from", pgettext("curve", "From")], ["#sig-cmp-to", pgettext("curve", "To")]].forEach(function (a) {
       $(a[0]).setAttribute("aria-label", a[1]);
     });
 
     function load() {
       var gw = gatewayName();
-      if (!gw) { showBanner(cfg.error ? hp.capital(cfg.error) : _("No data in the store yet."), cfg.error ? "error" : ""); return; }
+      if (!gw) { showBanner(cfg.error ? hp.capital(cfg.error) : pgettext("curve", "No data in the store yet."), cfg.error ? "error" : ""); return; }
       var q = { gateway: gw, from: $("#sig-from").value, to: $("#sig-to").value };
       var cf = $("#sig-cmp-from").value, ct = $("#sig-cmp-to").value;
       if (cf) { q.compare_from = cf; if (ct) q.compare_to = ct; }
       ["from", "to"].forEach(function (k) { setParam(k, q[k]); });
       setParam("compare_from", q.compare_from || null);
       setParam("compare_to", q.compare_to || null);
-      text("sig-info", _("Loading…"));
+      text("sig-info", pgettext("curve", "Loading…"));
       hp.api("/api/v1/signature", q).then(function (doc) { showBanner(null); draw(doc); }).catch(failed);
     }
 
