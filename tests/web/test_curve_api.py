@@ -211,6 +211,7 @@ def test_the_simulated_signature_falls_with_warmer_days(client):
     ("heatcurve", {"gateway": GW, "since": "soon"}, 400, "expected days or weeks"),
     ("heatcurve", {"gateway": GW, "from": "2025-12-05", "to": "2025-12-01"}, 400, "must be on or before"),
     ("heatcurve", {"gateway": GW, "colour": "red"}, 400, "unknown parameter"),
+    ("heatcurve", {"gateway": GW, "from": "2030-01-01", "to": "2030-01-02"}, 400, "in the future"),
     ("signature", {"gateway": GW, "compare_to": "2025-12-01"}, 400, "compare_to needs compare_from"),
     ("signature", {"gateway": GW, "compare_from": "yesterday"}, 400, "is not a date"),
     ("signature", {"gateway": GW, "since": "4000d"}, 400, "at most"),

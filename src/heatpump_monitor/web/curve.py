@@ -414,5 +414,7 @@ def _window(s: Summaries, first: date, last: date) -> tuple[int, int]:
     """Local days [first, last] as UTC ms [start, end), end no later than now."""
     tz = s.config.tz
     start = int(local_midnight(first, tz).timestamp() * 1000)
-    end = int(local_midnight(last + timedelta(days=1), tz).timestamp() * 1000)
-    return start, min(end, int(s.clock() * 1000))
+    end = min(int(local_midnight(last + timedelta(days=1), tz).timestamp() * 1000), int(s.clock() * 1000))
+    if start >= end:
+        raise ApiError(400, f"from={first} is in the future: no data yet")
+    return start, end
