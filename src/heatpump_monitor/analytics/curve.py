@@ -72,11 +72,6 @@ class Configured:
     def supply(self, outdoor_c: float) -> float:
         return MODELS[self.model.model](outdoor_c, **self.values, **self.model.params)
 
-    def as_dict(self) -> dict[str, object]:
-        return {"model": self.model.model, "registers": dict(self.model.registers),
-                "values": {k: round(v, 2) for k, v in self.values.items()}, "params": dict(self.model.params),
-                "source": self.model.source, "approximation": self.model.approximation}
-
 
 def configured(spec: CurveSpec | None, values: Mapping[str, float]) -> Configured | None:
     """The brand's first model whose needed registers all have a value in ``values`` (register

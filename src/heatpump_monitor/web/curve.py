@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +26,7 @@ from ..analytics.summary import Period, local_midnight
 from ..providers.registry import CurveSpec, Provider, ProviderError, load_provider
 from .errors import ApiError
 from .limits import Limits, SeriesGate
-from .models import ErrorOut, Json
+from .models import Answer, ErrorOut, Json
 from .params import check_params, parse_source
 from .store import Store
 from .summaries import FROM, GATEWAY, SOURCE, TO, Summaries
@@ -49,14 +49,14 @@ NO_CACHE = {"Cache-Control": "private, no-cache"}
 # -- response models ----------------------------------------------------------------------------
 
 
-class LineOut(BaseModel):
+class LineOut(Answer):
     slope: float = Field(description="K (or kWh) per K of outdoor temperature")
     intercept: float
     r2: float = Field(description="1: every point on the line; 0: the line explains nothing")
     n: int = Field(description="Points the line rests on")
 
 
-class CurvePointsOut(BaseModel):
+class CurvePointsOut(Answer):
     """The scatter as columns (one entry per bucket; null where a field had no value)."""
 
     t: list[int] = Field(description="Bucket time, UTC epoch ms")
@@ -67,17 +67,27 @@ class CurvePointsOut(BaseModel):
     state: list[str] = Field(description="heating, hot_water, add_heat, defrost or off (the bucket's majority)")
 
 
-class ConfiguredOut(BaseModel):
+class CurveInputOut(Answer):
+    role: str = Field(description="What the register is to the model (curve, slope, parallel, warm, cold, max_c)")
+    register: str
+    value: float = Field(description="Its latest value")
+
+
+class CurveParamOut(Answer):
+    name: str
+    value: float
+
+
+class ConfiguredOut(Answer):
     model: str = Field(description="The brand file's curve model")
-    registers: dict[str, str] = Field(description="Role -> register name")
-    values: dict[str, float] = Field(description="Role -> the register's latest value")
-    params: dict[str, float]
+    inputs: list[CurveInputOut] = Field(description="The curve registers it was computed from")
+    params: list[CurveParamOut] = Field(description="The model's constants from the brand file")
     source: str = Field(description="Where the model's facts come from")
     approximation: str = Field(description="What the model assumes")
     line: list[tuple[float, float]] = Field(description="(outdoor, supply) points of the curve")
 
 
-class OperatingOut(BaseModel):
+class OperatingOut(Answer):
     time_ms: int
     outdoor: float | None
     forward: float | None
@@ -86,7 +96,7 @@ class OperatingOut(BaseModel):
     configured: float | None = Field(description="The configured curve at this outdoor temperature")
 
 
-class HintOut(BaseModel):
+class HintOut(Answer):
     outdoor_c: float = Field(description="Where the comparison is made")
     forward_c: float = Field(description="The forward the pump runs there (the fitted line)")
     needed_c: float = Field(description="The forward that kept the house at room_c there")
@@ -96,7 +106,7 @@ class HintOut(BaseModel):
     n: int
 
 
-class ColdOut(BaseModel):
+class ColdOut(Answer):
     """The period's cold end (its 10th percentile of outdoor temperature, whole degrees): what
     the pump ran there, what it is configured to run, and how warm the house was."""
 
@@ -108,7 +118,7 @@ class ColdOut(BaseModel):
     n: int = Field(description="Heating buckets within 2 K of it")
 
 
-class HeatCurveOut(BaseModel):
+class HeatCurveOut(Answer):
     gateway: str
     brand: str
     source: str
@@ -126,7 +136,7 @@ class HeatCurveOut(BaseModel):
     cold: ColdOut | None = Field(description="Null without a fitted line")
 
 
-class SignatureDayOut(BaseModel):
+class SignatureDayOut(Answer):
     day: str
     outdoor_mean: float | None
     energy_kwh: float | None = Field(description="Electricity that day (the summaries' energy)")
@@ -137,13 +147,13 @@ class SignatureDayOut(BaseModel):
     outlier_heat: bool
 
 
-class SignatureFitOut(BaseModel):
+class SignatureFitOut(Answer):
     line: LineOut
     balance_point_c: float | None = Field(description="Outdoor temperature where the need reaches zero")
     kwh_per_k: float = Field(description="More per day for each degree colder")
 
 
-class SignaturePeriodOut(BaseModel):
+class SignaturePeriodOut(Answer):
     first: str
     last: str
     days: list[SignatureDayOut]
@@ -151,7 +161,7 @@ class SignaturePeriodOut(BaseModel):
     heat: SignatureFitOut | None = Field(description="Heat against outdoor temperature (where heat is known)")
 
 
-class SignatureOut(BaseModel):
+class SignatureOut(Answer):
     gateway: str
     source: str
     tz: str
@@ -227,7 +237,10 @@ def heat_curve(store: Store, gateway: str, source: str | None, start_ms: int, en
     xs = [x for x in out_points.outdoor if x is not None]
     lo = min([CURVE_RANGE_C[0], *xs]) if xs else CURVE_RANGE_C[0]
     hi = max([CURVE_RANGE_C[1], *xs]) if xs else CURVE_RANGE_C[1]
-    configured = None if conf is None else ConfiguredOut.model_validate({**conf.as_dict(), "line": curves.polyline(conf, lo, hi)})
+    configured = None if conf is None else ConfiguredOut(
+        model=conf.model.model, source=conf.model.source, approximation=conf.model.approximation,
+        inputs=[CurveInputOut(role=r, register=conf.model.registers[r], value=round(v, 2)) for r, v in conf.values.items()],
+        params=[CurveParamOut(name=k, value=v) for k, v in conf.model.params.items()], line=curves.polyline(conf, lo, hi))
     operating = None
     if latest is not None:
         o = values.get(outdoor)

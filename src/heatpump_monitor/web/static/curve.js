@@ -221,7 +221,7 @@
       var box = document.getElementById("curve-about");
       box.textContent = "";
       if (!c) { box.textContent = _("The curve registers have no value yet, so the configured curve is not drawn."); return; }
-      var values = Object.keys(c.values).map(function (k) { return c.registers[k] + " = " + f1(c.values[k]); }).join(", ");
+      var values = c.inputs.map(function (i) { return i.register + " = " + f1(i.value); }).join(", ");
       [_("Model: {model} ({values}).", { model: c.model, values: values }),
        _("Source: {source}", { source: c.source }),
        _("Assumed: {approximation}", { approximation: c.approximation })].forEach(function (t) {
