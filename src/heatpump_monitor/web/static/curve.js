@@ -80,7 +80,11 @@
     var opts = {
       width: width, height: Math.round(Math.min(420, Math.max(240, width * 0.6))),
       // the signature's y starts below zero, so its balance point (at 0) is not cut in half
-      scales: { x: { time: false }, y: fromZero ? { range: function (u, lo, hi) {
+      // a little room on both sides: a marker at the data's edge (the balance point, now) shows whole
+      scales: { x: { time: false, range: function (u, lo, hi) {
+        var pad = Math.max(0.5, 0.04 * (hi - lo));
+        return [lo - pad, hi + pad];
+      } }, y: fromZero ? { range: function (u, lo, hi) {
         var top = Math.max(hi, 1), pad = 0.06 * (top - Math.min(0, lo));
         return [Math.min(0, lo) - pad, top + pad];
       } } : {} },
@@ -160,7 +164,8 @@
       }).filter(function (g) { return g.points.length; });
       var targets = [];
       for (var i = 0; i < n; i++) if (p.target[i] !== null) targets.push([p.outdoor[i], p.target[i]]);
-      if (targets.length) groups.push({ key: "target", label: _("Pump's target"), color: css("--muted"), points: targets, size: 2, show: false });
+      // under the measured points: what the controller asked for (the curve + its room influence)
+      if (targets.length) groups.unshift({ key: "target", label: _("Pump's target"), color: css("--muted"), points: targets, size: 2 });
       if (doc.configured) groups.push({ key: "configured", label: _("Configured curve"), color: css("--text"), points: doc.configured.line, line: true });
       if (doc.fit) {
         var xs = p.outdoor.filter(function (x) { return x !== null; });
