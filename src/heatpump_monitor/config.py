@@ -158,7 +158,7 @@ class Settings(BaseModel):
     # alerts: apprise URLs, comma-separated (issue 14); secret: what is masked is notify_secret_parts'
     notify_urls: SecretStr = SecretStr("")
     alerts_dir: str = ""  # default: DATA_DIR; shared by the collectors and the dashboard (compose)
-    language: str = ""  # en | sv: messages (and, with issue 16, the dashboard); "" = en
+    language: str = ""  # a code of i18n.languages(): the dashboard's default and the alerts' messages; "" = en
     # integrations (issue 15): Home Assistant MQTT discovery on the MQTT_* broker; register gauges
     ha_discovery: bool = False
     ha_discovery_prefix: str = "homeassistant"
@@ -191,8 +191,13 @@ class Settings(BaseModel):
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, v: str) -> str:
+        # any language with a catalogue (i18n/locales/<code>.po): adding one adds a choice
+        from .i18n import languages
+
         text = str(v).strip().lower()
-        return "" if not text else _choice(text, "LANGUAGE", Literal["en", "sv"], "en or sv")
+        if text and text not in languages():
+            raise _bad("LANGUAGE", v, " or ".join(languages()))
+        return text
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -784,6 +789,12 @@ def _homeassistant(s: Settings, max_gateways: int) -> HomeAssistantSettings | No
         broker=s.mqtt_broker, port=s.mqtt_port, username=s.mqtt_username, password=s.mqtt_password,
         client_id=f"{s.mqtt_client_id}-ha" if s.mqtt_client_id else "", tls=s.mqtt_tls, ca_file=s.mqtt_ca_file,
         discovery_prefix=s.ha_discovery_prefix, state_base=s.ha_state_topic, max_gateways=max_gateways)
+
+
+def load_language(env: Mapping[str, str] | None = None) -> str:
+    """LANGUAGE: the dashboard's default language (a browser's choice overrides it) and the
+    alerts' messages'; "en" when unset. The one place the dashboard reads it."""
+    return _settings(env).language or "en"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import logging
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
@@ -143,6 +144,28 @@ def test_history_newest_first_filtered_and_bounded(client):
         resp = client.get("/api/v1/alerts/history", params=bad)
         assert resp.status_code == 400 and resp.json()["error"], (bad, resp.text)
     assert client.get("/api/v1/alerts", params={"gateway": TH}).status_code == 400
+
+
+def test_history_within_a_time_range(client):
+    times = [n["time_ms"] for n in client.get("/api/v1/alerts/history").json()["notices"]]
+    assert len(set(times)) == 4
+    newest, second, _, oldest = times
+
+    def kinds(**params: object) -> list[tuple[str, str]]:
+        doc = client.get("/api/v1/alerts/history", params=params).json()
+        return [(n["rule"], n["kind"]) for n in doc["notices"]]
+
+    # [start, end): the start is in, the end out; ISO-8601 and epoch ms alike
+    assert kinds(start=second) == [("alarm", "resolved"), ("hot_water", "fired")]
+    assert kinds(end=second) == [("alarm", "fired"), ("alarm", "fired")]
+    assert kinds(start=oldest, end=oldest + 1) == [("alarm", "fired")]
+    iso = datetime.fromtimestamp(newest / 1000, timezone.utc).isoformat()
+    assert kinds(start=iso) == [("alarm", "resolved")]
+    assert kinds(start=newest + 1) == []
+    assert kinds(start=oldest, gateway=OTHER, limit=1) == [("alarm", "fired")]
+    for bad in ({"start": "yesterday"}, {"start": str(newest), "end": str(oldest)}, {"end": ""}):
+        resp = client.get("/api/v1/alerts/history", params=bad)
+        assert resp.status_code == 400 and resp.json()["error"], (bad, resp.text)
 
 
 def test_history_as_csv(client):

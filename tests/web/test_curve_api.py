@@ -103,8 +103,8 @@ def test_the_fitted_line_is_the_one_the_forward_was_built_on(client):
     # the configured curve: Thermia's 40 at 0 C, 20 at +20, cut at the max register (55)
     c = doc["configured"]
     assert c["model"] == "supply_at_0"
-    assert c["inputs"] == [{"role": "curve", "register": "heat_curve", "value": 40.0},
-                           {"role": "max_c", "register": "heat_curve_max", "value": 55.0}]
+    assert c["inputs"] == [{"role": "curve", "name": "heat_curve", "value": 40.0},
+                           {"role": "max_c", "name": "heat_curve_max", "value": 55.0}]
     assert c["params"] == [{"name": "min_c", "value": 20.0}]
     line = dict(map(tuple, c["line"]))
     assert line[0.0] == 40.0 and line[20.0] == 20.0 and line[-25.0] == 55.0 and line[-10.0] == 50.0

@@ -105,13 +105,19 @@ class AlertStore:
                                     "FROM active ORDER BY since_ms, gateway, rule").fetchall()
         return [ActiveAlert(*r) for r in rows]
 
-    def history(self, limit: int = 100, gateway: str | None = None) -> list[Notice]:
-        """Fired and resolved notices, newest first (reminders are not history)."""
+    def history(self, limit: int = 100, gateway: str | None = None,
+                start_ms: int | None = None, end_ms: int | None = None) -> list[Notice]:
+        """Fired and resolved notices, newest first (reminders are not history); only those sent
+        in [start_ms, end_ms) when given. (The table is bounded by ``history_rows``: a scan.)"""
         sql = "SELECT gateway, rule, kind, since_ms, time_ms, value, threshold, text FROM history"
-        args: tuple[object, ...] = ()
-        if gateway is not None:
-            sql += " WHERE gateway = ?"
-            args = (gateway,)
+        where: list[str] = []
+        args: list[object] = []
+        for clause, arg in (("gateway = ?", gateway), ("time_ms >= ?", start_ms), ("time_ms < ?", end_ms)):
+            if arg is not None:
+                where.append(clause)
+                args.append(arg)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, max(0, limit))).fetchall()

@@ -37,7 +37,7 @@ from ..masking import Secrets
 from .errors import ApiError
 from .models import (AlertHistoryOut, AlertNoticeOut, AlertOut, AlertRuleOut, AlertRulesOut, AlertsOut, AlertTestOut,
                      DeliveryOut, ErrorOut, Json, TargetResultOut)
-from .params import TIME_MAX_MS, check_params
+from .params import TIME_MAX_MS, check_params, parse_time
 from .summaries import Format, csv_response
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,9 @@ class AlertsView:
         alerts.sort(key=lambda a: (-a.since_ms, a.gateway, a.rule, a.owner))  # newest first
         return AlertsOut(server_time_ms=now_ms, language=lang, owners=sorted(found), unreadable=bad, alerts=alerts)
 
-    def history(self, limit: int, gateway: str | None) -> AlertHistoryOut:
-        found, bad = self._read(lambda s: s.history(limit, gateway))
+    def history(self, limit: int, gateway: str | None, start_ms: int | None = None,
+                end_ms: int | None = None) -> AlertHistoryOut:
+        found, bad = self._read(lambda s: s.history(limit, gateway, start_ms, end_ms))
         merged = [(owner, n) for owner, rows in found.items() for n in rows]
         merged.sort(key=lambda x: -x[1].time_ms)  # stable: each owner's own order kept within a millisecond
         lang, tz = self.config.language, self.config.tz
@@ -302,7 +303,8 @@ def make_router(view: AlertsView) -> APIRouter:
         return await run_in_threadpool(view.active)
 
     @router.get("/history", summary="Alerts raised and cleared",
-                description="Alerts fired and resolved, newest first (reminders are not listed), at most `limit`. "
+                description="Alerts fired and resolved, newest first (reminders are not listed), at most `limit`, "
+                            "only those sent in [`start`, `end`) when given. "
                             + files + "`format=csv`: the same as CSV.",
                 response_model=AlertHistoryOut,
                 responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -311,10 +313,16 @@ def make_router(view: AlertsView) -> APIRouter:
         request: Request,
         limit: int = Query(HISTORY_DEFAULT, ge=1, le=HISTORY_MAX, description="Most notices"),
         gateway: str | None = Query(None, description="Only this gateway's", max_length=500),
+        start: str | None = Query(None, description="Sent at or after: ISO-8601 (UTC when no zone is given) or "
+                                                    "epoch milliseconds", max_length=100),
+        end: str | None = Query(None, description="Sent before: ISO-8601 or epoch milliseconds", max_length=100),
         format: Format = Query("json", description="`json` or `csv`"),
     ) -> Response:
-        check_params(request, ("limit", "gateway", "format"))
-        out = await run_in_threadpool(view.history, limit, gateway)
+        check_params(request, ("limit", "gateway", "start", "end", "format"))
+        start_ms, end_ms = parse_time(start, "start"), parse_time(end, "end")
+        if start_ms is not None and end_ms is not None and start_ms >= end_ms:
+            raise ApiError(400, "start must be before end")
+        out = await run_in_threadpool(view.history, limit, gateway, start_ms, end_ms)
         if format == "csv":
             return csv_response(history_csv(out), "alerts-history" + (f"-{gateway}" if gateway else ""))
         return Response(out.model_dump_json().encode("utf-8"), media_type="application/json")

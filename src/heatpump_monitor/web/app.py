@@ -35,8 +35,13 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from string import Template
+from functools import lru_cache
 from typing import Any, AsyncIterator, Callable
+from urllib.parse import urlencode
+
+import jinja2
+from babel import Locale, UnknownLocaleError
+from markupsafe import Markup
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,7 +51,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from ..config import AlertsConfig, AnalyticsConfig, StoreConfig
+from ..config import AlertsConfig, AnalyticsConfig, StoreConfig, load_language
+from ..i18n import COOKIE, languages, pick_language, translator
 from ..stores import describe
 from ..masking import Secrets
 from ..providers import BRANDS
@@ -60,6 +66,7 @@ from .errors import ApiError
 from .limits import LIMITS, Limits, SeriesGate
 from .middleware import BasicAuthMiddleware, SecurityHeadersMiddleware, basic_auth_ok
 from .models import ErrorOut, Json
+from .params import POINTS_MAX
 from .routes import make_router
 from .store import ReadyCheck, Store
 from .summaries import SUMMARY_LIMITS, SUMMARY_PAGES, Summaries, SummaryLimits
@@ -75,10 +82,12 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # summary.js: the overview's KPI cards and the daily page's bars (summaries.py answers them);
 # on the daily page app.js first (the gateway picker), uPlot before summary.js
 # alerts.js: the overview's list of active alerts and the alerts page
+# i18n.js (the browser's _()) is put before each page's scripts by page(): every script may use it
 PAGE_SCRIPTS = {"overview": ("app.js", "summary.js", "alerts.js"), "charts": (UPLOT_JS, "app.js"),
                 "daily": ("app.js", UPLOT_JS, "summary.js"), "alerts": ("app.js", "alerts.js"), "docs": ("docs.js",)}
+I18N_JS = "i18n.js"
 # the heat-curve and signature pages (curve.js): their text is in the script, through i18n.js's _()
-PAGE_SCRIPTS.update(heatcurve=("i18n.js", "app.js", UPLOT_JS, "curve.js"), signature=("i18n.js", "app.js", UPLOT_JS, "curve.js"))
+PAGE_SCRIPTS.update(heatcurve=("app.js", UPLOT_JS, "curve.js"), signature=("app.js", UPLOT_JS, "curve.js"))
 # how many of the charts page's data requests the page preloads: the first chart's only; app.js
 # asks for the rest once it is answered, so the first chart's query has the server to itself
 # (measured: first chart sooner, all charts as soon as with both preloaded)
@@ -91,8 +100,50 @@ PAGE_STYLES.update(heatcurve=(UPLOT_CSS, "style.css", "curve.css"), signature=(U
 # -- pages ----------------------------------------------------------------------------------
 
 
-def _template(name: str) -> Template:
-    return Template((TEMPLATE_DIR / name).read_text("utf-8"))
+def N_(text: str) -> str:
+    """Marks an English text for the catalogue (Babel extracts ``N_``); translated when shown."""
+    return text
+
+
+# The topbar's links: (page, path, label); every one but the API's keeps the gateway chosen
+NAV = (("overview", "/", N_("Overview")), ("charts", "/charts", N_("Charts")), ("daily", "/daily", N_("Daily")),
+       ("alerts", "/alerts", N_("Alerts")), ("heatcurve", "/heatcurve", N_("Heat curve")),
+       ("signature", "/signature", N_("Signature")), ("docs", "/docs", N_("API")))
+# a year: the language chosen with the switch stays chosen
+LANG_COOKIE_MAX_AGE = 365 * 86_400
+# the page depends on these request headers (the language choice): caches keep one copy per value
+PAGE_VARY = "Accept-Language, Cookie"
+
+
+@lru_cache(maxsize=None)
+def language_name(code: str) -> str:
+    """How a language names itself ("Svenska"), from Babel's locale data: a new catalogue needs
+    no entry here. Its code when Babel does not know it."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]
+
+
+@lru_cache(maxsize=None)
+def _environment(lang: str) -> jinja2.Environment:
+    """The templates of one language: Jinja2 with ``jinja2.ext.i18n`` (``{% trans %}``,
+    ``_()``), whose texts Babel extracts like the Python and JavaScript ones; autoescaped.
+    One environment per language, since the installed translations are the environment's."""
+    # auto_reload off: the templates are the package's files, compiled once per language
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, auto_reload=False,
+                             extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_gettext_translations(translator(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def language_links(path: str, query: list[tuple[str, str]], lang: str) -> list[dict[str, Any]]:
+    """The topbar's language switch: one link per language, each the current address with
+    ``lang`` set in its query (the server sets the cookie on that request)."""
+    kept = [(k, v) for k, v in query if k != "lang"]
+    return [{"code": code, "name": language_name(code), "current": code == lang,
+             "href": path + "?" + urlencode(kept + [("lang", code)])} for code in languages()]
 
 
 def _json_for_script(doc: Any) -> str:
@@ -157,6 +208,7 @@ def create_app(
     analytics: AnalyticsConfig | None = None,
     summary_limits: SummaryLimits = SUMMARY_LIMITS,
     alerts: AlertsConfig | None = None,
+    language: str | None = None,
 ) -> FastAPI:
     """The dashboard app over ``store``: a StoreConfig (readers from ``make_reader``) or a
     callable returning a reader (``gateways()``, ``latest()``, ``snapshots()``, ``series()``,
@@ -169,7 +221,9 @@ def create_app(
     queries. Readers are only opened on the first request. ``analytics``: how summaries are
     computed (default: from the environment, ``load_analytics_config``), within ``summary_limits``
     (:class:`~heatpump_monitor.web.summaries.SummaryLimits`). ``alerts``: where the alert state
-    files are, the rules and NOTIFY_URLS (default: from the environment, ``load_alerts_config``)."""
+    files are, the rules and NOTIFY_URLS (default: from the environment, ``load_alerts_config``).
+    ``language``: the pages' language when the browser asks for none of ours (default: LANGUAGE,
+    ``load_language``); ``?lang=``, the switch's cookie and ``Accept-Language`` come first."""
     if isinstance(store, StoreConfig):
         from ..stores import make_reader
 
@@ -193,13 +247,10 @@ def create_app(
     def logged_in(request: Request) -> bool:
         return auth_bytes is not None and basic_auth_ok(request.headers.get("authorization"), *auth_bytes)
     assets = Assets()
-    page_tpl = _template("page.html")
+    default_language = language if language is not None else load_language()
     # every brand's registers (unit, kind, description): the pages label and filter with them
     brand_catalog = {b: {"title": p.title, "fields": field_catalog(b)}
                      for b in BRANDS if (p := load_or_none(b)) is not None}
-    bodies = {name: (TEMPLATE_DIR / f"{name}.html").read_text("utf-8")
-              for name in ("overview", "charts", "docs", "daily", "alerts", "heatcurve", "signature")}
-    bodies["charts"] = Template(bodies["charts"]).substitute(cards=cards_html())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -291,7 +342,8 @@ def create_app(
             raise ApiError(404, f"not found: /static/{name[:60]}")
         return static_response(request, asset, request.query_params.get("v") == asset.version)
 
-    def charts_head(request: Request, gateways: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    def charts_head(request: Request, gateways: list[dict[str, Any]], config: dict[str, Any],
+                    tr: Callable[[str], str]) -> list[str]:
         # the chart definitions and the first data requests go into the page: the browser
         # starts fetching the data while it reads the page (preload), not once app.js runs
         plan = first_requests(request.query_params, gateways, {b: field_catalog(b) for b in brand_catalog},
@@ -299,10 +351,17 @@ def create_app(
         links = preload_links(plan, CHARTS_PRELOADS)
         if plan is not None:
             plan["preloaded"] = len(links)
-        config.update(charts=charts_doc(), presets=PRESETS_MS, plan=plan)
+        config.update(charts=charts_doc(tr=tr), presets=PRESETS_MS, plan=plan,
+                      export={"max_values": limits.max_values, "points_max": POINTS_MAX})
         return links + [f'<link rel="preload" as="script" href="{assets.url(UPLOT_JS)}">']
 
+    def page_language(request: Request) -> str:
+        return pick_language(request.query_params.get("lang"), request.cookies.get(COOKIE),
+                             request.headers.get("accept-language"), default_language)
+
     async def page(request: Request, name: str, heading: str) -> HTMLResponse:
+        lang = page_language(request)
+        t = translator(lang)
         error = None
         gateways: list[dict[str, Any]] = []
         if name != "docs":
@@ -320,52 +379,56 @@ def create_app(
             config["currency"] = summaries.config.currency
         head: list[str] = []
         if name == "charts":
-            head = charts_head(request, gateways, config)
-        html = page_tpl.substitute(
-            title=f"{heading} · {title}",
+            head = charts_head(request, gateways, config, t.gettext)
+        scripts = (I18N_JS, *PAGE_SCRIPTS[name])
+        html = _environment(t.lang).get_template("page.html").render(
+            lang=t.lang,
+            title=f"{t.gettext(heading)} · {title}",
             app_title=title,
             page=name,
-            body=bodies[name],
-            config=_json_for_script(config),
-            styles="\n".join(head + [f'<link rel="stylesheet" href="{assets.url(s)}">' for s in PAGE_STYLES[name]]),
-            scripts="\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in PAGE_SCRIPTS[name]),
-            nav_overview="aria-current=\"page\"" if name == "overview" else "",
-            nav_charts="aria-current=\"page\"" if name == "charts" else "",
-            nav_daily="aria-current=\"page\"" if name == "daily" else "",
-            nav_alerts="aria-current=\"page\"" if name == "alerts" else "",
-            nav_docs="aria-current=\"page\"" if name == "docs" else "",
-            nav_heatcurve="aria-current=\"page\"" if name == "heatcurve" else "",
-            nav_signature="aria-current=\"page\"" if name == "signature" else "",
+            body_template=f"{name}.html",
+            nav=[{"page": p, "href": href, "label": t.gettext(label), "keep": p != "docs"} for p, href, label in NAV],
+            languages=language_links(request.url.path, request.query_params.multi_items(), t.lang),
+            cards=Markup(cards_html(tr=t.gettext)) if name == "charts" else "",
+            config=Markup(_json_for_script(config)),
+            messages=Markup(_json_for_script(t.browser_messages())),
+            head=Markup("\n".join(head + [f'<link rel="stylesheet" href="{assets.url(s)}">' for s in PAGE_STYLES[name]])),
+            scripts=Markup("\n".join(f'<script defer src="{assets.url(s)}"></script>' for s in scripts)),
         )
-        return HTMLResponse(html)
+        response = HTMLResponse(html, headers={"Vary": PAGE_VARY, "Content-Language": t.lang})
+        wanted = (request.query_params.get("lang") or "").lower()
+        if wanted in languages():
+            # the switch's choice is kept for the next pages (no script needs to read it)
+            response.set_cookie(COOKIE, wanted, max_age=LANG_COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True)
+        return response
 
     @app.get("/", include_in_schema=False)
     async def overview(request: Request) -> HTMLResponse:
-        return await page(request, "overview", "Overview")
+        return await page(request, "overview", N_("Overview"))
 
     @app.get("/charts", include_in_schema=False)
     async def charts(request: Request) -> HTMLResponse:
-        return await page(request, "charts", "Charts")
+        return await page(request, "charts", N_("Charts"))
 
     @app.get("/daily", include_in_schema=False)
     async def daily(request: Request) -> HTMLResponse:
-        return await page(request, "daily", "Daily")
+        return await page(request, "daily", N_("Daily"))
 
     @app.get("/alerts", include_in_schema=False)
     async def alerts_page(request: Request) -> HTMLResponse:
-        return await page(request, "alerts", "Alerts")
+        return await page(request, "alerts", N_("Alerts"))
 
     @app.get("/heatcurve", include_in_schema=False)
     async def heatcurve_page(request: Request) -> HTMLResponse:
-        return await page(request, "heatcurve", "Heat curve")
+        return await page(request, "heatcurve", N_("Heat curve"))
 
     @app.get("/signature", include_in_schema=False)
     async def signature_page(request: Request) -> HTMLResponse:
-        return await page(request, "signature", "Heat signature")
+        return await page(request, "signature", N_("Heat signature"))
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
-        return await page(request, "docs", "API")
+        return await page(request, "docs", N_("API"))
 
     app.add_middleware(SecurityHeadersMiddleware)
     if auth is not None:

@@ -15,8 +15,18 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
+
+
+def N_(text: str) -> str:
+    """Marks a chart's English title or line name for the catalogue (Babel extracts ``N_``);
+    translated when a page is rendered (:func:`charts_doc`, :func:`cards_html`)."""
+    return text
+
+
+def _same(text: str) -> str:
+    return text
 
 
 @dataclass(frozen=True)
@@ -40,29 +50,29 @@ class Chart:
 
 # Drawn in this order; the first chart with data is drawn from a request of its own.
 CHARTS: tuple[Chart, ...] = (
-    Chart("climate", "Outdoor / indoor", (
-        Line("outdoor_temp", "#1c7ed6", "Outdoor"),
-        Line("indoor_temp", "#f08c00", "Indoor")), unit="°C"),
-    Chart("heating", "Heating circuit", (
-        Line("radiator_forward", "#e03131", "Forward"),
-        Line("radiator_return", "#4263eb", "Return"),
-        Line("heating_setpoint", "#868e96", "Setpoint", dash=True)), unit="°C"),
-    Chart("brine", "Brine", (
-        Line("brine_in_evaporator", "#0c8599", "Brine in"),
-        Line("brine_out_condenser", "#9c36b5", "Brine out")), unit="°C"),
-    Chart("hotwater", "Hot water", (
-        Line("hot_water_top", "#e8590c", "Top"),
-        Line("hot_water_mid", "#f59f00", "Middle")), unit="°C"),
-    Chart("delta", "Delta T", (
+    Chart("climate", N_("Outdoor / indoor"), (
+        Line("outdoor_temp", "#1c7ed6", N_("Outdoor")),
+        Line("indoor_temp", "#f08c00", N_("Indoor"))), unit="°C"),
+    Chart("heating", N_("Heating circuit"), (
+        Line("radiator_forward", "#e03131", N_("Forward")),
+        Line("radiator_return", "#4263eb", N_("Return")),
+        Line("heating_setpoint", "#868e96", N_("Setpoint"), dash=True)), unit="°C"),
+    Chart("brine", N_("Brine"), (
+        Line("brine_in_evaporator", "#0c8599", N_("Brine in")),
+        Line("brine_out_condenser", "#9c36b5", N_("Brine out"))), unit="°C"),
+    Chart("hotwater", N_("Hot water"), (
+        Line("hot_water_top", "#e8590c", N_("Top")),
+        Line("hot_water_mid", "#f59f00", N_("Middle"))), unit="°C"),
+    Chart("delta", N_("Delta T"), (
         Line("delta_t_radiator", "#d6336c"),
         Line("delta_t_brine", "#2b8a3e"))),
-    Chart("status", "Operation", (
-        Line("compressor", "#2f9e44", "Compressor"),
-        Line("brine_pump", "#0c8599", "Brine pump"),
-        Line("radiator_pump", "#4263eb", "Radiator pump"),
-        Line("heat_circuit_pump", "#5c7cfa", "Heat circuit pump"),
-        Line("switch_valve", "#e8590c", "Switch valve", label="Switch valve (high: hot water)"),
-        Line("additional_heat", "#c92a2a", "Additional heat", label="Additional heat (0\u2013100 %)",
+    Chart("status", N_("Operation"), (
+        Line("compressor", "#2f9e44", N_("Compressor")),
+        Line("brine_pump", "#0c8599", N_("Brine pump")),
+        Line("radiator_pump", "#4263eb", N_("Radiator pump")),
+        Line("heat_circuit_pump", "#5c7cfa", N_("Heat circuit pump")),
+        Line("switch_valve", "#e8590c", N_("Switch valve"), label=N_("Switch valve (high: hot water)")),
+        Line("additional_heat", "#c92a2a", N_("Additional heat"), label=N_("Additional heat (0\u2013100 %)"),
              percent=True)), status=True),
 )
 
@@ -75,21 +85,22 @@ DEFAULT_PRESET = "24h"
 FIRST_POINTS = 1000
 
 
-def chart_doc(chart: Chart) -> dict[str, Any]:
-    """One chart as app.js reads it (short keys, defaults left out)."""
+def chart_doc(chart: Chart, tr: Callable[[str], str] = _same) -> dict[str, Any]:
+    """One chart as app.js reads it (short keys, defaults left out); ``tr`` translates the
+    titles and names (a page's ``gettext``)."""
     lines = []
     for ln in chart.lines:
         d: dict[str, Any] = {"f": ln.field, "color": ln.colour}
         if ln.name:
-            d["name"] = ln.name
+            d["name"] = tr(ln.name)
         if ln.label:
-            d["label"] = ln.label
+            d["label"] = tr(ln.label)
         if ln.dash:
             d["dash"] = True
         if ln.percent:
             d["percent"] = True
         lines.append(d)
-    out: dict[str, Any] = {"id": chart.id, "title": chart.title, "lines": lines}
+    out: dict[str, Any] = {"id": chart.id, "title": tr(chart.title), "lines": lines}
     if chart.unit:
         out["unit"] = chart.unit
     if chart.status:
@@ -97,14 +108,14 @@ def chart_doc(chart: Chart) -> dict[str, Any]:
     return out
 
 
-def charts_doc(charts: tuple[Chart, ...] = CHARTS) -> list[dict[str, Any]]:
-    return [chart_doc(c) for c in charts]
+def charts_doc(charts: tuple[Chart, ...] = CHARTS, tr: Callable[[str], str] = _same) -> list[dict[str, Any]]:
+    return [chart_doc(c, tr) for c in charts]
 
 
-def cards_html(charts: tuple[Chart, ...] = CHARTS) -> str:
+def cards_html(charts: tuple[Chart, ...] = CHARTS, tr: Callable[[str], str] = _same) -> str:
     """A card per chart, in the page itself: the layout is known before any script runs."""
     return "\n".join(
-        f'<article class="card chart-card"><h2>{html.escape(c.title)}</h2>'
+        f'<article class="card chart-card"><h2>{html.escape(tr(c.title))}</h2>'
         f'<div class="chart{" chart-status" if c.status else ""}" id="chart-{c.id}" data-chart="{c.id}"></div></article>'
         for c in charts)
 

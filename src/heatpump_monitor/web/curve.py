@@ -69,7 +69,7 @@ class CurvePointsOut(Answer):
 
 class CurveInputOut(Answer):
     role: str = Field(description="What the register is to the model (curve, slope, parallel, warm, cold, max_c)")
-    register: str
+    name: str = Field(description="The register's name")
     value: float = Field(description="Its latest value")
 
 
@@ -239,7 +239,7 @@ def heat_curve(store: Store, gateway: str, source: str | None, start_ms: int, en
     hi = max([CURVE_RANGE_C[1], *xs]) if xs else CURVE_RANGE_C[1]
     configured = None if conf is None else ConfiguredOut(
         model=conf.model.model, source=conf.model.source, approximation=conf.model.approximation,
-        inputs=[CurveInputOut(role=r, register=conf.model.registers[r], value=round(v, 2)) for r, v in conf.values.items()],
+        inputs=[CurveInputOut(role=r, name=conf.model.registers[r], value=round(v, 2)) for r, v in conf.values.items()],
         params=[CurveParamOut(name=k, value=v) for k, v in conf.model.params.items()], line=curves.polyline(conf, lo, hi))
     operating = None
     if latest is not None:

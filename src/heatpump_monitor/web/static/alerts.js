@@ -23,8 +23,10 @@
     li.dataset.gateway = a.gateway;
     li.appendChild(el("span", "alert-title", a.title));
     li.appendChild(el("span", "alert-body", a.body));
+    // the message is in the alerts' language (LANGUAGE); the pump's alarm text also in the page's
+    if (a.rule === "alarm" && a.text) li.appendChild(el("span", "alert-alarm", _("Alarm: {text}", { text: hp.alarmText(a.text) })));
     var meta = el("span", "alert-meta", a.rule);
-    meta.title = "Since " + localTime(a.since) + ", raised by the " + a.owner + " process";
+    meta.title = _("Since {time}, raised by the {owner} process", { time: localTime(a.since), owner: a.owner });
     li.appendChild(meta);
     return li;
   }
@@ -40,7 +42,7 @@
         box.hidden = doc.alerts.length === 0;
         if (!doc.alerts.length) return;
         var h = el("h2");
-        var link = el("a", null, doc.alerts.length === 1 ? "1 active alert" : doc.alerts.length + " active alerts");
+        var link = el("a", null, ngettext("{n} active alert", "{n} active alerts", doc.alerts.length));
         link.href = "/alerts";
         h.appendChild(link);
         box.appendChild(h);
@@ -70,7 +72,7 @@
     var box = $("#alerts-active");
     box.textContent = "";
     if (!doc.alerts.length) {
-      box.appendChild(el("p", "muted", "No active alert."));
+      box.appendChild(el("p", "muted", _("No active alert.")));
     } else {
       var ul = el("ul", "alert-list");
       doc.alerts.forEach(function (a) { ul.appendChild(alertItem(a)); });
@@ -78,8 +80,8 @@
     }
     var bad = $("#alerts-unreadable");
     bad.hidden = !doc.unreadable.length;
-    bad.textContent = doc.unreadable.length ? "Cannot read the alert state of: " + doc.unreadable.join(", ") +
-      " (see the dashboard's log)." : "";
+    bad.textContent = doc.unreadable.length ?
+      _("Cannot read the alert state of: {owners} (see the dashboard's log).", { owners: doc.unreadable.join(", ") }) : "";
   }
 
   function renderHistory(doc) {
@@ -91,7 +93,9 @@
       tr.appendChild(el("td", null, localTime(n.time)));
       tr.appendChild(el("td", null, n.gateway));
       tr.appendChild(el("td", null, n.rule));
-      tr.appendChild(el("td", "kind-" + n.kind, n.kind === "fired" ? "raised" : "cleared"));
+      var what = n.kind === "fired" ? _("raised") : _("cleared");
+      if (n.rule === "alarm" && n.text) what += ": " + hp.alarmText(n.text);  // the pump's alarm text, in the page's language
+      tr.appendChild(el("td", "kind-" + n.kind, what));
       tr.appendChild(el("td", null, n.body));
       body.appendChild(tr);
     });
@@ -99,28 +103,33 @@
   }
 
   function thresholds(settings) {
-    return Object.keys(settings).map(function (k) { return k + " " + settings[k]; }).join(", ") || "\u2013";
+    return Object.keys(settings).map(function (k) {
+      return k + " " + (typeof settings[k] === "number" ? settings[k].toLocaleString(hp.locale) : settings[k]);
+    }).join(", ") || "\u2013";
   }
 
   function renderRules(doc) {
-    $("#alerts-rules-info").textContent = (doc.running ? "" : "Off: no process runs these rules (set NOTIFY_URLS, " +
-      "or an alerts: section in CONFIG_FILE, to turn them on). ") + "Messages in " + (doc.language === "sv" ? "Swedish" : "English") +
-      ", times in " + doc.tz + "; " + (doc.reminder_hours ? "a reminder every " + doc.reminder_hours +
-      " h while an alert is active." : "no reminders.") + " Set in CONFIG_FILE's alerts: section.";
+    var languageNames = { en: _("English"), sv: _("Swedish") };
+    $("#alerts-rules-info").textContent = [
+      doc.running ? "" : _("Off: no process runs these rules (set NOTIFY_URLS, or an alerts: section in CONFIG_FILE, to turn them on)."),
+      _("Messages in {language}, times in {tz};", { language: languageNames[doc.language] || doc.language, tz: doc.tz }),
+      doc.reminder_hours ? _("a reminder every {hours} h while an alert is active.", { hours: doc.reminder_hours }) : _("no reminders."),
+      _("Set in CONFIG_FILE's alerts: section.")
+    ].filter(Boolean).join(" ");
     var body = $("#alerts-rules tbody");
     body.textContent = "";
     doc.rules.forEach(function (r) {
       var tr = el("tr");
       tr.dataset.rule = r.rule;
       tr.appendChild(el("td", r.enabled ? null : "off", r.rule));
-      tr.appendChild(el("td", r.enabled ? null : "off", r.enabled ? "on" : "off"));
+      tr.appendChild(el("td", r.enabled ? null : "off", r.enabled ? _("on") : _("off")));
       tr.appendChild(el("td", r.enabled ? null : "off", thresholds(r.settings)));
       tr.appendChild(el("td", "muted", r.description));
       body.appendChild(tr);
     });
     var d = doc.delivery;
-    $("#alerts-delivery").textContent = d.configured ? d.targets.length + (d.targets.length === 1 ? " target" : " targets") +
-      " (NOTIFY_URLS):" : "No delivery configured: set NOTIFY_URLS to send messages (the rules still run and are shown here).";
+    $("#alerts-delivery").textContent = d.configured ? ngettext("{n} target (NOTIFY_URLS):", "{n} targets (NOTIFY_URLS):", d.targets.length) :
+      _("No delivery configured: set NOTIFY_URLS to send messages (the rules still run and are shown here).");
     var ul = $("#alerts-targets");
     ul.textContent = "";
     d.targets.forEach(function (t) { ul.appendChild(el("li", null, t)); });
@@ -130,7 +139,7 @@
   function sendTest() {
     var button = $("#alerts-test"), status = $("#alerts-test-status"), out = $("#alerts-test-results");
     button.disabled = true;
-    status.textContent = "Sending\u2026";
+    status.textContent = _("Sending\u2026");
     out.textContent = "";
     // the header tells the server this comes from the dashboard's own page (a foreign page cannot send it)
     fetch("/api/v1/alerts/test", { method: "POST", credentials: "same-origin",
@@ -141,9 +150,9 @@
           return doc;
         });
       }).then(function (doc) {
-        status.textContent = doc.ok ? "Delivered to every target." : "Not delivered to every target:";
+        status.textContent = doc.ok ? _("Delivered to every target.") : _("Not delivered to every target:");
         doc.results.forEach(function (r) {
-          var li = el("li", r.ok ? "ok" : "failed", r.target + ": " + (r.ok ? "delivered" : "failed: " + r.cause));
+          var li = el("li", r.ok ? "ok" : "failed", r.target + ": " + (r.ok ? _("delivered") : _("failed: {cause}", { cause: r.cause })));
           out.appendChild(li);
         });
         document.body.dataset.testState = doc.ok ? "ok" : "failed";
@@ -164,7 +173,7 @@
         api("/api/v1/alerts").then(renderActive),
         api("/api/v1/alerts/history", { limit: HISTORY_ROWS }).then(renderHistory),
         api("/api/v1/alerts/rules").then(renderRules)
-      ]).catch(function (err) { showError("Cannot load the alerts: " + err.message); })
+      ]).catch(function (err) { showError(_("Cannot load the alerts: {error}", { error: err.message })); })
         .then(function () {
           document.body.dataset.alertsLoaded = "1";
           setTimeout(load, REFRESH_MS);

@@ -55,9 +55,31 @@
     });
   }
 
-  var dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-  var shortFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  // dates, times and numbers in the page's language (i18n.js): Swedish "3 dec. 2026 14:05:00", "21,5"
+  var LOCALE = window.hpLocale || undefined;
+  var dateTimeFmt = new Intl.DateTimeFormat(LOCALE, { dateStyle: "medium", timeStyle: "medium" });
+  var shortFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  var dayFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", day: "numeric" });
+  var monthFmt = new Intl.DateTimeFormat(LOCALE, { month: "short", year: "numeric" });
+  var clockFmt = new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" });
+  var tickFmt = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 3 });
   function fmtTime(ms) { return dateTimeFmt.format(new Date(ms)); }
+
+  // a time axis's tick labels in the page's language (uPlot's own are English, 12 h): the
+  // date at midnight and for steps of a day or more, else the time of day. ``perSecond``: the
+  // axis counts seconds (the daily bars), else milliseconds.
+  function timeTicks(perSecond) {
+    var k = perSecond ? 1000 : 1;
+    return function (u, splits, ax, space, incr) {
+      return splits.map(function (v) {
+        if (v === null || v === undefined) return "";
+        var d = new Date(v * k), step = incr * k;
+        if (step >= 28 * 86400000) return monthFmt.format(d);
+        if (step >= 86400000 || (d.getHours() === 0 && d.getMinutes() === 0)) return dayFmt.format(d);
+        return clockFmt.format(d);
+      });
+    };
+  }
 
   var FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif";
 
@@ -66,8 +88,10 @@
   // a uPlot axis in the page's colours (CSS variables: light and dark); ``extra`` overrides
   function axis(label, extra) {
     var text = css("--text"), grid = css("--grid");
+    // tick numbers in the page's language (uPlot's own follow the browser's: "21.5" on a Swedish page)
     var a = { stroke: text, label: label, size: 56, labelSize: 18, grid: { stroke: grid, width: 1 },
-              ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT };
+              ticks: { stroke: grid, width: 1 }, font: "12px " + FONT, labelFont: "12px " + FONT,
+              values: function (u, splits) { return splits.map(function (v) { return v === null || v === undefined ? "" : tickFmt.format(v); }); } };
     if (extra) Object.keys(extra).forEach(function (k) { a[k] = extra[k]; });
     return a;
   }
@@ -82,6 +106,18 @@
     return Math.floor(h / 24) + " d " + (h % 24) + " h";
   }
 
+  // a heat pump's alarm text in the page's language: the catalogue's "alarm" context has the
+  // brands' texts; "alarm 12" (a number without a text) keeps its number
+  function alarmText(text) {
+    if (!text) return text;
+    var m = /^alarm (\d+)$/.exec(text);
+    return m ? _("alarm {code}", { code: m[1] }) : pgettext("alarm", text);
+  }
+
+  // a register's (or derived value's) description in the page's language where the catalogue
+  // has it (context "register"), else as the brand's file has it
+  function describe(text) { return text ? pgettext("register", text) : text; }
+
   function fieldsOf(brand) {
     var b = cfg.brands[brand];
     return b ? b.fields : {};
@@ -89,11 +125,13 @@
 
   function fmtValue(name, value, meta, text) {
     if (value === undefined || value === null) return { v: "–", u: "" };
-    if (text) return { v: text, u: "" };
+    // a mapped state ("auto", "hot water") in the page's language (context "state"); an alarm
+    // register's text is the pump's alarm text (context "alarm")
+    if (text) return { v: meta && meta.kind === "alarm" ? alarmText(text) : pgettext("state", text), u: "" };
     var unit = meta ? meta.unit : "";
     var kind = meta ? meta.kind : "";
     var digits = (kind === "temperature" || unit === "°C" || unit === "K") ? 1 : (Number.isInteger(value) ? 0 : 1);
-    return { v: value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits }), u: unit || "" };
+    return { v: value.toLocaleString(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }), u: unit || "" };
   }
 
   // -- gateway selection (the URL carries it) ------------------------------------------
@@ -102,7 +140,7 @@
     var wanted = params.get("gateway");
     var found = gateways.filter(function (g) { return g.gateway === wanted; })[0];
     if (wanted !== null && !found && gateways.length) {
-      note = "Unknown gateway \u201c" + wanted + "\u201d: showing " + gateways[0].gateway + ".";
+      note = _("Unknown gateway \u201c{name}\u201d: showing {shown}.", { name: wanted, shown: gateways[0].gateway });
       showBanner(note, "");
     }
     gateway = found || gateways[0] || null;
@@ -149,10 +187,10 @@
   function waitForGateways(then) {
     // no gateway yet (empty store, store down): ask again until there is one
     if (cfg.error) showBanner(capital(cfg.error), "error");
-    else showBanner("No data in the store yet. Waiting for the collector\u2026", "");
+    else showBanner(_("No data in the store yet. Waiting for the collector\u2026"), "");
     var timer = setInterval(function () {
       api("/api/v1/gateways").then(function (doc) {
-        if (!doc.gateways.length) { showBanner("No data in the store yet. Waiting for the collector\u2026", ""); return; }
+        if (!doc.gateways.length) { showBanner(_("No data in the store yet. Waiting for the collector\u2026"), ""); return; }
         clearInterval(timer);
         gateways = doc.gateways;
         showBanner(null);
@@ -185,7 +223,7 @@
         tick();
       }).catch(function (err) {
         if (mine !== seq) return;
-        showBanner(err.status === 503 ? capital(err.message) : "Cannot load the latest values: " + err.message, "error");
+        showBanner(err.status === 503 ? capital(err.message) : _("Cannot load the latest values: {error}", { error: err.message }), "error");
       }).then(function () {
         timer = setTimeout(load, OVERVIEW_REFRESH_MS);
       });
@@ -205,11 +243,11 @@
         var shown = fmtValue(f, doc.values[f], meta[f] || { unit: doc.units[f] || "", kind: "" }, doc.texts[f]);
         $(".v", el).textContent = shown.v;
         $(".u", el).textContent = shown.u;
-        if (meta[f] && meta[f].description) el.title = meta[f].description;
+        if (meta[f] && meta[f].description) el.title = describe(meta[f].description);
         // a metric without a label of its own (derived values) is named by the catalogue
         var label = $(".m-label", el);
         if (!label.dataset.own) label.dataset.own = label.textContent ? "yes" : "no";
-        if (label.dataset.own === "no") label.textContent = meta[f] ? meta[f].description : f;
+        if (label.dataset.own === "no") label.textContent = meta[f] ? describe(meta[f].description) : f;
       });
       $all(".card").forEach(function (card) {
         var metrics = $all(".metric", card);
@@ -224,13 +262,13 @@
         if (v !== undefined) {
           if (f === "switch_valve") {
             state = v ? "hotwater" : "heating";
-            label = doc.texts[f] || (v ? "hot water" : "heating");
+            label = doc.texts[f] ? _(doc.texts[f]) : (v ? _("hot water") : _("heating"));
           } else if (f === "additional_heat") {
             state = v > 0 ? "on" : "off";
-            label = v > 0 ? fmtValue(f, v, meta[f]).v + " %" : "off";
+            label = v > 0 ? fmtValue(f, v, meta[f]).v + " %" : _("off");
           } else {
             state = v > 0 ? "on" : "off";
-            label = v > 0 ? "on" : "off";
+            label = v > 0 ? _("on") : _("off");
           }
         }
         el.dataset.state = state;
@@ -240,11 +278,12 @@
       var a = doc.alarm;
       var box = $("#alarm");
       box.dataset.state = a.active === true ? "alarm" : a.active === false ? "ok" : "unknown";
-      $("#alarm-text").textContent = a.active === true ? "Alarm: " + a.text + (a.code ? " (" + a.code + ")" : "") :
-        a.active === false ? "No alarm" : a.text;
+      $("#alarm-text").textContent = a.active === true ?
+        _("Alarm: {text}", { text: alarmText(a.text) + (a.code ? " (" + a.code + ")" : "") }) :
+        a.active === false ? _("No alarm") : _("Unknown: no alarm register in the data");
       $("#alarm-since").textContent = a.active && a.since_ms ?
-        (a.since_exact ? "since " + fmtTime(a.since_ms) : "since before " + fmtTime(a.since_ms)) : "";
-      $("#alarm-last").textContent = a.active === false && a.last_text ? "Last alarm: " + a.last_text : "";
+        (a.since_exact ? _("since {time}", { time: fmtTime(a.since_ms) }) : _("since before {time}", { time: fmtTime(a.since_ms) })) : "";
+      $("#alarm-last").textContent = a.active === false && a.last_text ? _("Last alarm: {text}", { text: alarmText(a.last_text) }) : "";
 
       var tbody = $("#all-values tbody");
       if (tbody) {
@@ -254,7 +293,7 @@
         names.forEach(function (n) {
           var tr = document.createElement("tr");
           var shown = fmtValue(n, doc.values[n], meta[n] || { unit: doc.units[n] || "" }, doc.texts[n]);
-          [n, shown.v + (shown.u ? " " + shown.u : ""), meta[n] ? meta[n].description : ""].forEach(function (text, i) {
+          [n, shown.v + (shown.u ? " " + shown.u : ""), meta[n] ? describe(meta[n].description) : ""].forEach(function (text, i) {
             var td = document.createElement("td");
             td.textContent = text;
             if (i === 0) td.className = "mono";
@@ -265,7 +304,7 @@
         });
       }
       document.title = (doc.values.outdoor_temp !== undefined ? fmtValue("outdoor_temp", doc.values.outdoor_temp, meta.outdoor_temp).v + " °C · " : "") +
-        "Overview · " + doc.gateway;
+        _("Overview") + " · " + doc.gateway;
     }
 
     function tick() {
@@ -274,11 +313,12 @@
       var el = $("#age");
       var stale = age > latest.stale_after_s;
       el.dataset.state = stale ? "stale" : "fresh";
-      $("#age-text").textContent = stale ? "no new data for " + fmtDuration(age) : "updated " + fmtDuration(age) + " ago";
+      $("#age-text").textContent = stale ? _("no new data for {duration}", { duration: fmtDuration(age) }) :
+        _("updated {duration} ago", { duration: fmtDuration(age) });
       if (stale) {
         banner.classList.add("stale");
-        showBanner("No new data for " + fmtDuration(age) + " (newest snapshot: " + fmtTime(latest.time_ms) +
-          "). Is the collector running? The values below are not current.", "error");
+        showBanner(_("No new data for {duration} (newest snapshot: {time}). Is the collector running? The values below are not current.",
+          { duration: fmtDuration(age), time: fmtTime(latest.time_ms) }), "error");
         banner.classList.add("stale");
       } else if (banner.classList.contains("stale")) {
         banner.classList.remove("stale");
@@ -314,10 +354,10 @@
     if (s && e) {
       var sm = Date.parse(s), em = Date.parse(e);
       if (isFinite(sm) && isFinite(em) && sm < em) return { preset: null, start: sm, end: em };
-      note = "Invalid start/end in the address: showing the last 24 h.";
+      note = _("Invalid start/end in the address: showing the last 24 h.");
     }
     var p = params.get("range");
-    if (p && !(p in PRESETS)) note = "Unknown range \u201c" + p + "\u201d: showing the last 24 h.";
+    if (p && !(p in PRESETS)) note = _("Unknown range \u201c{range}\u201d: showing the last 24 h.", { range: p });
     return { preset: p in PRESETS ? p : DEFAULT_PRESET };
   }
 
@@ -348,7 +388,7 @@
     function available(spec) {
       var meta = gateway ? fieldsOf(gateway.brand) : {};
       return spec.lines.filter(function (l) { return l.f in meta; }).map(function (l) {
-        return { f: l.f, name: l.name || meta[l.f].description || l.f, color: l.color, dash: l.dash, label: l.label,
+        return { f: l.f, name: l.name || describe(meta[l.f].description) || l.f, color: l.color, dash: l.dash, label: l.label,
                  percent: l.percent };
       });
     }
@@ -393,7 +433,7 @@
 
     function request(win, fields) {
       fields = fields || allFields();
-      if (!gateway || !fields.length) return Promise.reject(new Error("no chartable fields for this gateway"));
+      if (!gateway || !fields.length) return Promise.reject(new Error(_("no chartable fields for this gateway")));
       return api("/api/v1/series", { gateway: gateway.gateway, fields: fields.join(","), start: Math.round(win.start),
                                      end: Math.round(win.end), points: wantedPoints() });
     }
@@ -410,11 +450,32 @@
     }
 
     function rangeInfo(doc, win) {
-      var bucket = doc.bucket_ms > doc.interval_ms ? " \u00b7 one point per " + fmtDuration(doc.bucket_ms / 1000) + " (mean, band = min\u2013max)" :
-        " \u00b7 every snapshot";
+      var bucket = " \u00b7 " + (doc.bucket_ms > doc.interval_ms ?
+        _("one point per {duration} (mean, band = min\u2013max)", { duration: fmtDuration(doc.bucket_ms / 1000) }) :
+        _("every snapshot"));
       $("#range-info").textContent = shortFmt.format(new Date(win.start)) + " \u2013 " + shortFmt.format(new Date(win.end)) + bucket;
       $("#range-from").value = toLocalInput(win.start);
-      $("#range-to").value = toLocalInput(win.end);
+      $("#range-to").value = toLocalInput(win.end);      exportLinks(win);
+    }
+
+    function exportLinks(win) {
+      // the download links follow the window shown (the range, or the zoomed part of it): the
+      // series API's CSV/JSON of every charted field, as fine as the API's value limit allows
+      // (every snapshot when the window holds fewer than that; else bucket means, min and max)
+      var box = $("#export"), fields = allFields();
+      if (!box || !gateway || !fields.length) { if (box) box.hidden = true; return; }
+      var lim = cfg.export || {};
+      var points = Math.max(10, Math.min(lim.points_max || 5000, Math.floor((lim.max_values || 60000) / fields.length)));
+      var q = { gateway: gateway.gateway, fields: fields.join(","), start: Math.round(win.start), end: Math.round(win.end),
+                points: points };
+      var name = "series-" + gateway.gateway.replace(/[^A-Za-z0-9._-]+/g, "_") + "-" + q.start + "-" + q.end;
+      ["csv", "json"].forEach(function (fmt) {
+        var a = $("#export-" + fmt), qs = new URLSearchParams(q);
+        qs.set("format", fmt);
+        a.href = "/api/v1/series?" + qs.toString();
+        a.download = name + "." + fmt;
+      });
+      box.hidden = false;
     }
 
     function setUrl(push) {
@@ -467,7 +528,7 @@
       return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + a + ")";
     }
 
-    function num(v) { return v.toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 }); }
+    function num(v) { return v.toLocaleString(LOCALE, { minimumFractionDigits: 1, maximumFractionDigits: 1 }); }
 
     function lineChart(unitOfChart, lines, byField, bucketed) {
       // per line: its mean, and with buckets longer than a poll its min and max as a band
@@ -522,10 +583,10 @@
             if (v === null || v === undefined) return "\u2013";
             v = (v - baseY) / scale;
             if (l.percent) return Math.round(v) + " %";
-            var on = l.f === "switch_valve" ? "hot water" : "on", off = l.f === "switch_valve" ? "heating" : "off";
+            var on = l.f === "switch_valve" ? _("hot water") : _("on"), off = l.f === "switch_valve" ? _("heating") : _("off");
             if (v <= 0) return off;
             if (v >= 1) return on;
-            return on + " " + Math.round(v * 100) + " % of the time";
+            return _("{state} {percent} % of the time", { state: on, percent: Math.round(v * 100) });
           }
         });
       });
@@ -620,7 +681,7 @@
       doc.series.forEach(function (s) { byField[s.field] = s; });
       if (lines.some(function (l) { return !(l.f in byField); })) {
         waiting[spec.id] = true;
-        placeholder(spec, "Loading\u2026");
+        placeholder(spec, _("Loading\u2026"));
         return;
       }
       delete waiting[spec.id];
@@ -634,11 +695,11 @@
         axis(unitOf(spec, lines));
       var opts = {
         width: Math.max(200, el.clientWidth), height: chartHeight(spec), ms: 1,
-        series: [{ label: "Time", value: function (u, v) { return v === null || v === undefined ? "\u2013" : fmtTime(v); } }]
+        series: [{ label: _("Time"), value: function (u, v) { return v === null || v === undefined ? "\u2013" : fmtTime(v); } }]
           .concat(built.series),
         bands: built.bands,
         scales: { x: { time: true }, y: spec.status ? { range: [-0.15, Math.max(1, built.lanes.length) * LANE - 0.1] } : {} },
-        axes: [axis(null, { size: 50, label: undefined }), yAxis],
+        axes: [axis(null, { size: 50, label: undefined, values: timeTicks(false) }), yAxis],
         legend: { live: true },
         cursor: {
           sync: { key: "hp-charts" },
@@ -670,7 +731,7 @@
       if (!built.hasData) {
         var empty = document.createElement("div");
         empty.className = "chart-empty muted";
-        empty.textContent = lines.length ? "No data in this range" : "Not available for this heat pump";
+        empty.textContent = lines.length ? _("No data in this range") : _("Not available for this heat pump");
         u.over.appendChild(empty);
       }
     }
@@ -720,17 +781,18 @@
       if (!base) return;
       var full = base.end - base.start;
       if (Math.abs(start - base.start) < full * 0.002 && Math.abs(end - base.end) < full * 0.002) {
-        if (zoom) { zoom = null; draw(base.doc, base); }
+        if (zoom) { zoom = null; draw(base.doc, base); exportLinks(base); }
         return;
       }
       zoom = { start: start, end: end };
+      exportLinks(zoom);
       if (end - start > full * 0.6 || base.doc.bucket_ms <= base.doc.interval_ms) return;
       zoomTimer = setTimeout(function () {
         var mine = ++zoomSeq, of = base;
         request({ start: Math.max(0, start), end: end }).then(function (doc) {
           if (mine !== zoomSeq || of !== base || !zoom) return; // a newer zoom or load took over
           draw(doc, base, true);
-        }).catch(function (err) { showBanner("Cannot load the zoomed data: " + err.message, "error"); });
+        }).catch(function (err) { showBanner(_("Cannot load the zoomed data: {error}", { error: err.message }), "error"); });
       }, 350);
     }
 
@@ -783,8 +845,8 @@
       });
       return chain.catch(function (err) {
         if (mine !== seq) return;
-        showBanner(err.status === 503 ? capital(err.message) : "Cannot load the charts: " + err.message, "error");
-        CHARTS.forEach(function (spec) { if (waiting[spec.id]) placeholder(spec, "Not loaded"); });
+        showBanner(err.status === 503 ? capital(err.message) : _("Cannot load the charts: {error}", { error: err.message }), "error");
+        CHARTS.forEach(function (spec) { if (waiting[spec.id]) placeholder(spec, _("Not loaded")); });
       }).then(function () {
         if (mine !== seq) return;
         document.body.classList.remove("loading");
@@ -804,7 +866,7 @@
       return new Promise(function (resolve, reject) {
         document.addEventListener("DOMContentLoaded", function () {
           if (window.uPlot) resolve();
-          else reject(new Error("the chart library did not load"));
+          else reject(new Error(_("the chart library did not load")));
         }, { once: true });
       });
     }
@@ -820,7 +882,7 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var s = new Date($("#range-from").value).getTime(), e = new Date($("#range-to").value).getTime();
-      if (!isFinite(s) || !isFinite(e) || s >= e) { showBanner("Custom range: \u201cFrom\u201d must be before \u201cTo\u201d.", "error"); return; }
+      if (!isFinite(s) || !isFinite(e) || s >= e) { showBanner(_("Custom range: \u201cFrom\u201d must be before \u201cTo\u201d."), "error"); return; }
       note = null;
       range = { preset: null, start: s, end: e };
       load(true);
@@ -860,7 +922,8 @@
     return e;
   }
 
-  window.hpDashboard = { $: $, api: api, axis: axis, capital: capital, css: css, el: el, fmtDuration: fmtDuration };
+  window.hpDashboard = { $: $, api: api, axis: axis, capital: capital, css: css, el: el, fmtDuration: fmtDuration,
+                         alarmText: alarmText, timeTicks: timeTicks, locale: LOCALE };
 
   pickGateway();
   if (page === "overview") overview();

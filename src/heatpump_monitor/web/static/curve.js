@@ -226,7 +226,7 @@
       var box = document.getElementById("curve-about");
       box.textContent = "";
       if (!c) { box.textContent = _("The curve registers have no value yet, so the configured curve is not drawn."); return; }
-      var values = c.inputs.map(function (i) { return i.register + " = " + f1(i.value); }).join(", ");
+      var values = c.inputs.map(function (i) { return i.name + " = " + f1(i.value); }).join(", ");
       [_("Model: {model} ({values}).", { model: c.model, values: values }),
        _("Source: {source}", { source: c.source }),
        _("Assumed: {approximation}", { approximation: c.approximation })].forEach(function (t) {

@@ -63,14 +63,14 @@
             ]);
           });
           section.appendChild(el("div", { class: "table-wrap" }, [el("table", {}, [
-            el("thead", {}, [el("tr", {}, [el("th", { text: "Parameter" }), el("th", { text: "Type" }), el("th", { text: "Default" }), el("th", { text: "Description" })])]),
+            el("thead", {}, [el("tr", {}, [el("th", { text: _("Parameter") }), el("th", { text: _("Type") }), el("th", { text: _("Default") }), el("th", { text: _("Description") })])]),
             el("tbody", {}, rows)])]));
         }
         var codes = Object.keys(op.responses || {}).map(function (c) { return c + " " + (op.responses[c].description || ""); });
-        section.appendChild(el("p", { class: "muted" }, ["Answers: " + codes.join(" \u00b7 ")]));
-        section.appendChild(el("p", {}, ["Example: ", el("code", { text: "GET " + example(path, params) })]));
+        section.appendChild(el("p", { class: "muted" }, [_("Answers: {codes}", { codes: codes.join(" \u00b7 ") })]));
+        section.appendChild(el("p", {}, [_("Example:") + " ", el("code", { text: "GET " + example(path, params) })]));
         if (!params.some(function (p) { return p.required; })) {
-          section.appendChild(el("a", { class: "try", href: path }, ["Open " + path]));
+          section.appendChild(el("a", { class: "try", href: path }, [_("Open {path}", { path: path })]));
         }
         box.appendChild(section);
       });
@@ -81,6 +81,6 @@
     .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
     .then(render)
     .catch(function (err) {
-      document.getElementById("docs-endpoints").textContent = "Cannot load /openapi.json: " + err.message;
+      document.getElementById("docs-endpoints").textContent = _("Cannot load /openapi.json: {error}", { error: err.message });
     });
 })();

@@ -34,9 +34,25 @@
     return fill(text, all);
   }
 
+  // Intl's locale: the page's language; the browser's own variant of it when it has one
+  // (an en-GB browser on an English page: 24 h clock, day before month)
+  var preferred = (navigator.languages && navigator.languages[0]) || navigator.language || "";
+  var locale = preferred.toLowerCase().split("-")[0] === lang ? preferred : lang;
+
+  // the language switch keeps the address as it is now (scripts change its query: gateway,
+  // range), so the other language shows the same view; the server sets the cookie
+  document.addEventListener("click", function (ev) {
+    var a = ev.target && ev.target.closest ? ev.target.closest(".lang-switch a[data-lang]") : null;
+    if (!a) return;
+    var q = new URLSearchParams(location.search);
+    q.set("lang", a.dataset.lang);
+    a.setAttribute("href", location.pathname + "?" + q.toString());
+  });
+
   window._ = gettext;
   window.gettext = gettext;
   window.pgettext = pgettext;
   window.ngettext = ngettext;
   window.hpLang = lang;
+  window.hpLocale = locale;
 })();

@@ -36,7 +36,7 @@
 
   function num(v, digits) {
     if (v === null || v === undefined) return "\u2013";
-    return v.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    return v.toLocaleString(hp.locale, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
   function isEst(p, key) { return (p.estimated || []).indexOf(key) >= 0; }
   // "estimated" / "measured" for a figure that has a value (none for an unknown one)
@@ -44,22 +44,22 @@
 
   // the figures of a KPI card and of the days table: key, label, unit, digits, marked (says measured/estimated)
   var FIGURES = [
-    { key: "compressor_runtime_h", label: "Runtime", unit: "h", digits: 1 },
-    { key: "compressor_starts", label: "Starts", unit: "", digits: 0 },
-    { key: "starts_per_hour", label: "Starts per hour", unit: "/h", digits: 2 },
-    { key: "add_heat_h", label: "Add-heat", unit: "h", digits: 1 },
-    { key: "energy_kwh", label: "Energy", unit: "kWh", digits: 1, marked: true },
-    { key: "cop", label: "COP", unit: "", digits: 2, marked: true },
-    { key: "cost", label: "Cost", unit: "currency", digits: 2, marked: true },
-    { key: "outdoor_mean", label: "Outdoor mean", unit: "\u00b0C", digits: 1 }
+    { key: "compressor_runtime_h", label: _("Runtime"), unit: "h", digits: 1 },
+    { key: "compressor_starts", label: _("Starts"), unit: "", digits: 0 },
+    { key: "starts_per_hour", label: _("Starts per hour"), unit: "/h", digits: 2 },
+    { key: "add_heat_h", label: _("Add-heat"), unit: "h", digits: 1 },
+    { key: "energy_kwh", label: _("Energy"), unit: "kWh", digits: 1, marked: true },
+    { key: "cop", label: _("COP"), unit: "", digits: 2, marked: true },
+    { key: "cost", label: _("Cost"), unit: "currency", digits: 2, marked: true },
+    { key: "outdoor_mean", label: _("Outdoor mean"), unit: "\u00b0C", digits: 1 }
   ];
 
   function badge(p, key) {
     var h = how(p, key);
     if (!h) return null;
     // the COP is labelled "est." wherever it is one; energy and cost say measured or estimated
-    var b = el("span", "badge " + (h === "estimated" ? "est" : "meas"), h === "estimated" ? (key === "cop" ? "est." : "estimated") : "measured");
-    b.title = h === "estimated" ? "Estimated: rests on an assumption (see README, Summaries)" : "Measured" +
+    var b = el("span", "badge " + (h === "estimated" ? "est" : "meas"), h === "estimated" ? (key === "cop" ? _("est.") : _("estimated")) : _("measured"));
+    b.title = h === "estimated" ? _("Estimated: rests on an assumption (see README, Summaries)") : _("Measured") +
       (key === "energy_kwh" && p.energy_method ? " (" + p.energy_method + ")" : "");
     return b;
   }
@@ -80,8 +80,8 @@
   function shortCycling(p) {
     var s = el("div", "kpi-flag");
     s.dataset.state = p.short_cycling === true ? "yes" : p.short_cycling === false ? "no" : "unknown";
-    s.textContent = p.short_cycling === true ? "Short-cycling" : p.short_cycling === false ? "No short-cycling" : "Short-cycling: unknown";
-    s.title = "Short-cycling: several hours with many starts and short runs (rule in the README, Summaries)";
+    s.textContent = p.short_cycling === true ? _("Short-cycling") : p.short_cycling === false ? _("No short-cycling") : _("Short-cycling: unknown");
+    s.title = _("Short-cycling: several hours with many starts and short runs (rule in the README, Summaries)");
     return s;
   }
 
@@ -103,7 +103,7 @@
       c.appendChild(grid);
       c.appendChild(shortCycling(p));
       if (p.coverage !== null && p.coverage !== undefined && p.coverage < 0.95 && p.snapshots > 0)
-        c.appendChild(el("div", "kpi-note muted", "data for " + Math.round(p.coverage * 100) + " % of the time"));
+        c.appendChild(el("div", "kpi-note muted", _("data for {percent} % of the time", { percent: Math.round(p.coverage * 100) })));
       return c;
     }
 
@@ -123,10 +123,10 @@
         if (mine !== seq) return;
         out.month = doc.periods[0];
         box.textContent = "";
-        box.appendChild(card("Today", out.today, "so far"));
-        box.appendChild(card("Yesterday", out.yesterday));
-        box.appendChild(card("7 days", out.week));
-        box.appendChild(card("30 days", out.month));
+        box.appendChild(card(_("Today"), out.today, _("so far")));
+        box.appendChild(card(_("Yesterday"), out.yesterday));
+        box.appendChild(card(_("7 days"), out.week));
+        box.appendChild(card(_("30 days"), out.month));
         box.hidden = false;
         box.dataset.gateway = gw;
         window.__kpis = out;
@@ -134,8 +134,8 @@
         if (mine !== seq) return;
         box.textContent = "";
         var c = el("article", "card kpi kpi-error");
-        c.appendChild(el("h2", null, "Today, yesterday, 7 and 30 days"));
-        c.appendChild(el("div", "muted", "Cannot compute the figures: " + err.message));
+        c.appendChild(el("h2", null, _("Today, yesterday, 7 and 30 days")));
+        c.appendChild(el("div", "muted", _("Cannot compute the figures: {error}", { error: err.message })));
         box.appendChild(c);
         box.hidden = false;
       }).then(function () { timer = setTimeout(load, KPI_REFRESH_MS); });
@@ -153,29 +153,29 @@
 
   // one bar chart per entry; two series are drawn side by side
   var BARS = [
-    { id: "energy", title: "Energy (kWh): electricity in, heat out", bars: [
-      { key: "energy_kwh", name: "Electricity in", color: "#1f6feb" },
-      { key: "heat_kwh", name: "Heat out", color: "#e8590c" }] },
-    { id: "cop", title: "COP", bars: [{ key: "cop", name: "COP", color: "#2f9e44" }] },
-    { id: "starts", title: "Compressor starts", bars: [{ key: "compressor_starts", name: "Starts", color: "#7048e8" }] },
-    { id: "runtime", title: "Runtime and add-heat (h)", bars: [
-      { key: "compressor_runtime_h", name: "Compressor runtime", color: "#0c8599" },
-      { key: "add_heat_h", name: "Add-heat", color: "#c92a2a" }] },
-    { id: "outdoor", title: "Outdoor mean (\u00b0C)", bars: [{ key: "outdoor_mean", name: "Outdoor mean", color: "#1c7ed6" }] }
+    { id: "energy", title: _("Energy (kWh): electricity in, heat out"), bars: [
+      { key: "energy_kwh", name: _("Electricity in"), color: "#1f6feb" },
+      { key: "heat_kwh", name: _("Heat out"), color: "#e8590c" }] },
+    { id: "cop", title: _("COP"), bars: [{ key: "cop", name: _("COP"), color: "#2f9e44" }] },
+    { id: "starts", title: _("Compressor starts"), bars: [{ key: "compressor_starts", name: _("Starts"), color: "#7048e8" }] },
+    { id: "runtime", title: _("Runtime and add-heat (h)"), bars: [
+      { key: "compressor_runtime_h", name: _("Compressor runtime"), color: "#0c8599" },
+      { key: "add_heat_h", name: _("Add-heat"), color: "#c92a2a" }] },
+    { id: "outdoor", title: _("Outdoor mean (\u00b0C)"), bars: [{ key: "outdoor_mean", name: _("Outdoor mean"), color: "#1c7ed6" }] }
   ];
   var TABLE = [
-    { key: "energy_kwh", label: "kWh in", digits: 1 }, { key: "heat_kwh", label: "kWh out", digits: 1 },
-    { key: "cop", label: "COP", digits: 2 }, { key: "compressor_starts", label: "Starts", digits: 0 },
-    { key: "compressor_runtime_h", label: "Runtime h", digits: 1 }, { key: "add_heat_h", label: "Add-heat h", digits: 1 },
-    { key: "outdoor_mean", label: "Outdoor \u00b0C", digits: 1 }, { key: "cost", label: "Cost", digits: 2 },
-    { key: "short_cycling", label: "Short-cycling" }
+    { key: "energy_kwh", label: _("kWh in"), digits: 1 }, { key: "heat_kwh", label: _("kWh out"), digits: 1 },
+    { key: "cop", label: _("COP"), digits: 2 }, { key: "compressor_starts", label: _("Starts"), digits: 0 },
+    { key: "compressor_runtime_h", label: _("Runtime h"), digits: 1 }, { key: "add_heat_h", label: _("Add-heat h"), digits: 1 },
+    { key: "outdoor_mean", label: _("Outdoor \u00b0C"), digits: 1 }, { key: "cost", label: _("Cost"), digits: 2 },
+    { key: "short_cycling", label: _("Short-cycling") }
   ];
   var EVENTS = {
-    compressor_on: "Compressor started", compressor_off: "Compressor stopped",
-    add_heat_on: "Add-on heater on", add_heat_off: "Add-on heater off",
-    hot_water_start: "Hot-water charge started", hot_water_end: "Hot-water charge ended",
-    alarm_raised: "Alarm", alarm_cleared: "Alarm cleared",
-    gateway_silent: "No data from the gateway", gateway_back: "Data from the gateway again"
+    compressor_on: _("Compressor started"), compressor_off: _("Compressor stopped"),
+    add_heat_on: _("Add-on heater on"), add_heat_off: _("Add-on heater off"),
+    hot_water_start: _("Hot-water charge started"), hot_water_end: _("Hot-water charge ended"),
+    alarm_raised: _("Alarm"), alarm_cleared: _("Alarm cleared"),
+    gateway_silent: _("No data from the gateway"), gateway_back: _("Data from the gateway again")
   };
   var PRESET_DAYS = [14, 30, 90, 365];
 
@@ -183,7 +183,7 @@
   function localDay(iso) { return iso.slice(0, 10); } // the period's local date, as the server's zone has it
   function dayLabel(iso) {
     var d = new Date(iso.slice(0, 10) + "T12:00:00Z");
-    return d.toLocaleDateString(undefined, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" });
+    return d.toLocaleDateString(hp.locale, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" });
   }
 
   function daily() {
@@ -219,17 +219,17 @@
     function load() {
       var gw = gatewayName();
       pressPresets();
-      if (!gw) { showBanner(cfg.error ? capital(cfg.error) : "No data in the store yet.", cfg.error ? "error" : ""); return; }
+      if (!gw) { showBanner(cfg.error ? capital(cfg.error) : _("No data in the store yet."), cfg.error ? "error" : ""); return; }
       var mine = ++seq;
-      $("#daily-info").textContent = "computing\u2026";
+      $("#daily-info").textContent = _("computing\u2026");
       api("/api/v1/summary", { gateway: gw, since: days + "d", by: "day" }).then(function (d) {
         if (mine !== seq) return;
         doc = d;
         showBanner(null);
         var periods = d.periods;
         if (!chosen || !periods.some(function (p) { return localDay(p.start) === chosen; })) chosen = localDay(periods[periods.length - 1].start);
-        $("#daily-info").textContent = periods.length + " days, " + localDay(periods[0].start) + " to " +
-          localDay(periods[periods.length - 1].start) + " (" + d.tz + ")";
+        $("#daily-info").textContent = ngettext("{n} day, {first} to {last} ({tz})", "{n} days, {first} to {last} ({tz})",
+          periods.length, { first: localDay(periods[0].start), last: localDay(periods[periods.length - 1].start), tz: d.tz });
         $("#csv-days").href = url("/api/v1/summary", { gateway: gw, since: days + "d", by: "day", format: "csv" });
         drawAll();
         table();
@@ -237,7 +237,7 @@
       }).catch(function (err) {
         if (mine !== seq) return;
         $("#daily-info").textContent = "";
-        showBanner(err.status === 503 || err.status === 404 ? capital(err.message) : "Cannot load the days: " + err.message, "error");
+        showBanner(err.status === 503 || err.status === 404 ? capital(err.message) : _("Cannot load the days: {error}", { error: err.message }), "error");
       });
     }
 
@@ -265,13 +265,13 @@
         var card = el("article", "card chart-card bar-card");
         card.id = "bars-" + spec.id;
         var title = spec.title;
-        var marks = spec.bars.map(function (b) { return estimatedIn(b.key) ? "estimated" : "measured"; });
+        var marks = spec.bars.map(function (b) { return estimatedIn(b.key) ? "estimated" : "measured"; }); // (keys, not shown)
         var h2 = el("h2", null, title);
         spec.bars.forEach(function (b, i) {
           var any = periods.some(function (p) { return p[b.key] !== null && p[b.key] !== undefined; });
           if (!any) return;
           var tag = el("span", "badge " + (marks[i] === "estimated" ? "est" : "meas"),
-            (spec.bars.length > 1 ? b.name + ": " : "") + (marks[i] === "estimated" ? (b.key === "cop" ? "est." : "estimated") : "measured"));
+            (spec.bars.length > 1 ? b.name + ": " : "") + (marks[i] === "estimated" ? (b.key === "cop" ? _("est.") : _("estimated")) : _("measured")));
           h2.appendChild(document.createTextNode(" "));
           h2.appendChild(tag);
         });
@@ -280,7 +280,7 @@
         card.appendChild(box);
         host.appendChild(card);
         var two = spec.bars.length > 1;
-        var series = [{ label: "Day", value: function (u, v) { return v === null || v === undefined ? "\u2013" :
+        var series = [{ label: _("Day"), value: function (u, v) { return v === null || v === undefined ? "\u2013" :
           dayLabel(new Date(v * 1000 - half * 1000).toISOString()); } }];
         var data = [xs];
         spec.bars.forEach(function (b, i) {
@@ -301,7 +301,7 @@
                       if (lo === hi) hi = lo + 1;
                       return [lo, hi + (hi - lo) * 0.08];
                     } } },
-          axes: [axis(null, { size: 40, label: undefined }), axis("")],
+          axes: [axis(null, { size: 40, label: undefined, values: hp.timeTicks(true) }), axis("")],
           legend: { live: true },
           cursor: { drag: { x: false, y: false }, points: { show: false } }
         };
@@ -339,8 +339,8 @@
       var thead = $("#days thead"), tbody = $("#days tbody");
       thead.textContent = ""; tbody.textContent = "";
       var hr = el("tr");
-      hr.appendChild(el("th", null, "Day"));
-      TABLE.forEach(function (c) { hr.appendChild(el("th", null, c.key === "cost" ? "Cost " + doc.currency : c.label)); });
+      hr.appendChild(el("th", null, _("Day")));
+      TABLE.forEach(function (c) { hr.appendChild(el("th", null, c.key === "cost" ? _("Cost {currency}", { currency: doc.currency }) : c.label)); });
       thead.appendChild(hr);
       doc.periods.slice().reverse().forEach(function (p) {
         var tr = el("tr", "day-row");
@@ -349,11 +349,11 @@
         tr.appendChild(el("td", "mono", localDay(p.start)));
         TABLE.forEach(function (c) {
           var v = p[c.key], td;
-          if (c.key === "short_cycling") td = el("td", v ? "flag-yes" : "", v === true ? "yes" : v === false ? "no" : "\u2013");
+          if (c.key === "short_cycling") td = el("td", v ? "flag-yes" : "", v === true ? _("yes") : v === false ? _("no") : "\u2013");
           else td = el("td", "num", num(v, c.digits));
           if (v !== null && v !== undefined && c.key !== "short_cycling") {
-            if (isEst(p, c.key)) { td.classList.add("est"); td.textContent += "*"; td.title = "estimated"; }
-            else td.title = "measured";
+            if (isEst(p, c.key)) { td.classList.add("est"); td.textContent += "*"; td.title = _("estimated"); }
+            else td.title = _("measured");
           }
           tr.appendChild(td);
         });
@@ -388,8 +388,8 @@
         tbody.textContent = "";
         var note = $("#events-note");
         note.hidden = !ev.truncated && ev.events.length > 0;
-        note.textContent = ev.truncated ? "Showing the newest " + ev.events.length + " of " + ev.total + " events." :
-          ev.events.length ? "" : "No events on this day.";
+        note.textContent = ev.truncated ? _("Showing the newest {shown} of {total} events.", { shown: ev.events.length, total: ev.total }) :
+          ev.events.length ? "" : _("No events on this day.");
         ev.events.slice().reverse().forEach(function (e) {
           var tr = el("tr", "event");
           tr.dataset.kind = e.kind;
@@ -398,8 +398,10 @@
           t.title = e.time;
           tr.appendChild(t);
           tr.appendChild(el("td", null, EVENTS[e.kind] || e.kind));
-          tr.appendChild(el("td", "num", e.duration_s !== null ? (e.kind === "compressor_off" ? "ran " : "") + fmtDuration(e.duration_s) : ""));
-          tr.appendChild(el("td", null, e.text));
+          tr.appendChild(el("td", "num", e.duration_s === null ? "" : e.kind === "compressor_off" ?
+            _("ran {duration}", { duration: fmtDuration(e.duration_s) }) : fmtDuration(e.duration_s)));
+          // an alarm's text in the page's language (the brands' texts, context "alarm")
+          tr.appendChild(el("td", null, e.kind === "alarm_raised" ? hp.alarmText(e.text) : e.text));
           tbody.appendChild(tr);
         });
         window.__daily.events = ev;
@@ -409,7 +411,7 @@
         tbody.textContent = "";
         var note = $("#events-note");
         note.hidden = false;
-        note.textContent = "Cannot load the events: " + err.message;
+        note.textContent = _("Cannot load the events: {error}", { error: err.message });
       });
     }
 
