@@ -49,7 +49,8 @@ def test_dashboard_routes_only_read(tmp_path):
     operations = {(path, method) for path, item in app.openapi()["paths"].items() for method in item}
     assert {p for p, _ in operations} == {"/api/v1/gateways", "/api/v1/latest", "/api/v1/series",
                                           "/api/v1/summary", "/api/v1/events", "/api/v1/alerts",
-                                          "/api/v1/alerts/history", "/api/v1/alerts/rules", "/api/v1/alerts/test"}
+                                          "/api/v1/alerts/history", "/api/v1/alerts/rules", "/api/v1/alerts/test",
+                                          "/api/v1/heatcurve", "/api/v1/signature"}
     assert {m for op in operations - ACTIONS for m in op[1:]} == {"get"}
     pages = routes(app)
     assert {"/", "/charts", "/daily", "/alerts", "/healthz", "/readyz"} <= {p for p, _ in pages}

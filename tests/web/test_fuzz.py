@@ -37,6 +37,7 @@ from tests.web.test_api import IV, LAST, NI, NOW, PASSWORD, T0, TH, embedded, st
 
 OPERATIONS = ("/api/v1/gateways", "/api/v1/latest", "/api/v1/series", "/api/v1/summary", "/api/v1/events",
               "/api/v1/alerts", "/api/v1/alerts/history", "/api/v1/alerts/rules")
+OPERATIONS += ("/api/v1/heatcurve", "/api/v1/signature")  # issue 16 (web/curve.py)
 #: no parameter to violate: not fuzzed in negative mode
 NO_PARAMETERS = ("/api/v1/gateways", "/api/v1/alerts", "/api/v1/alerts/rules")
 #: the one operation that acts (sends a test message): not fuzzed, tested in tests/web/test_alerts_api.py
@@ -104,7 +105,7 @@ def steered_query(draw: st.DrawFn, params: set[str], query: dict[str, Any]) -> d
             q.pop("since", None)
         elif how == "days":
             q["since"] = f"{draw(st.integers(1, 40))}{draw(st.sampled_from('dw'))}"
-    for name in ("from", "to"):
+    for name in ("from", "to", "compare_from", "compare_to"):  # compare_*: /api/v1/signature
         if name in params:
             how = draw(st.sampled_from(("absent", "absent", "date", "keep")))
             if how == "absent":

@@ -47,6 +47,12 @@ REQUESTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/alerts/history": [{}, {"gateway": TH, "limit": "1"}, {"gateway": "nope"}],
     "/api/v1/alerts/rules": [{}],
 }
+REQUESTS.update({  # issue 16 (web/curve.py)
+    "/api/v1/heatcurve": [{"gateway": TH, "from": "2025-11-28", "to": "2025-11-28"}, {"gateway": NI, "since": "2d"},
+                          {"gateway": IV, "source": "mqtt", "from": "1970-01-01", "to": "1970-01-02"}],
+    "/api/v1/signature": [{"gateway": TH, "from": "2025-11-27", "to": "2025-11-29", "compare_from": "2025-11-20"},
+                          {"gateway": NI, "since": "3d"}],
+})
 ERRORS = [("/api/v1/series", {"gateway": TH, "fields": "no_such_field"}, 400),
           ("/api/v1/latest", {"gateway": "nope"}, 404),
           ("/api/v1/latest", {}, 400),
@@ -55,7 +61,8 @@ ERRORS = [("/api/v1/series", {"gateway": TH, "fields": "no_such_field"}, 400),
           ("/api/v1/events", {"gateway": TH, "since": "32d"}, 400),
           ("/api/v1/events", {"gateway": "nope"}, 404),
           ("/api/v1/alerts/history", {"limit": "0"}, 400),
-          ("/api/v1/alerts", {"gateway": TH}, 400)]
+          ("/api/v1/alerts", {"gateway": TH}, 400),
+          ("/api/v1/heatcurve", {"gateway": "nope"}, 404), ("/api/v1/signature", {"gateway": TH, "since": "x"}, 400)]
 #: the one route that is not a GET (it sends a message): its answers are checked against the
 #: schema in tests/web/test_alerts_api.py, with a real receiver
 POSTS = ["/api/v1/alerts/test"]

@@ -218,6 +218,38 @@ class DecodedPoll:
     absent: list[str] = field(default_factory=list)  # register names reporting "no sensor"
 
 
+#: The heat-curve models a brand file may name, with the roles each needs (``registers:``) and
+#: may take; heatpump_monitor.analytics.curve computes them (one function each).
+CURVE_MODELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "supply_at_0": (frozenset({"curve"}), frozenset({"max_c"})),
+    "slope_from_20": (frozenset({"slope"}), frozenset({"parallel"})),
+    "two_point": (frozenset({"warm", "cold"}), frozenset({"parallel"})),
+}
+CURVE_ROLES = ("forward", "target", "indoor", "room")
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """One way a brand's curve registers set the supply temperature (the file's ``curve: models:``)."""
+
+    model: str  # a key of CURVE_MODELS
+    registers: Mapping[str, str]  # role -> register name
+    params: Mapping[str, float] = field(default_factory=dict)
+    source: str = ""  # where the model's facts come from
+    approximation: str = ""  # what is assumed
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """The brand's heat curve: the registers it is read against and its models, best first."""
+
+    forward: str
+    models: tuple[CurveModel, ...]
+    target: str | None = None  # the controller's own computed target supply temperature
+    indoor: str | None = None
+    room: str | None = None
+
+
 @dataclass(frozen=True)
 class Provider:
     brand: str
@@ -232,6 +264,7 @@ class Provider:
     #: which register plays which role in the summaries (the file's ``analytics:``), checked
     #: to name registers of this brand; read by :mod:`heatpump_monitor.analytics.profile`
     analytics: Mapping[str, Any] = field(default_factory=dict)
+    curve: CurveSpec | None = None  # the file's ``curve:`` (issue 16)
 
     def register(self, index: str) -> Register | None:
         idx = normalize_index(index)
@@ -427,7 +460,39 @@ def provider_from_dict(doc: Mapping[str, Any], file: str = "") -> Provider:
         sources=sources,
         file=file,
         analytics=analytics,
+        curve=_curve_spec(doc.get("curve"), brand, names),
     )
+
+
+def _curve_spec(d: Any, brand: str, names: set[str]) -> CurveSpec | None:
+    """The file's ``curve:`` block, checked: known models and roles, registers of this brand."""
+    if d is None:
+        return None
+    where = f"{brand} curve"
+    if not isinstance(d, dict) or set(d) - {*CURVE_ROLES, "models"} or "forward" not in d:
+        raise ProviderError(f"{where}: expected forward, models and optional {', '.join(CURVE_ROLES[1:])}")
+    for role in CURVE_ROLES:
+        if d.get(role) is not None and d[role] not in names:
+            raise ProviderError(f"{where}: {role} names unknown register {d[role]!r}")
+    models = []
+    for m in d.get("models") or []:
+        kind = m.get("model") if isinstance(m, dict) else None
+        if kind not in CURVE_MODELS or set(m) - {"model", "registers", "params", "source", "approximation"}:
+            raise ProviderError(f"{where}: bad model {m!r} (models: {', '.join(CURVE_MODELS)})")
+        need, may = CURVE_MODELS[kind]
+        regs = dict(m.get("registers") or {})
+        if not need <= set(regs) or set(regs) - need - may:
+            raise ProviderError(f"{where} {kind}: registers must name {sorted(need)} (and may name {sorted(may)})")
+        unknown = [r for r in regs.values() if r not in names]
+        params = m.get("params") or {}
+        if unknown or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in params.values()):
+            raise ProviderError(f"{where} {kind}: unknown registers {unknown} or non-numeric params")
+        if not m.get("source"):
+            raise ProviderError(f"{where} {kind}: source missing: every model says where it comes from")
+        models.append(CurveModel(kind, regs, {str(k): float(v) for k, v in params.items()},
+                                 str(m["source"]).strip(), str(m.get("approximation", "")).strip()))
+    return CurveSpec(forward=d["forward"], models=tuple(models), target=d.get("target"), indoor=d.get("indoor"),
+                     room=d.get("room"))
 
 
 def _read_data(name: str) -> dict[str, Any]:

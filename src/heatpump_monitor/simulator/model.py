@@ -331,6 +331,10 @@ _TYPICAL: dict[str, float] = {
     "heat_curve_offset": 0.0,
     "heat_curve_parallel": 0.0,
     "heat_curve_max": 55.0,
+    # IVT Rego 800/1000's curve points (analytics.curve's two_point: +20 C and -20 C outdoors),
+    # placed on the simulated house's own curve at 21 C inside, so the demo's curve fits its data
+    "heat_curve_left": 25.0,
+    "heat_curve_right": 55.0,
     "heating_stop_temp": 17.0,
     "summer_mode_temp": 17.0,
     "cooling_setpoint": 20.0,
@@ -419,7 +423,8 @@ _SPECIFIC: dict[str, _Rule] = {
     "hot_water_setpoint": lambda m, r, s: s.hot_water_stop,
     "hot_water_stop_temp": lambda m, r, s: s.hot_water_stop,
     "hot_water_start_temp": lambda m, r, s: s.hot_water_start,
-    "heat_curve": lambda m, r, s: m._setting(r.name, 40.0 if r.kind == "temperature" else 5.0),
+    # Thermia's supply at 0 C; NIBE's curve number (its factory setting 9)
+    "heat_curve": lambda m, r, s: m._setting(r.name, 40.0 if r.kind == "temperature" else 9.0),
     "compressor": lambda m, r, s: 1.0 if s.compressor else 0.0,
     "brine_pump": lambda m, r, s: 1.0 if s.compressor else 0.0,
     "switch_valve": lambda m, r, s: 1.0 if s.hot_water else 0.0,

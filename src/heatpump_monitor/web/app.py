@@ -71,6 +71,7 @@ from .routes import make_router
 from .store import ReadyCheck, Store
 from .summaries import SUMMARY_LIMITS, SUMMARY_PAGES, Summaries, SummaryLimits
 from .summaries import make_router as make_summary_router
+from .curve import make_router as make_curve_router
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 PAGE_SCRIPTS = {"overview": ("app.js", "summary.js", "alerts.js"), "charts": (UPLOT_JS, "app.js"),
                 "daily": ("app.js", UPLOT_JS, "summary.js"), "alerts": ("app.js", "alerts.js"), "docs": ("docs.js",)}
 I18N_JS = "i18n.js"
+# the heat-curve and signature pages (curve.js): their text is in the script, through i18n.js's _()
+PAGE_SCRIPTS.update(heatcurve=("app.js", UPLOT_JS, "curve.js"), signature=("app.js", UPLOT_JS, "curve.js"))
 # how many of the charts page's data requests the page preloads: the first chart's only; app.js
 # asks for the rest once it is answered, so the first chart's query has the server to itself
 # (measured: first chart sooner, all charts as soon as with both preloaded)
@@ -92,6 +95,7 @@ CHARTS_PRELOADS = 1
 PAGE_STYLES = {"overview": ("style.css", "summary.css", "alerts.css"), "charts": (UPLOT_CSS, "style.css"),
                "daily": (UPLOT_CSS, "style.css", "summary.css"), "alerts": ("style.css", "alerts.css"),
                "docs": ("style.css",)}
+PAGE_STYLES.update(heatcurve=(UPLOT_CSS, "style.css", "curve.css"), signature=(UPLOT_CSS, "style.css", "curve.css"))
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -103,7 +107,8 @@ def N_(text: str) -> str:
 
 # The topbar's links: (page, path, label); every one but the API's keeps the gateway chosen
 NAV = (("overview", "/", N_("Overview")), ("charts", "/charts", N_("Charts")), ("daily", "/daily", N_("Daily")),
-       ("alerts", "/alerts", N_("Alerts")), ("docs", "/docs", N_("API")))
+       ("alerts", "/alerts", N_("Alerts")), ("heatcurve", "/heatcurve", N_("Heat curve")),
+       ("signature", "/signature", N_("Signature")), ("docs", "/docs", N_("API")))
 # a year: the language chosen with the switch stays chosen
 LANG_COOKIE_MAX_AGE = 365 * 86_400
 # the page depends on these request headers (the language choice): caches keep one copy per value
@@ -312,6 +317,7 @@ def create_app(
     app.include_router(make_router(data, stale_after_s=stale_after_s, clock=clock, limits=limits, gate=gate))
     app.include_router(make_summary_router(summaries))
     app.include_router(make_alerts_router(alerts_view))
+    app.include_router(make_curve_router(summaries, data, gate, limits))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def healthz() -> PlainTextResponse:
@@ -411,6 +417,14 @@ def create_app(
     @app.get("/alerts", include_in_schema=False)
     async def alerts_page(request: Request) -> HTMLResponse:
         return await page(request, "alerts", N_("Alerts"))
+
+    @app.get("/heatcurve", include_in_schema=False)
+    async def heatcurve_page(request: Request) -> HTMLResponse:
+        return await page(request, "heatcurve", N_("Heat curve"))
+
+    @app.get("/signature", include_in_schema=False)
+    async def signature_page(request: Request) -> HTMLResponse:
+        return await page(request, "signature", N_("Heat signature"))
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:

@@ -17,7 +17,8 @@ BUILD_DIR = STATIC_DIR / "build"
 JS = "text/javascript; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 OWN_ASSETS = {"app.js": JS, "docs.js": JS, "style.css": CSS, "summary.js": JS, "summary.css": CSS,
-              "alerts.js": JS, "alerts.css": CSS, "i18n.js": JS}
+              "alerts.js": JS, "alerts.css": CSS, "i18n.js": JS,
+              "curve.js": JS, "curve.css": CSS}
 UPLOT_JS = "uPlot.iife.min.js"
 UPLOT_CSS = "uPlot.min.css"
 BUILT_ASSETS = {UPLOT_JS: JS, UPLOT_CSS: CSS}
