@@ -214,7 +214,7 @@ def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Wri
     if cfg.metrics_registers:  # every register as a gauge: only when METRICS_REGISTERS is on
         from ..integrations.registers import start_register_gauges
 
-        start_register_gauges(cfg, writer.listeners, metrics.extra)
+        start_register_gauges(cfg, writer.listeners, metrics.deferred)
     health = Health(collector, writer)
     health.sink_check_error = sink_error
     if alerts is not None:
