@@ -617,6 +617,12 @@ def load_store_config(env: Mapping[str, str] | None = None, path: str | None = N
     return store_config(_settings(env), path)
 
 
+def load_data_dir(env: Mapping[str, str] | None = None) -> str:
+    """DATA_DIR: the directory of the collectors' own files (spool, embedded store) and of
+    ``import-upstream``'s checkpoints. Every variable is checked, as by the other loaders."""
+    return _settings(env).data_dir
+
+
 #: CONFIG_FILE's sections: the brand, register corrections, alert rules
 CONFIG_KEYS = ("brand", "registers", "alerts")
 
