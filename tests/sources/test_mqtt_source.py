@@ -33,10 +33,10 @@ def test_messages_getall_and_stop(tmp_path):
             await asyncio.sleep(0.01)
         await asyncio.to_thread(publish.single, f"{MAC}/HP/0007", b"65483", hostname="127.0.0.1", port=broker.port)
         await asyncio.to_thread(publish.single, "aabbccddeeff/HP/0007", b"1", hostname="127.0.0.1", port=broker.port)
-        for _ in range(200):
-            if (f"{MAC}/HP/0007", b"65483") in got:
-                break
-            await asyncio.sleep(0.01)
+        # both may come in either order (two clients), and late on a busy machine: wait for
+        # each (wait_until below polls on this loop, where the source hands its messages over)
+        for message in [(f"{MAC}/HP/CMD", b"GETALL"), (f"{MAC}/HP/0007", b"65483")]:
+            assert await wait_until(lambda m=message: m in got, 30), f"no {message} within 30 s; got {got}"
         stop.set()
         await asyncio.wait_for(task, 5)  # returns on stop while reading messages
         return src
