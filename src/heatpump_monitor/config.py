@@ -383,6 +383,19 @@ class MqttSettings:
         """The configured gateways; () when any gateway may be discovered."""
         return tuple(self.mac.split(",")) if self.mac else ()
 
+    @property
+    def names(self) -> dict[str, str]:
+        """MAC -> the name its snapshots are stored under, where that is not the MAC itself:
+        GATEWAY_NAME names the one configured MAC (the loader allows it only then)."""
+        macs = self.macs
+        return {macs[0]: self.gateway_name} if len(macs) == 1 and self.gateway_name else {}
+
+    @property
+    def gateway_names(self) -> list[str]:
+        """The configured gateways by the name they are stored under ([] when discovered)."""
+        names = self.names
+        return [names.get(mac, mac) for mac in self.macs]
+
 
 @dataclass(frozen=True)
 class HomeAssistantSettings:

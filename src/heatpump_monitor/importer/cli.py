@@ -126,8 +126,9 @@ def _old_database(args: argparse.Namespace) -> OldDatabase:
     return OldDatabase(args.from_url, database=args.from_database, username=args.from_username, password=password)
 
 
-def _gateway(args: argparse.Namespace, gateway_name: str, macs: tuple[str, ...]) -> str:
-    name = (args.gateway if args.gateway is not None else gateway_name or (macs[0] if len(macs) == 1 else "")).strip()
+def _gateway(args: argparse.Namespace, configured: list[str]) -> str:
+    """--gateway, else the one gateway the MQTT collector's settings name (GATEWAY_NAME or its MAC)."""
+    name = (args.gateway if args.gateway is not None else configured[0] if len(configured) == 1 else "").strip()
     if not name:
         raise ConfigError("give --gateway NAME: the gateway name your collector stores (the H66's address, "
                           "e.g. 192.168.1.100, or its MAC; `heatpump-monitor verify` lists them)")
@@ -158,7 +159,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         assert cfg.mqtt is not None
         store = load_store_config(env, args.store)
         data_dir = load_data_dir(env)
-        gateway = _gateway(args, cfg.mqtt.gateway_name, cfg.mqtt.macs)
+        gateway = _gateway(args, cfg.mqtt.gateway_names)
         old = _old_database(args)
     except ConfigError as exc:
         for line in exc.lines or [str(exc)]:
