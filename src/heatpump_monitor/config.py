@@ -388,6 +388,19 @@ class MqttSettings:
         """The configured gateways; () when any gateway may be discovered."""
         return tuple(self.mac.split(",")) if self.mac else ()
 
+    @property
+    def names(self) -> dict[str, str]:
+        """MAC -> the name its snapshots are stored under, where that is not the MAC itself:
+        GATEWAY_NAME names the one configured MAC (the loader allows it only then)."""
+        macs = self.macs
+        return {macs[0]: self.gateway_name} if len(macs) == 1 and self.gateway_name else {}
+
+    @property
+    def gateway_names(self) -> list[str]:
+        """The configured gateways by the name they are stored under ([] when discovered)."""
+        names = self.names
+        return [names.get(mac, mac) for mac in self.macs]
+
 
 @dataclass(frozen=True)
 class HomeAssistantSettings:
@@ -620,6 +633,12 @@ def _implied_store(s: Settings) -> StoreKind:
 
 def load_store_config(env: Mapping[str, str] | None = None, path: str | None = None) -> StoreConfig:
     return store_config(_settings(env), path)
+
+
+def load_data_dir(env: Mapping[str, str] | None = None) -> str:
+    """DATA_DIR: the directory of the collectors' own files (spool, embedded store) and of
+    ``import-upstream``'s checkpoints. Every variable is checked, as by the other loaders."""
+    return _settings(env).data_dir
 
 
 #: CONFIG_FILE's sections: the brand, register corrections, alert rules

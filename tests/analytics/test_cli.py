@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -64,3 +65,30 @@ def test_errors_are_one_line(store, capsys, tmp_path):
     assert "does not exist" in capsys.readouterr().err
     assert main(["summary", "--store", str(path), "--from", "2026-02-01", "--to", "2026-01-01"]) == 2
     assert "first day on or before the last" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,days", [("30d", 30), ("4w", 28), (" 7 d ", 7), ("3700d", 3700)])
+def test_one_rule_for_since_in_the_cli_and_the_api(text, days):
+    from heatpump_monitor.analytics.cli import since_arg
+    from heatpump_monitor.analytics.summary import parse_days
+
+    assert parse_days(text) == since_arg(text) == days
+
+
+@pytest.mark.parametrize("text,message", [("yesterday", "expected days or weeks, e.g. 30d or 4w"),
+                                          ("0d", "at least 1 day"), ("3701d", "at most 3700 days"),
+                                          ("530w", "at most 3700 days")])
+def test_since_is_refused_in_the_same_words_by_the_cli_and_the_api(text, message):
+    """The CLI's --since and the API's since= share analytics.summary.parse_days: same words."""
+    import argparse
+
+    from heatpump_monitor.analytics.cli import since_arg
+    from heatpump_monitor.web.errors import ApiError
+    from heatpump_monitor.web.summaries import Summaries
+
+    with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
+        since_arg(text)
+    summaries = SimpleNamespace(today=lambda: date(2026, 12, 3))  # all Summaries.days asks of itself
+    with pytest.raises(ApiError) as err:
+        Summaries.days(summaries, text, None, None, 7, 3700, "")  # type: ignore[arg-type]
+    assert err.value.status == 400 and err.value.message.endswith(f": {message}")

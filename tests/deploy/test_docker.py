@@ -11,6 +11,14 @@ SPEC_VARS = ["H66_IP", "COLLECTION_INTERVAL", "HEATPUMP_BRAND", "INFLUXDB_URL", 
              "INFLUXDB_ORG", "INFLUXDB_BUCKET"]
 #: what the compose files add to the spec's collector: the alerts (README "Alerts")
 ALERT_VARS = ["NOTIFY_URLS", "LANGUAGE", "TZ"]
+#: Home Assistant discovery from the API collector (README "Home Assistant"): the broker it
+#: publishes to and the switch, off unless set
+HA_VARS = ["MQTT_BROKER", "MQTT_PORT", "MQTT_USERNAME", "MQTT_PASSWORD", "HA_DISCOVERY", "HA_DISCOVERY_PREFIX",
+           "HA_STATE_TOPIC"]
+#: Prometheus register gauges (README "Prometheus register values"), off unless set
+METRICS_VARS = ["METRICS_REGISTERS"]
+#: the API collector's environment in both compose files: the spec's, in its order, then ours
+API_VARS = SPEC_VARS + ALERT_VARS + HA_VARS + METRICS_VARS
 
 
 def compose(name="docker-compose.yml"):
@@ -45,7 +53,7 @@ def test_compose_services_and_collector_as_in_spec():
     assert (ROOT / context / dockerfile).is_file()
     assert col["command"] == "python3 /app/api_collector.py"
     env = env_list(col)
-    assert list(env) == SPEC_VARS + ALERT_VARS  # the spec's, in its order; then the alerts'
+    assert list(env) == API_VARS  # the spec's, in its order; then the alerts', HA's, Prometheus'
     assert env["INFLUXDB_URL"] == "http://influxdb:8086"
     assert env["INFLUXDB_TOKEN"] == "${INFLUXDB_TOKEN}"
     assert (env["COLLECTION_INTERVAL"], env["HEATPUMP_BRAND"], env["INFLUXDB_ORG"], env["INFLUXDB_BUCKET"]) == (
@@ -85,9 +93,10 @@ def test_influxdb2_initialised_with_same_org_bucket_token():
 def test_every_compose_variable_is_documented_in_env_example(name):
     text = (ROOT / name).read_text()
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
-    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-                   if line and not line.startswith("#"))
-    assert used and used <= set(example), used - set(example)
+    # set, or shown commented out (`# MQTT_PORT=1883`): an optional variable with a compose default
+    # stays commented so that `set -a; . ./.env` does not give it an empty value
+    documented = set(re.findall(r"^(?:# )?([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert used and used <= documented, used - documented
 
 
 def test_dockerfile_slim_nonroot_healthcheck_and_entry_points():
@@ -123,7 +132,7 @@ def test_both_collectors_side_by_side_option_b():
     api, mqtt = c["services"]["collector-api"], c["services"]["collector-mqtt"]
     assert api["command"] == "python3 /app/api_collector.py"
     assert mqtt["command"] == "python3 /app/collector.py"
-    assert list(env_list(api)) == SPEC_VARS + ALERT_VARS
+    assert list(env_list(api)) == API_VARS
     menv = env_list(mqtt)
     assert menv["MQTT_BROKER"] == "mosquitto" and menv["MQTT_PORT"] == "1883"
     assert menv["MQTT_USERNAME"] == "${MQTT_USERNAME:-}" and menv["MQTT_PASSWORD"] == "${MQTT_PASSWORD:-}"
@@ -170,11 +179,17 @@ def test_collectors_keep_their_spool_on_a_named_volume(name, services):
         seen.add(volume)
 
 
+def image_env() -> dict[str, str]:
+    """The ENV of the image's last stage (what every compose service starts with)."""
+    text = (ROOT / "Dockerfile").read_text()
+    return dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("FROM python")[1].split("WORKDIR")[0]))
+
+
 def test_image_serves_readiness_on_metrics_port_for_its_healthcheck():
     """The image's HEALTHCHECK (`heatpump-monitor healthcheck`) asks /readyz on METRICS_PORT,
     which the image sets; the data directory is the volume."""
     text = (ROOT / "Dockerfile").read_text()
-    env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", text.split("FROM python")[1].split("WORKDIR")[0]))
+    env = image_env()
     assert env["METRICS_PORT"] == "8051" and env["METRICS_HOST"] == "0.0.0.0"
     assert env["DATA_DIR"] == "/app/data"
     assert 'VOLUME ["/app/data", "/app/alerts"]' in text and re.search(r"EXPOSE .*8051", text)
@@ -242,6 +257,85 @@ def test_collectors_and_dashboard_share_the_alerts_volume_and_settings(name, ser
     cfg = load_alerts_config({"CONFIG_FILE": "", "ALERTS_DIR": "/app/alerts", "NOTIFY_URLS": "json://h/x",
                               "LANGUAGE": "en", "TZ": "Europe/Stockholm"})
     assert cfg.on and cfg.directory == "/app/alerts" and cfg.language == "en"
+
+
+#: the least .env that starts the compose files (no HA, no Prometheus register values)
+DOT_ENV = {"H66_IP": "192.168.1.100", "H66_MAC": "cd4dee258efa", "INFLUXDB_TOKEN": "t"}
+
+
+def service_config(name: str, service: str, dot_env: dict[str, str]):
+    """The collector's configuration as the container would load it: the image's ENV, then the
+    service's environment interpolated with ``dot_env`` as the .env file."""
+    from heatpump_monitor.config import load_collector_config, load_mqtt_config
+
+    env = {**image_env(), "CONFIG_FILE": "",
+           **{k: interpolate(v, dot_env) for k, v in env_list(compose(name)["services"][service]).items()}}
+    return (load_mqtt_config if service == "collector-mqtt" else load_collector_config)(env)
+
+
+API_COLLECTORS = [("docker-compose.yml", "collector"), ("docker-compose.both.yml", "collector-api")]
+ALL_COLLECTORS = [*API_COLLECTORS, ("docker-compose.both.yml", "collector-mqtt")]
+
+
+@pytest.mark.parametrize("name,service", ALL_COLLECTORS)
+def test_home_assistant_and_register_values_are_off_by_default(name, service):
+    cfg = service_config(name, service, DOT_ENV)
+    assert cfg.homeassistant is None and cfg.metrics_registers is False
+    assert cfg.metrics_port == 8051  # the image's: where METRICS_REGISTERS=true would serve them
+
+
+@pytest.mark.parametrize("name,service", ALL_COLLECTORS)
+def test_metrics_registers_reaches_every_collector(name, service):
+    cfg = service_config(name, service, {**DOT_ENV, "METRICS_REGISTERS": "true"})
+    assert cfg.metrics_registers is True and cfg.homeassistant is None
+
+
+@pytest.mark.parametrize("name,service", API_COLLECTORS)
+def test_home_assistant_discovery_reaches_the_api_collector_with_its_broker(name, service):
+    given = {**DOT_ENV, "HA_DISCOVERY": "true", "MQTT_BROKER": "ha.lan", "MQTT_PORT": "8883",
+             "MQTT_USERNAME": "hass", "MQTT_PASSWORD": "pw", "HA_DISCOVERY_PREFIX": "ha", "HA_STATE_TOPIC": "hp"}
+    ha = service_config(name, service, given).homeassistant
+    assert ha is not None
+    assert (ha.broker, ha.port, ha.username, ha.password.get_secret_value(), ha.discovery_prefix, ha.state_base) == (
+        "ha.lan", 8883, "hass", "pw", "ha", "hp")
+    # the defaults of the .env-less variables are the settings' own
+    ha = service_config(name, service, {**DOT_ENV, "HA_DISCOVERY": "true", "MQTT_BROKER": "ha.lan"}).homeassistant
+    assert ha is not None and (ha.port, ha.username, ha.password.get_secret_value(), ha.discovery_prefix,
+                               ha.state_base) == (1883, "", "", "homeassistant", "heatpump-monitor")
+
+
+def test_home_assistant_broker_default_per_compose_file():
+    """docker-compose.yml has no broker: HA_DISCOVERY=true alone stops the collector with one
+    line naming MQTT_BROKER; docker-compose.both.yml publishes to its mosquitto service."""
+    from heatpump_monitor.config import ConfigError
+
+    with pytest.raises(ConfigError, match="MQTT_BROKER"):
+        service_config("docker-compose.yml", "collector", {**DOT_ENV, "HA_DISCOVERY": "true"})
+    ha = service_config("docker-compose.both.yml", "collector-api", {**DOT_ENV, "HA_DISCOVERY": "true"}).homeassistant
+    assert ha is not None and (ha.broker, ha.port) == ("mosquitto", 1883)
+
+
+def test_only_the_api_collector_publishes_to_home_assistant_side_by_side():
+    # both collectors write the same gateway name (GATEWAY_NAME=${H66_IP}): two publishers would
+    # fight over the same entities and state topic
+    c = compose("docker-compose.both.yml")
+    assert "HA_DISCOVERY" not in env_list(c["services"]["collector-mqtt"])
+    cfg = service_config("docker-compose.both.yml", "collector-mqtt", {**DOT_ENV, "HA_DISCOVERY": "true"})
+    assert cfg.homeassistant is None
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.both.yml"])
+def test_no_secret_has_a_default(name):
+    """A password or token comes from .env or is empty: never a value written in the compose file."""
+    text = (ROOT / name).read_text()
+    secrets = [(var, default) for var, default in re.findall(r"\$\{(\w+)(?::-([^}]*))?\}", text)
+               if re.search(r"PASSWORD|TOKEN|SECRET|NOTIFY_URLS", var)]
+    assert {"MQTT_PASSWORD", "INFLUXDB_TOKEN"} <= {var for var, _ in secrets}
+    assert all(default == "" for _, default in secrets), secrets
+    for service in compose(name)["services"].values():
+        for key, value in env_list(service).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET", key):
+                assert value.startswith("${") and value.endswith("}"), (key, value)
 
 
 COMPOSE_FILES = sorted(p.relative_to(ROOT).as_posix()

@@ -224,3 +224,18 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert checkpoint.load(path, {"a": [("x", 2.0)]}) is None
     path.write_text("{not json")
     assert checkpoint.load(path, {"a": [("x", 1.0)]}) is None
+
+
+def test_public_accessors_the_importer_uses(tmp_path):
+    """DATA_DIR through config's loader (checked like every variable), InfluxQL through the
+    InfluxDB reader's public partial_series: no private names of other modules."""
+    from heatpump_monitor.config import DEFAULT_DATA_DIR, ConfigError, load_data_dir
+    from heatpump_monitor.importer import cli, source
+
+    assert load_data_dir({"DATA_DIR": str(tmp_path)}) == str(tmp_path)
+    assert load_data_dir({}) == DEFAULT_DATA_DIR
+    with pytest.raises(ConfigError, match="COLLECTION_INTERVAL"):
+        load_data_dir({"COLLECTION_INTERVAL": "soon"})
+    for module in (cli, source):
+        text = open(module.__file__, encoding="utf-8").read()
+        assert "_settings" not in text and "_partial_series" not in text, module.__name__

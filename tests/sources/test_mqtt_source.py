@@ -33,10 +33,10 @@ def test_messages_getall_and_stop(tmp_path):
             await asyncio.sleep(0.01)
         await asyncio.to_thread(publish.single, f"{MAC}/HP/0007", b"65483", hostname="127.0.0.1", port=broker.port)
         await asyncio.to_thread(publish.single, "aabbccddeeff/HP/0007", b"1", hostname="127.0.0.1", port=broker.port)
-        for _ in range(200):
-            if (f"{MAC}/HP/0007", b"65483") in got:
-                break
-            await asyncio.sleep(0.01)
+        # both may come in either order (two clients), and late on a busy machine: wait for
+        # each (wait_until below polls on this loop, where the source hands its messages over)
+        for message in [(f"{MAC}/HP/CMD", b"GETALL"), (f"{MAC}/HP/0007", b"65483")]:
+            assert await wait_until(lambda m=message: m in got, 30), f"no {message} within 30 s; got {got}"
         stop.set()
         await asyncio.wait_for(task, 5)  # returns on stop while reading messages
         return src
@@ -384,3 +384,47 @@ def test_collector_forgets_last_success_of_a_forgotten_gateway():
     now[0] += 21
     asyncio.run(c._on_tick(int(now[0] * 1000)))
     assert c.last_success == {} and c.snapshotter.gateways == {}
+
+
+def test_gateway_names_one_rule_for_the_collector_and_the_alerts():
+    """MqttSettings.names / gateway_names: what MqttCollector stores under and what the alerts
+    name (pipeline/run.py), from one property."""
+    def mqtt(**env):
+        cfg = load_mqtt_config({"HEATPUMP_BRAND": "nibe", "CONFIG_FILE": "", **env})
+        assert cfg.mqtt is not None
+        return cfg.mqtt
+
+    named = mqtt(H66_MAC=MAC, GATEWAY_NAME="192.168.1.100")
+    assert named.names == {MAC: "192.168.1.100"} and named.gateway_names == ["192.168.1.100"]
+    plain = mqtt(H66_MAC=f"{MAC},{OTHER}")
+    assert plain.names == {} and plain.gateway_names == [MAC, OTHER]
+    assert mqtt().gateway_names == []  # discovered: no names known up front
+    collector = MqttCollector(named, load_provider("nibe"), 30, StubWriter())
+    assert collector.snapshotter.names == {MAC: "192.168.1.100"}
+
+
+def test_the_alerts_name_mqtt_gateways_as_they_are_stored(tmp_path, monkeypatch):
+    from heatpump_monitor.alerts import service
+    from heatpump_monitor.pipeline import run
+    from types import SimpleNamespace
+
+    from heatpump_monitor.pipeline.spool import MemorySpool
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, config, owner, brand_of, *, gateways=(), **kwargs):
+            seen["gateways"] = list(gateways)
+
+        def on_snapshots(self, snapshots):
+            pass
+
+        def describe(self):
+            return "recorded"
+
+    monkeypatch.setattr(service, "AlertService", Recorder)
+    cfg = load_mqtt_config({"HEATPUMP_BRAND": "nibe", "CONFIG_FILE": "", "H66_MAC": MAC, "GATEWAY_NAME": "house",
+                            "NOTIFY_URLS": "json://127.0.0.1:9/x", "ALERTS_DIR": str(tmp_path)})
+    writer = SimpleNamespace(listeners=[], failing_since=None)
+    run._start_alerts(cfg, SimpleNamespace(), writer, MemorySpool(10))  # type: ignore[arg-type]
+    assert seen["gateways"] == ["house"] == cfg.mqtt.gateway_names

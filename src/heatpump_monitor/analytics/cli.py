@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -16,18 +15,14 @@ from ..config import ConfigError, load_analytics_config, load_verify_config
 from ..stores import describe, make_reader
 from ..stores.base import ReaderError
 from .prices import PriceFileError, load_prices
-from .summary import CSV_HEADER, MAX_DAYS, Period, Summarizer, csv_row, gateway_doc
-
-_SINCE = re.compile(r"\s*([0-9]{1,4})\s*([dw])\s*")
-
+from .summary import CSV_HEADER, MAX_DAYS, Period, Summarizer, csv_row, gateway_doc, parse_days
 
 def since_arg(text: str) -> int:
-    """--since: a number of days (30d) or weeks (4w), today included."""
-    m = _SINCE.fullmatch(text)
-    days = int(m.group(1)) * (7 if m.group(2) == "w" else 1) if m else 0
-    if not 1 <= days <= MAX_DAYS:
-        raise argparse.ArgumentTypeError(f"expected days or weeks such as 30d or 4w (at most {MAX_DAYS} days)")
-    return days
+    """--since: a number of days (30d) or weeks (4w), today included (as the API's since=)."""
+    try:
+        return parse_days(text, MAX_DAYS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def date_arg(text: str) -> date:

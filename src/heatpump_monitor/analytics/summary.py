@@ -8,6 +8,7 @@ does (an import or replay into the past drops the gateway's cache).
 
 from __future__ import annotations
 
+import re
 import statistics
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +34,22 @@ LOOKAHEAD_MS = 10 * 60_000
 SETTLE_MS = 10 * 60_000
 #: summaries cover at most this many local days per request
 MAX_DAYS = 3700
+#: "30d", "4w": a number of local days or weeks (the CLI's --since, the API's since=)
+_DAYS = re.compile(r"\s*([0-9]{1,4})\s*([dw])\s*")
+
+
+def parse_days(text: str, max_days: int = MAX_DAYS, what: str = "") -> int:
+    """``30d`` -> 30, ``4w`` -> 28: the last N local days, today included; 1 to ``max_days``.
+    ValueError with the one message both the CLI and the API show (``what``: "by hour"...)."""
+    m = _DAYS.fullmatch(text)
+    if not m:
+        raise ValueError("expected days or weeks, e.g. 30d or 4w")
+    days = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+    if days < 1:
+        raise ValueError("at least 1 day")
+    if days > max_days:
+        raise ValueError(f"at most {max_days} days" + (f" {what}" if what else ""))
+    return days
 #: cached hours per process at most (10 gateways x a year); the oldest gateway's are dropped
 MAX_CACHED_UNITS = 100_000
 

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..config import MAX_GATEWAY_NAME, ConfigError, _settings, load_mqtt_config
+from ..config import MAX_GATEWAY_NAME, ConfigError, load_data_dir, load_mqtt_config, load_store_config
 from ..providers import BRANDS, normalize_index
 from ..verify import parse_duration
 
@@ -126,8 +126,9 @@ def _old_database(args: argparse.Namespace) -> OldDatabase:
     return OldDatabase(args.from_url, database=args.from_database, username=args.from_username, password=password)
 
 
-def _gateway(args: argparse.Namespace, gateway_name: str, macs: tuple[str, ...]) -> str:
-    name = (args.gateway if args.gateway is not None else gateway_name or (macs[0] if len(macs) == 1 else "")).strip()
+def _gateway(args: argparse.Namespace, configured: list[str]) -> str:
+    """--gateway, else the one gateway the MQTT collector's settings name (GATEWAY_NAME or its MAC)."""
+    name = (args.gateway if args.gateway is not None else configured[0] if len(configured) == 1 else "").strip()
     if not name:
         raise ConfigError("give --gateway NAME: the gateway name your collector stores (the H66's address, "
                           "e.g. 192.168.1.100, or its MAC; `heatpump-monitor verify` lists them)")
@@ -138,7 +139,7 @@ def _gateway(args: argparse.Namespace, gateway_name: str, macs: tuple[str, ...])
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..config import env_secrets, store_config
+    from ..config import env_secrets
     from ..logs import setup_logging
     from ..providers.overrides import Providers
     from .run import ImportJob, run_import
@@ -156,9 +157,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             env["HEATPUMP_BRAND"] = args.brand
         cfg = load_mqtt_config(env)  # the MQTT collector's settings: brand, grid, silent limit, store
         assert cfg.mqtt is not None
-        settings = _settings(env)
-        store = store_config(settings, args.store)
-        gateway = _gateway(args, cfg.mqtt.gateway_name, cfg.mqtt.macs)
+        store = load_store_config(env, args.store)
+        data_dir = load_data_dir(env)
+        gateway = _gateway(args, cfg.mqtt.gateway_names)
         old = _old_database(args)
     except ConfigError as exc:
         for line in exc.lines or [str(exc)]:
@@ -173,6 +174,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     job = ImportJob(old=old, store=store, provider=Providers(cfg.registers).get(cfg.brand), gateway=gateway,
                     source=args.source, since_ms=args.since, until_ms=until, interval_ms=interval_ms,
                     silent_limit_ms=cfg.mqtt.silent_limit_s * 1000, chunk_ms=args.chunk * 1000,
-                    data_dir=settings.data_dir, store_unknown=cfg.store_unknown, rescale=dict(args.rescale),
+                    data_dir=data_dir, store_unknown=cfg.store_unknown, rescale=dict(args.rescale),
                     restart=args.restart, max_chunks=args.max_chunks)
     return run_import(job)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..config import StoreConfig
 from ..errors import display_url
@@ -79,8 +79,21 @@ class OldDatabase:
                            password=SecretStr(self.password))
 
 
-#: one statement -> its series (each with ``tags``, ``columns``, ``values``), None when truncated
-SeriesQuery = Callable[[str], "list[Any] | None"]
+class QuerySeries(Protocol):
+    """One series of an InfluxQL answer (the InfluxDB reader's ``QuerySeries``)."""
+
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+
+@runtime_checkable
+class InfluxQL(Protocol):
+    """What the importer asks of the registry's reader for an InfluxDB: the InfluxDB reader's
+    public statement runner (not part of the Reader protocol, which speaks our own schema).
+    A protocol, not the class: nothing outside ``stores`` names a backend."""
+
+    def partial_series(self, q: str) -> list[QuerySeries] | None: ...
 
 
 class TallReader:
@@ -88,10 +101,11 @@ class TallReader:
 
     def __init__(self, old: OldDatabase) -> None:
         self.old = old
-        # the registry's reader for this kind of database: one set of requests and error causes.
-        # Its statement runner is not part of the Reader protocol (which speaks our own schema).
-        self._reader = make_reader(old.store_config())
-        self._partial_series = cast(SeriesQuery, getattr(self._reader, "_partial_series"))
+        # the registry's reader for this kind of database: one set of requests and error causes
+        reader = make_reader(old.store_config())
+        if not isinstance(reader, InfluxQL):  # store_config() makes influxdb1/influxdb2 only
+            raise TypeError(f"{type(reader).__name__} cannot run InfluxQL for the importer")
+        self._reader = reader
 
     def close(self) -> None:
         self._reader.close()
@@ -143,10 +157,10 @@ class TallReader:
         out.sort(key=lambda p: p.time_ms)
         return out
 
-    def _guarded(self, q: str) -> list[Any] | None:
+    def _guarded(self, q: str) -> list[QuerySeries] | None:
         """The statement's series (None: truncated), its errors as one line in our terms."""
         try:
-            return self._partial_series(q)
+            return self._reader.partial_series(q)
         except ReaderError as exc:
             raise ImportSourceError(self._explain(exc)) from None
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -105,22 +105,24 @@ def gateway_bound(cfg: CollectorConfig) -> int:
 
 
 class RegisterGauges:
-    """The writer's listener (:meth:`on_snapshots`) and a metric source for ``/metrics``
-    (:meth:`collect`, added to the collector's metrics)."""
+    """The writer's listener (:meth:`on_snapshots`) and a metric source for ``/metrics`` in two
+    steps (:meth:`copy` on the event loop, then the families built from that copy in the
+    scrape's worker thread: ``CollectorMetrics.deferred``)."""
 
     def __init__(self, providers: Callable[[str], Provider], max_gateways: int) -> None:
         self.providers = providers
         self.max_gateways = max_gateways
         self._latest: dict[str, Snapshot] = {}  # newest snapshot per gateway, at most max_gateways
-        self._gauges: dict[str, list[Gauge]] = {}  # by brand
+        self._gauges: dict[str, list[Gauge]] = {}  # by brand: filled by on_snapshots, on the loop
         self._said_full = False
-        self._lock = threading.Lock()  # the scrape runs in the health server's thread
+        self._lock = threading.Lock()  # copy() may also be called off the loop (a caller's choice)
 
     def on_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         with self._lock:
             for s in snapshots:
                 if s.gateway in self._latest or len(self._latest) < self.max_gateways:
                     self._latest[s.gateway] = s
+                    self._gauges_for(s.brand)
                 elif not self._said_full:
                     log.warning("Register metrics: gateway %s left out: already %d gateway(s) on /metrics",
                                 s.gateway[:100], self.max_gateways)
@@ -136,30 +138,43 @@ class RegisterGauges:
             self._gauges[brand] = g
         return g
 
-    def collect(self) -> Iterator[Metric]:
+    def copy(self) -> Callable[[], Iterator[Metric]]:
+        """The newest snapshots now (a list of references: O(gateways), microseconds at 1,000)
+        and what builds their families. A snapshot is never changed once the writer has handed
+        it on, and the gauge lists of its brand exist already, so the families may be built in
+        any thread while the loop goes on replacing snapshots."""
         with self._lock:
             latest = list(self._latest.values())
-        families: dict[str, GaugeMetricFamily] = {}
-        for s in sorted(latest, key=lambda s: s.gateway):
-            for g in self._gauges_for(s.brand):
-                x = s.values.get(g.register)
-                if x is None:
-                    continue
-                fam = families.get(g.metric)
-                if fam is None:
-                    fam = families[g.metric] = GaugeMetricFamily(g.metric, g.help, labels=["gateway", "brand"])
-                fam.add_metric([s.gateway, s.brand], x * g.factor)
-        yield from families.values()
+            gauges = dict(self._gauges)
+        return lambda: families_of(latest, gauges)
+
+    def collect(self) -> Iterator[Metric]:
+        return self.copy()()
 
 
-def start_register_gauges(cfg: CollectorConfig, writer_listeners: list, extra: list) -> RegisterGauges:
+def families_of(latest: Sequence[Snapshot], gauges: Mapping[str, Sequence[Gauge]]) -> Iterator[Metric]:
+    """A gauge family per register with a value, a sample per gateway (sorted by gateway)."""
+    families: dict[str, GaugeMetricFamily] = {}
+    for s in sorted(latest, key=lambda s: s.gateway):
+        for g in gauges.get(s.brand, ()):
+            x = s.values.get(g.register)
+            if x is None:
+                continue
+            fam = families.get(g.metric)
+            if fam is None:
+                fam = families[g.metric] = GaugeMetricFamily(g.metric, g.help, labels=["gateway", "brand"])
+            fam.add_metric([s.gateway, s.brand], x * g.factor)
+    yield from families.values()
+
+
+def start_register_gauges(cfg: CollectorConfig, writer_listeners: list, deferred: list) -> RegisterGauges:
     """Gauges fed every new snapshot (``writer_listeners``), collected with the collector's
-    metrics (``extra``)."""
+    metrics (``deferred``: copied on the loop, built in the scrape's thread)."""
     from ..providers.overrides import Providers
 
     gauges = RegisterGauges(Providers(cfg.registers).get, gateway_bound(cfg))
     writer_listeners.append(gauges.on_snapshots)
-    extra.append(gauges.collect)
+    deferred.append(gauges.copy)
     log.info("Register metrics on /metrics: every register of up to %d gateway(s) (METRICS_REGISTERS)",
              gauges.max_gateways)
     return gauges

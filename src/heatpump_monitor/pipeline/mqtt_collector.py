@@ -37,11 +37,9 @@ class MqttCollector:
         self.settings = settings
         self.writer = writer
         self.clock = clock
-        macs = settings.macs
-        names = {macs[0]: settings.gateway_name} if len(macs) == 1 and settings.gateway_name else {}
         self.snapshotter = Snapshotter(provider, interval_s * 1000, settings.silent_limit_s * 1000,
-                                       names=names, store_unknown=store_unknown,
-                                       payload_scale=settings.payload_scale, macs=macs,
+                                       names=settings.names, store_unknown=store_unknown,
+                                       payload_scale=settings.payload_scale, macs=settings.macs,
                                        max_gateways=settings.max_gateways, on_new_gateway=self._new_gateway)
         self.source = MqttSource(settings, self._on_message, self.snapshotter.live_macs,
                                  self.snapshotter.silent_macs, on_retained=self._on_retained)

@@ -181,11 +181,7 @@ def _start_alerts(cfg: CollectorConfig, collector: Collector, writer: Writer, sp
     from ..alerts.service import AlertService  # the rules and their state: only when alerts are on
     from ..providers.overrides import Providers
 
-    if cfg.mqtt is None:
-        gateways = [g.name for g in cfg.gateways]
-    else:
-        names = {cfg.mqtt.macs[0]: cfg.mqtt.gateway_name} if cfg.mqtt.gateway_name else {}
-        gateways = [names.get(mac, mac) for mac in cfg.mqtt.macs]
+    gateways = [g.name for g in cfg.gateways] if cfg.mqtt is None else cfg.mqtt.gateway_names
 
     def store_state() -> tuple[bool | None, float | None]:
         if isinstance(spool, DiskSpool):
@@ -214,7 +210,7 @@ def _start_health_server(cfg: CollectorConfig, collector: Collector, writer: Wri
     if cfg.metrics_registers:  # every register as a gauge: only when METRICS_REGISTERS is on
         from ..integrations.registers import start_register_gauges
 
-        start_register_gauges(cfg, writer.listeners, metrics.extra)
+        start_register_gauges(cfg, writer.listeners, metrics.deferred)
     health = Health(collector, writer)
     health.sink_check_error = sink_error
     if alerts is not None:

@@ -35,7 +35,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..analytics import Prices, Summarizer, load_prices
-from ..analytics.summary import CSV_HEADER, Period, csv_row, gateway_doc, local_midnight
+from ..analytics.summary import CSV_HEADER, Period, csv_row, gateway_doc, local_midnight, parse_days
 from ..analytics.units import Event
 from ..config import AnalyticsConfig, ConfigError, load_analytics_config
 from ..model import Snapshot, iso_ms
@@ -51,7 +51,6 @@ T = TypeVar("T")
 Resolution = Literal["day", "hour", "period"]
 Format = Literal["json", "csv"]
 CSV_TYPE = "text/csv; charset=utf-8"
-_SINCE = re.compile(r"([0-9]{1,4})([dw])")
 CHUNK_DAYS = 31  # a long summary is read (and cached) a month at a time
 
 
@@ -214,12 +213,10 @@ class Summaries:
         else:
             n = default_days
             if since is not None:
-                m = _SINCE.fullmatch(since.strip())
-                if not m:
-                    raise ApiError(400, f"since={shown(since)}: expected days or weeks, e.g. 30d or 4w")
-                n = int(m.group(1)) * (7 if m.group(2) == "w" else 1)
-                if n < 1:
-                    raise ApiError(400, f"since={shown(since)}: at least 1 day")
+                try:
+                    n = parse_days(since, max_days, what)  # the CLI's --since rule and words
+                except ValueError as exc:
+                    raise ApiError(400, f"since={shown(since)}: {exc}") from None
             if n > max_days:
                 raise ApiError(400, f"since={shown(since or '')}: at most {max_days} days {what}")
             start = to - timedelta(days=n - 1)

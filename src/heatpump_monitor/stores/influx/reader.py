@@ -97,7 +97,9 @@ def quote_ident(name: str) -> str:
 
 
 @dataclass(slots=True)
-class _Series:
+class QuerySeries:
+    """One series of an InfluxQL answer as the server gave it: tags, columns (``time`` first), rows."""
+
     tags: dict[str, str]
     columns: list[str]
     values: list[list]
@@ -222,7 +224,7 @@ class InfluxReader:
         while t < end:
             upper = min(end, t + step)
             q = f"SELECT {what} FROM {m} WHERE {where} AND time >= {t}ms AND time < {upper}ms GROUP BY *"
-            series = self._partial_series(q)
+            series = self.partial_series(q)
             if series is None:  # truncated by max-row-limit: smaller slice
                 if step <= MIN_SLICE_MS:
                     raise ReaderError(
@@ -378,7 +380,7 @@ class InfluxReader:
         return cond
 
     @staticmethod
-    def _snapshots_of(series: list[_Series]) -> Iterator[Snapshot]:
+    def _snapshots_of(series: list[QuerySeries]) -> Iterator[Snapshot]:
         for s in series:
             gateway, brand, source = s.tags.get("gateway", ""), s.tags.get("brand", ""), s.tags.get("source", "")
             fields = s.columns[1:]
@@ -389,17 +391,20 @@ class InfluxReader:
                 }
                 yield Snapshot(gateway=gateway, brand=brand, source=source, time_ms=int(row[0]), values=values)
 
-    def _series(self, q: str) -> list[_Series]:
+    def _series(self, q: str) -> list[QuerySeries]:
         """Run one statement; its series (a truncated answer is an error)."""
-        series = self._partial_series(q)
+        series = self.partial_series(q)
         if series is None:
             raise ReaderError(
                 f"InfluxDB at {self.url} truncated the answer (max-row-limit): raise [http] max-row-limit"
             )
         return series
 
-    def _partial_series(self, q: str) -> list[_Series] | None:
-        """Run one statement; its series, or None when the server truncated the answer."""
+    def partial_series(self, q: str) -> list[QuerySeries] | None:
+        """Run one InfluxQL statement; its series, or None when the server truncated the answer
+        (max-row-limit). Errors are :class:`ReaderError` with a cause, as for every read.
+        Public for ``import-upstream``, which reads the old collectors' schema (not ours) with
+        the same requests, truncation check and error causes."""
         doc = self._query(q)
         results = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(results, list) or not results:
@@ -410,7 +415,7 @@ class InfluxReader:
         raw = result.get("series") or []
         if result.get("partial") or any(s.get("partial") for s in raw):
             return None
-        return [_Series(tags=dict(s.get("tags") or {}), columns=list(s.get("columns") or []),
+        return [QuerySeries(tags=dict(s.get("tags") or {}), columns=list(s.get("columns") or []),
                         values=list(s.get("values") or [])) for s in raw]
 
     def _query(self, q: str) -> dict:
