@@ -94,3 +94,13 @@ def test_a_new_language_is_one_file(tmp_path, monkeypatch):
     finally:
         for c in caches:
             c.cache_clear()  # the next test reads the real catalogues again
+
+
+def test_unknown_languages_get_english_and_do_not_grow_the_cache():
+    from heatpump_monitor.i18n import translator
+
+    for i in range(500):
+        t = translator(f"x{i}" * 50)
+        assert t.lang == "en" and t.gettext("Overview") == "Overview"
+    assert translator.cache_info().currsize <= 32
+    assert translator("sv").gettext("Overview") == "Översikt"

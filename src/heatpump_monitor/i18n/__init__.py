@@ -52,7 +52,9 @@ class Translator:
         return dict(_browser_messages(self.lang))
 
 
-@lru_cache(maxsize=None)
+# bounded: callers pass known languages (pick_language, the validated LANGUAGE), but a cache keyed
+# by a caller's string must not grow with whatever a visitor sends
+@lru_cache(maxsize=32)
 def translator(lang: str) -> Translator:
     """The translator for ``lang``; English (no catalogue) for any language without one."""
     if lang == DEFAULT or lang not in languages():
@@ -72,7 +74,7 @@ def _mo_bytes(lang: str) -> bytes:
     return buf.getvalue()
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=32)
 def _browser_messages(lang: str) -> tuple[tuple[str, str | list[str]], ...]:
     if lang == DEFAULT or lang not in languages():
         return ()
