@@ -17,7 +17,6 @@ from typing import Any, Mapping, Sequence
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from ..analytics import curve as curves
@@ -372,13 +371,8 @@ def make_router(s: Summaries, store: Store, gate: SeriesGate, limits: Limits) ->
             out = heat_curve(store, gateway, source, start_ms, end_ms, points, limits.series_budget_s)
             return out.model_dump_json().encode("utf-8")
 
-        async with gate.slot():
-            try:
-                body = await run_in_threadpool(answer)
-            except ApiError as exc:
-                exc.background = BackgroundTask(gate.after_answer)
-                raise
-        return Response(body, media_type="application/json", headers=NO_CACHE, background=BackgroundTask(gate.after_answer))
+        body, task = await gate.compute(answer)
+        return Response(body, media_type="application/json", headers=NO_CACHE, background=task)
 
     @router.get("/signature", summary="Heat signature: daily energy against the day's mean outdoor temperature",
                 description="Per local day (`since`, or `from`/`to`; default 30d): the mean outdoor temperature, "

@@ -20,7 +20,10 @@ import threading
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from .errors import ApiError
 from .params import POINTS_MIN
@@ -118,6 +121,19 @@ class SeriesGate:
             yield
         finally:
             self._leave()
+
+    async def compute(self, work: Callable[[], bytes]) -> tuple[bytes, BackgroundTask]:
+        """``work`` (a chart query rendering its answer) in a worker thread within a slot; the
+        answer with the task to send it with (:meth:`after_answer`). An ApiError it raises leaves
+        carrying the same task, so an answer stopped at its budget (which may have used as much
+        memory) gives the heap back too."""
+        async with self.slot():
+            try:
+                body = await run_in_threadpool(work)
+            except ApiError as exc:
+                exc.background = BackgroundTask(self.after_answer)
+                raise
+        return body, BackgroundTask(self.after_answer)
 
     def after_answer(self) -> None:
         """Run after a chart answer (or error) is sent: the last of a burst gives the C heap's

@@ -13,12 +13,10 @@ from typing import Any, Callable
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from ..derived import DERIVED
 from . import answers
-from .errors import ApiError
 from .limits import LIMITS, Limits, SeriesGate, check_values
 from .models import ErrorOut, GatewaysOut, Json, LatestOut, SeriesOut
 from .params import POINTS_DEFAULT, POINTS_MAX, POINTS_MIN, check_params, count_fields, parse_window
@@ -143,14 +141,8 @@ def make_router(store: Store, *, stale_after_s: float | None, clock: Callable[[]
             out = answers.series(store, gateway, fields, start_ms, end_ms, points, source, limits.series_budget_s)
             return series_csv(out) if format == "csv" else out.model_dump_json().encode("utf-8")
 
-        async with series_gate.slot():
-            try:
-                body = await run_in_threadpool(render)
-            except ApiError as exc:  # a query stopped at its budget may have used as much memory
-                exc.background = BackgroundTask(series_gate.after_answer)
-                raise
+        body, task = await series_gate.compute(render)
         headers = series_cache_headers(body, end_ms, int(clock() * 1000))
-        task = BackgroundTask(series_gate.after_answer)
         if etag_matches(request, headers["ETag"]):
             return Response(status_code=304, headers=headers, background=task)
         if format == "csv":
