@@ -109,6 +109,8 @@ def N_(text: str) -> str:
 NAV = (("overview", "/", N_("Overview")), ("charts", "/charts", N_("Charts")), ("daily", "/daily", N_("Daily")),
        ("alerts", "/alerts", N_("Alerts")), ("heatcurve", "/heatcurve", N_("Heat curve")),
        ("signature", "/signature", N_("Signature")), ("docs", "/docs", N_("API")))
+# a page's title where it says more than its navigation link
+PAGE_HEADINGS = {"signature": N_("Heat signature")}
 # a year: the language chosen with the switch stays chosen
 LANG_COOKIE_MAX_AGE = 365 * 86_400
 # the page depends on these request headers (the language choice): caches keep one copy per value
@@ -402,33 +404,13 @@ def create_app(
             response.set_cookie(COOKIE, wanted, max_age=LANG_COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True)
         return response
 
-    @app.get("/", include_in_schema=False)
-    async def overview(request: Request) -> HTMLResponse:
-        return await page(request, "overview", N_("Overview"))
+    def add_page(name: str, path: str, heading: str) -> None:
+        async def show(request: Request) -> HTMLResponse:
+            return await page(request, name, heading)
+        app.add_api_route(path, show, methods=["GET"], include_in_schema=False, response_class=HTMLResponse, name=name)
 
-    @app.get("/charts", include_in_schema=False)
-    async def charts(request: Request) -> HTMLResponse:
-        return await page(request, "charts", N_("Charts"))
-
-    @app.get("/daily", include_in_schema=False)
-    async def daily(request: Request) -> HTMLResponse:
-        return await page(request, "daily", N_("Daily"))
-
-    @app.get("/alerts", include_in_schema=False)
-    async def alerts_page(request: Request) -> HTMLResponse:
-        return await page(request, "alerts", N_("Alerts"))
-
-    @app.get("/heatcurve", include_in_schema=False)
-    async def heatcurve_page(request: Request) -> HTMLResponse:
-        return await page(request, "heatcurve", N_("Heat curve"))
-
-    @app.get("/signature", include_in_schema=False)
-    async def signature_page(request: Request) -> HTMLResponse:
-        return await page(request, "signature", N_("Heat signature"))
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs(request: Request) -> HTMLResponse:
-        return await page(request, "docs", N_("API"))
+    for name, path, label in NAV:
+        add_page(name, path, PAGE_HEADINGS.get(name, label))
 
     app.add_middleware(SecurityHeadersMiddleware)
     if auth is not None:
