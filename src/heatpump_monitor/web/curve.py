@@ -21,8 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ..analytics import curve as curves
 from ..analytics import fits
+from ..analytics.profile import Profile, profile_for
 from ..analytics.summary import Period, local_midnight
-from ..providers.registry import CurveSpec, Provider, ProviderError, load_provider
+from ..config import AnalyticsConfig
+from ..providers.registry import CurveSpec
+from .catalog import load_or_none
 from .errors import ApiError
 from .limits import Limits, SeriesGate
 from .models import Answer, ErrorOut, Json
@@ -172,50 +175,43 @@ class SignatureOut(Answer):
 # -- heat curve -----------------------------------------------------------------------------------
 
 
-def _provider(brand: str) -> Provider | None:
-    try:
-        return load_provider(brand)
-    except ProviderError:
-        return None
+def _add_heat_fields(p: Profile) -> list[str]:
+    return [n for n in (p.add_heat_kw, *(n for n, _ in p.add_heat_steps), p.add_heat_percent) if n]
 
 
-def state_of(v: Mapping[str, float | None], roles: Mapping[str, Any]) -> str:
-    """A bucket's state from the means of the state registers (0..1 = the share of the bucket
-    they were on): hot water wins (the forward then heats the tank, not the house), then
-    add-heat, then the compressor heating; defrost is named by no brand's registers yet."""
-    def on(name: Any) -> bool:
-        x = v.get(name) if isinstance(name, str) else None
+def state_of(v: Mapping[str, float | None], p: Profile) -> str:
+    """A bucket's state from the means of the state registers the summaries read (the brand's
+    analytics :class:`Profile`; a mean 0..1 is the share of the bucket they were on): hot water
+    wins (the forward then heats the tank, not the house), then add-heat, then the compressor
+    heating; defrost is named by no brand's registers yet."""
+    def on(name: str | None) -> bool:
+        x = v.get(name) if name else None
         return x is not None and x >= 0.5
 
-    if on(roles.get("hot_water_valve")):
+    if on(p.hot_water_valve):
         return "hot_water"
-    for name in (roles.get("add_heat_kw"), *(roles.get("add_heat_steps") or {}), roles.get("add_heat_percent")):
-        x = v.get(name) if isinstance(name, str) else None
+    for name in _add_heat_fields(p):
+        x = v.get(name)
         if x is not None and x > 0.05:
             return "add_heat"
-    return "heating" if on(roles.get("compressor")) else "off"
-
-
-def _state_fields(roles: Mapping[str, Any], names: set[str]) -> list[str]:
-    wanted = [roles.get("compressor"), roles.get("hot_water_valve"), roles.get("add_heat_kw"),
-              *(roles.get("add_heat_steps") or {}), roles.get("add_heat_percent")]
-    return [n for n in wanted if isinstance(n, str) and n in names]
+    return "heating" if on(p.compressor) else "off"
 
 
 def heat_curve(store: Store, gateway: str, source: str | None, start_ms: int, end_ms: int, points: int,
-               budget_s: float) -> HeatCurveOut:
+               budget_s: float, config: AnalyticsConfig) -> HeatCurveOut:
     """The answer of ``/api/v1/heatcurve`` (in a worker thread)."""
     entry = store.entry(gateway)
     src = parse_source(source, entry)
-    provider = _provider(entry.brand)
+    provider = load_or_none(entry.brand)  # with CONFIG_FILE's overrides, as every page shows it
     spec: CurveSpec | None = provider.curve if provider is not None else None
     if provider is None or spec is None:
         raise ApiError(404, f"no heat curve is described for brand {entry.brand!r}")
-    roles = provider.analytics
+    profile = profile_for(provider, config)
     names = {r.name for r in provider.registers.values()}
-    outdoor = str(roles.get("outdoor") or "outdoor_temp")
+    outdoor = profile.outdoor or "outdoor_temp"
     temps = [outdoor, spec.forward, spec.indoor, spec.target]
-    fields = list(dict.fromkeys(n for n in [*temps, *_state_fields(roles, names)] if n and n in names))
+    state_fields = [profile.compressor, profile.hot_water_valve, *_add_heat_fields(profile)]
+    fields = list(dict.fromkeys(n for n in [*temps, *state_fields] if n and n in names))
     series = store.call("series", gateway, fields, start_ms, end_ms, points, src, heavy=True, budget_s=budget_s)
     rows: dict[int, dict[str, float | None]] = {}
     for s in series:
@@ -223,7 +219,7 @@ def heat_curve(store: Store, gateway: str, source: str | None, start_ms: int, en
             rows.setdefault(t, {})[s.field] = m
     ts = sorted(t for t, r in rows.items() if r.get(outdoor) is not None and r.get(spec.forward) is not None)
     col = lambda name: [None if name is None else _r(rows[t].get(name)) for t in ts]  # noqa: E731
-    state = [state_of(rows[t], roles) for t in ts]
+    state = [state_of(rows[t], profile) for t in ts]
     out_points = CurvePointsOut(t=ts, outdoor=col(outdoor), forward=col(spec.forward), indoor=col(spec.indoor),
                                 target=col(spec.target), state=state)
     heating = [(rows[t][outdoor], rows[t][spec.forward], rows[t].get(spec.indoor) if spec.indoor else None)
@@ -368,7 +364,7 @@ def make_router(s: Summaries, store: Store, gate: SeriesGate, limits: Limits) ->
         start_ms, end_ms = _window(s, first, last)
 
         def answer() -> bytes:
-            out = heat_curve(store, gateway, source, start_ms, end_ms, points, limits.series_budget_s)
+            out = heat_curve(store, gateway, source, start_ms, end_ms, points, limits.series_budget_s, s.config)
             return out.model_dump_json().encode("utf-8")
 
         body, task = await gate.compute(answer)
