@@ -10,9 +10,9 @@
   var page = document.body.dataset.page;
   if (!hp || (page !== "heatcurve" && page !== "signature")) return;
   var $ = hp.$, el = hp.el, css = hp.css;
-  var lang = document.documentElement.lang || "en";
-  var num1 = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-  var num0 = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 });
+  // the page's locale as i18n.js resolved it (summary.js and alerts.js format with the same)
+  var num1 = new Intl.NumberFormat(hp.locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  var num0 = new Intl.NumberFormat(hp.locale, { maximumFractionDigits: 0 });
   function f1(x) { return x === null || x === undefined ? "–" : num1.format(x); }
   function f0(x) { return x === null || x === undefined ? "–" : num0.format(x); }
   var plots = {};
